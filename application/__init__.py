@@ -1,0 +1,1 @@
+"""Application layer: one eventsourcing Application per bounded context, ports, authorization."""

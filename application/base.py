@@ -1,0 +1,94 @@
+"""The base every context's Application extends: clock, observers, retries, write positions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Recording
+
+from domain.shared.errors import Conflict, NotFound
+from domain.shared.values import utcnow
+
+T = TypeVar("T")
+Observer = Callable[[str, Sequence[Recording[Any]]], None]
+
+
+@dataclass(frozen=True)
+class Written:
+    """Where a command's events landed: application name, last notification id, event topics."""
+
+    application: str
+    position: int
+    topics: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class Result(Generic[T]):
+    """A command's answer plus the positions its events were written at (for read-your-writes)."""
+
+    value: T
+    written: tuple[Written, ...] = ()
+
+
+class TildeApplication(Application[Any]):
+    """An eventsourcing Application with an injectable clock and save observers."""
+
+    # Attempts for a command that lost an optimistic-concurrency race before answering 409.
+    max_attempts = 5
+
+    def __init__(self, env: dict[str, str] | None = None, *,
+                 clock: Callable[[], datetime] = utcnow,
+                 observers: Iterable[Observer] = ()) -> None:
+        self.clock = clock
+        self.observers: list[Observer] = list(observers)
+        super().__init__(env)
+
+    def record(self, *objs: Any) -> Written:
+        """Save aggregates/events atomically; return where they landed."""
+        recordings = self.save(*objs)
+        if not recordings:
+            return Written(self.name, 0)
+        return Written(
+            self.name,
+            max(r.notification.id for r in recordings if r.notification.id is not None),
+            frozenset(r.notification.topic for r in recordings),
+        )
+
+    def _notify(self, recordings: list[Recording[Any]]) -> None:
+        for observer in self.observers:
+            observer(self.name, recordings)
+
+    def get(self, aggregate_id: Any, kind: type[T], what: str = "resource") -> T:
+        """Load an aggregate of the expected type, or raise NotFound."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(f"{what} not found") from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(f"{what} not found")
+        return aggregate
+
+    def find(self, aggregate_id: Any, kind: type[T]) -> T | None:
+        """Load an aggregate of the expected type, or None."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, kind) else None
+
+    def retrying(self, command: Callable[[], T], *, conflict: str = "the resource changed "
+                 "concurrently; retry the request") -> T:
+        """Run a load-check-save command again when it loses a concurrency race."""
+        for _ in range(self.max_attempts - 1):
+            try:
+                return command()
+            except IntegrityError:
+                continue
+        try:
+            return command()
+        except IntegrityError:
+            raise Conflict(conflict) from None

@@ -1,0 +1,17 @@
+"""The identity context's Application: accounts, credentials and device logins."""
+
+from __future__ import annotations
+
+from application.identity.accounts import AccountCommands
+from application.identity.app import IdentityBase, IdentityPolicy
+from application.identity.credentials import CredentialCommands
+from application.identity.device import DeviceCommands
+
+
+class IdentityApplication(AccountCommands, CredentialCommands, DeviceCommands, IdentityBase):
+    """Users, emails, passwords, API keys, login sessions and device logins."""
+
+    name = "identity"
+
+
+__all__ = ["IdentityApplication", "IdentityPolicy"]

@@ -1,0 +1,204 @@
+"""Credential commands: password login with lockout, Basic/Bearer/session authentication, keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import IntegrityError
+
+from application.base import Result
+from application.identity.app import IdentityBase
+from application.principal import Principal
+from domain.identity.api_key import ApiKey, parse_token
+from domain.identity.errors import AccountLocked, InvalidCredentials, PendingApproval, RateLimited
+from domain.identity.login_session import LoginSession
+from domain.identity.rules import clean_text
+from domain.identity.user import User
+from domain.shared.errors import Invalid, NotFound
+from domain.shared.values import Actor
+
+KEY_NAME_MAX = 200
+KEY_DESCRIPTION_MAX = 1000
+
+
+class CredentialCommands(IdentityBase):
+    """Signing in, authenticating requests, and issuing or revoking API keys."""
+
+    # -- password checks (login form and HTTP Basic share them) -----------------------------
+    def _check_password(self, login: str, password: str, ip: str, *,
+                        count_success: bool) -> User:
+        """The user whose password this is, or a login error; applies lockout and IP limits."""
+        user = self.user_by_login(login) if isinstance(login, str) else None
+        now = self.clock()
+        if user is not None and (wait := user.locked_for(now)):
+            raise AccountLocked("too many failed sign-in attempts; the account is locked "
+                                f"for {wait} more seconds", retry_after=wait)
+        policy = self.policy
+        window = int(policy.login_ip_window.total_seconds())
+        if count_success and (wait := self.limiter.hit(
+                f"login:ip:{ip}", limit=policy.login_attempts_per_ip, window_seconds=window)):
+            raise RateLimited("too many sign-in attempts from this address", retry_after=wait)
+        if user is None or user.is_deleted or not user.has_password:
+            self.hasher.verify(self._dummy_hash, password or "x")
+            self._count_ip_failure(ip, count_success)
+            raise InvalidCredentials("invalid login or password")
+        if not isinstance(password, str) or not self.hasher.verify(user.password_hash, password):
+            self._count_ip_failure(ip, count_success)
+            self._record_failure(user.id)
+            raise InvalidCredentials("invalid login or password")
+        if not user.is_active:
+            raise PendingApproval("your account is waiting for approval; you will get an email "
+                                  "when you can sign in")
+        return user
+
+    def _count_ip_failure(self, ip: str, already_counted: bool) -> None:
+        if not already_counted:
+            window = int(self.policy.login_ip_window.total_seconds())
+            self.limiter.hit(f"login:ip:{ip}", limit=self.policy.login_attempts_per_ip,
+                             window_seconds=window)
+
+    def _record_failure(self, user_id: UUID) -> None:
+        policy = self.policy
+
+        def command() -> None:
+            user = self.user(user_id)
+            if user is None:
+                return
+            user.record_failed_login(self.clock(), threshold=policy.lockout_threshold,
+                                     window=policy.lockout_window,
+                                     lock_for=policy.lockout_duration)
+            self.record(user)
+        self.retrying(command)
+
+    # -- login form -----------------------------------------------------------------------
+    def login(self, login: object, password: object, *, ip: str,
+              user_agent: str = "") -> Result[tuple[User, LoginSession]]:
+        """Verify a password and start a login session (the HTTP layer sets the cookies)."""
+        if not isinstance(login, str) or not login.strip():
+            raise Invalid("login is required")
+        if not isinstance(password, str) or not password:
+            raise Invalid("password is required")
+        user = self._check_password(login.strip(), password, ip, count_success=True)
+        session = self._new_session(str(user.id), ip, user_agent)
+
+        def command() -> Result[tuple[User, LoginSession]]:
+            fresh = self.user(user.id)
+            assert fresh is not None
+            fresh.record_successful_login()
+            if self.hasher.needs_rehash(fresh.password_hash):
+                fresh.change_password(self.hasher.hash(password), Actor("user", str(fresh.id)))
+            return Result((fresh, session), (self.record(fresh, session),))
+        return self.retrying(command)
+
+    def _new_session(self, user_id: str, ip: str, user_agent: str) -> LoginSession:
+        return LoginSession._create(
+            LoginSession.Started, id=uuid4(), user_id=user_id,
+            expires_at=self.clock() + self.policy.session_ttl, ip=ip[:64],
+            user_agent=user_agent[:256])
+
+    def start_session(self, user_id: str, *, ip: str, user_agent: str = ""
+                      ) -> Result[LoginSession]:
+        """A fresh session for an already authenticated user (after a password change)."""
+        session = self._new_session(user_id, ip, user_agent)
+        return Result(session, (self.record(session),))
+
+    def logout(self, session_id: str) -> Result[None]:
+        session = self.login_session(session_id)
+        if session is None or session.ended:
+            return Result(None)
+        session.end("logout")
+        return Result(None, (self.record(session),))
+
+    # -- request authentication -----------------------------------------------------------
+    def authenticate_basic(self, login: str, password: str, ip: str) -> Principal:
+        """HTTP Basic: username or email + password (verified results cached briefly)."""
+        cache_key = f"{login}\0{hashlib.sha256(password.encode()).hexdigest()}"
+        cached_hash = self.basic_cache.get(cache_key)
+        if cached_hash is not None:
+            user = self.user_by_login(login)
+            if user is not None and user.is_active and user.password_hash == cached_hash:
+                return self._user_principal(user, via="basic")
+            self.basic_cache.pop(cache_key)
+        user = self._check_password(login, password, ip, count_success=False)
+        self.basic_cache.put(cache_key, user.password_hash)
+        return self._user_principal(user, via="basic")
+
+    def authenticate_bearer(self, token: str) -> Principal | None:
+        """An API key's principal, or None when the key is unknown, wrong or revoked."""
+        parsed = parse_token(token)
+        if parsed is None:
+            return None
+        key = self.api_key(parsed.key_id)
+        if key is None or key.is_revoked or not key.matches(parsed):
+            return None
+        if key.owner_type == "user":
+            user = self.user(key.owner_id)
+            if user is None or not user.is_active:
+                return None
+            principal: Principal | None = self._user_principal(user, via="bearer",
+                                                               key_id=str(key.id))
+        else:
+            resolver = self.key_owner_resolvers.get(key.owner_type)
+            principal = resolver(key) if resolver else None
+        if principal is not None:
+            self._note_key_used(key)
+        return principal
+
+    def authenticate_session(self, session_id: str, user_id: str) -> Principal | None:
+        """A browser session's user, unless it ended, expired or predates a password change."""
+        session = self.login_session(session_id)
+        now = self.clock()
+        if session is None or not session.is_valid(now) or session.user_id != user_id:
+            return None
+        user = self.user(user_id)
+        if user is None or not user.is_active:
+            return None
+        if user.password_changed_at is not None and session.created_on < user.password_changed_at:
+            return None
+        return self._user_principal(user, via="cookie", login_session_id=session_id)
+
+    def _user_principal(self, user: User, *, via: str, key_id: str = "",
+                        login_session_id: str = "") -> Principal:
+        return Principal(type="user", id=str(user.id), name=user.username, via=via,
+                         key_id=key_id, login_session_id=login_session_id,
+                         is_admin=user.is_admin)
+
+    def _note_key_used(self, key: ApiKey) -> None:
+        # Best effort: a lost race only means another request recorded the use first.
+        if key.note_used(self.clock()):
+            try:
+                self.record(key)
+            except IntegrityError:
+                pass
+
+    # -- API keys -------------------------------------------------------------------------
+    def create_api_key(self, *, owner_type: str, owner_id: str, name: object,
+                       description: object = "", organization_id: str = "",
+                       actor: Actor) -> Result[tuple[ApiKey, str]]:
+        """Issue a key; the token is in the result once and never stored."""
+        key_name = clean_text(name, "name", required=True, limit=KEY_NAME_MAX)
+        key_description = clean_text(description, "description", required=False,
+                                     limit=KEY_DESCRIPTION_MAX)
+        key, token = ApiKey.issue(
+            key_id=uuid4(), owner_type=owner_type, owner_id=owner_id,
+            organization_id=organization_id, name=key_name, description=key_description,
+            secret=secrets.token_urlsafe(32), actor=actor)
+        return Result((key, token), (self.record(key),))
+
+    def owned_key(self, key_id: str, *, owner_type: str, owner_id: str) -> ApiKey:
+        key = self.api_key(key_id)
+        if key is None or key.owner_type != owner_type or key.owner_id != owner_id:
+            raise NotFound("API key not found")
+        return key
+
+    def revoke_api_key(self, key_id: str, *, owner_type: str, owner_id: str,
+                       actor: Actor) -> Result[ApiKey]:
+        def command() -> Result[ApiKey]:
+            key = self.owned_key(key_id, owner_type=owner_type, owner_id=owner_id)
+            if key.is_revoked:
+                return Result(key)  # revoking twice is a no-op
+            key.revoke(actor)
+            return Result(key, (self.record(key),))
+        return self.retrying(command)

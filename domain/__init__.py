@@ -1,0 +1,1 @@
+"""Domain layer: aggregates, their events, value objects, domain errors and pure rules."""

@@ -1,0 +1,1 @@
+"""Identity: users, their emails and passwords, API keys, login sessions, device logins."""

@@ -1,0 +1,187 @@
+"""The composition root: builds adapters, applications, views and workers from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Recording
+
+from application.base import Written
+from application.identity import IdentityApplication, IdentityPolicy
+from application.notifications import Notifier
+from application.ports import Mailer, RateLimiter
+from domain.shared.values import utcnow
+from infra.crypto.passwords import Argon2PasswordHasher
+from infra.crypto.tokens import HmacTokenSigner, SessionTokens, load_or_create_secret
+from infra.eventstore.environment import application_env
+from infra.mail.mailers import MailboxMailer, SmtpMailer
+from infra.mail.sender import OutboxSender
+from infra.memory.rate_limiter import MemoryRateLimiter
+from infra.metrics import Metrics
+from infra.projections.listener import PostgresNotifyListener
+from infra.projections.locks import FileLock, InstanceLock, PostgresAdvisoryLock
+from infra.projections.manager import ProjectionManager
+from infra.redis.rate_limiter import RedisRateLimiter
+from infra.settings import Settings
+from infra.sql.database import Database, PostgresDatabase, SqliteDatabase
+from projections.base import View
+from projections.identity.api_keys import ApiKeysView
+from projections.identity.users import UsersView
+from projections.outbox import OutboxView
+
+
+@dataclass
+class Container:
+    """Everything a process needs, wired once."""
+
+    settings: Settings
+    metrics: Metrics
+    db: Database
+    limiter: RateLimiter
+    identity: IdentityApplication
+    projections: ProjectionManager
+    outbox: OutboxSender
+    session_tokens: SessionTokens
+    listener: PostgresNotifyListener | None = None
+    background: bool = field(default=False)
+
+    @property
+    def applications(self) -> dict[str, Application[Any]]:
+        return {self.identity.name: self.identity}
+
+    def wait_for(self, written: Iterable[Written], timeout: float | None = None) -> bool:
+        """Read-your-writes: block until the views these writes feed have caught up."""
+        return self.projections.wait(
+            written, self.settings.read_your_writes_timeout if timeout is None else timeout)
+
+    def health(self) -> dict[str, str]:
+        """Liveness of each backing service, for `GET /health`."""
+        checks: dict[str, str] = {}
+        try:
+            self.db.query_one("SELECT 1 AS ok")
+            checks["read_models"] = "ok"
+        except Exception:
+            checks["read_models"] = "unavailable"
+        try:
+            for app in self.applications.values():
+                app.recorder.max_notification_id()
+            checks["event_store"] = "ok"
+        except Exception:
+            checks["event_store"] = "unavailable"
+        ping = getattr(self.limiter, "ping", None)
+        if ping is not None:
+            checks["redis"] = "ok" if ping() else "unavailable"
+        return checks
+
+    def refresh_lag_metrics(self) -> None:
+        for row in self.projections.status():
+            labels = (row["projection"], row["application"])
+            self.metrics.projector_lag.labels(*labels).set(row["lag"])
+            self.metrics.projector_position.labels(*labels).set(row["position"])
+
+    def start_background(self) -> None:
+        """Projectors, the outbox sender and the NOTIFY listener (serve and worker)."""
+        if self.background:
+            return
+        self.projections.start()
+        self.outbox.start()
+        if self.listener is not None:
+            self.listener.start()
+        self.background = True
+
+    def stop_background(self) -> None:
+        if not self.background:
+            return
+        if self.listener is not None:
+            self.listener.stop()
+        self.outbox.stop()
+        self.projections.stop()
+        self.background = False
+
+    def close(self) -> None:
+        self.stop_background()
+        for app in self.applications.values():
+            app.close()
+        self.db.close()
+
+
+def _database(settings: Settings) -> Database:
+    if settings.is_postgres:
+        return PostgresDatabase(settings.database_url, pool_size=settings.db_pool_size,
+                                timeout=settings.db_pool_timeout,
+                                max_waiting=settings.db_max_waiting)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteDatabase(settings.data_dir / "views.sqlite")
+
+
+def _lock_factory(settings: Settings) -> Callable[[str], InstanceLock]:
+    if settings.is_postgres:
+        return lambda name: PostgresAdvisoryLock(settings.database_url, name)
+    return lambda name: FileLock(settings.data_dir / "locks" / f"{name.replace(':', '-')}.lock")
+
+
+def _secret(settings: Settings) -> str:
+    return settings.secret_key or load_or_create_secret(settings.data_dir / "secret.key")
+
+
+def _mailer(settings: Settings) -> Mailer:
+    if settings.smtp_url:
+        return SmtpMailer(settings.smtp_url, settings.mail_from)
+    return MailboxMailer(settings.data_dir / "mailbox", settings.mail_from)
+
+
+def identity_policy(settings: Settings) -> IdentityPolicy:
+    return IdentityPolicy(
+        login_attempts_per_ip=settings.login_attempts_per_ip,
+        lockout_threshold=settings.lockout_threshold,
+        lockout_window=timedelta(minutes=settings.lockout_window_minutes),
+        lockout_duration=timedelta(minutes=settings.lockout_minutes),
+        session_ttl=timedelta(hours=settings.session_ttl_hours),
+        auto_approve_signups=settings.auto_approve_signups)
+
+
+def bootstrap(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,
+              limiter: RateLimiter | None = None, mailer: Mailer | None = None,
+              extra_views: Sequence[View] = ()) -> Container:
+    """Build a Container; tests pass settings, a clock or adapters to replace the defaults."""
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metrics = Metrics()
+    db = _database(settings)
+    if limiter is None:
+        limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url \
+            else MemoryRateLimiter()
+    secret = _secret(settings)
+    holder: dict[str, ProjectionManager] = {}
+
+    def on_saved(app_name: str, recordings: Sequence[Recording[Any]]) -> None:
+        metrics.events_appended.labels(app_name).inc(len(recordings))
+        if "manager" in holder:
+            holder["manager"].wake(app_name)
+
+    identity = IdentityApplication(
+        application_env(settings, "identity"), hasher=Argon2PasswordHasher(),
+        limiter=limiter, signer=HmacTokenSigner(secret), policy=identity_policy(settings),
+        clock=clock, observers=[on_saved])
+    apps: dict[str, Application[Any]] = {identity.name: identity}
+    notifier = Notifier(identity, base_url=settings.base_url)
+    views: list[View] = [UsersView(), ApiKeysView(), OutboxView(notifier.emails_for),
+                         *extra_views]
+    locks = _lock_factory(settings)
+    manager = ProjectionManager(
+        views, apps, db, metrics, locks, batch_size=settings.projector_batch_size,
+        batch_seconds=settings.projector_batch_seconds,
+        poll_interval=settings.projector_poll_interval)
+    manager.ensure_schema()
+    holder["manager"] = manager
+    outbox = OutboxSender(db, mailer or _mailer(settings), metrics, locks("outbox-sender"),
+                          clock)
+    listener = (PostgresNotifyListener(settings.database_url, apps, manager.wake)
+                if settings.is_postgres else None)
+    return Container(settings=settings, metrics=metrics, db=db, limiter=limiter,
+                     identity=identity, projections=manager, outbox=outbox,
+                     session_tokens=SessionTokens(secret), listener=listener)

@@ -1,0 +1,1 @@
+"""Password hashing, signed tokens and session JWTs."""

@@ -1,0 +1,1 @@
+"""The event store: eventsourcing's SQLite and PostgreSQL persistence, configured from settings."""

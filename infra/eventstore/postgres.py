@@ -1,0 +1,49 @@
+"""PostgreSQL recorder tuned to fail fast: no silent ten-fold retry on a saturated pool."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg_pool
+from eventsourcing.persistence import Notification, OperationalError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from domain.shared.errors import Unavailable
+
+T = TypeVar("T")
+
+
+def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
+    """One retry for a dropped connection; a pool timeout becomes `Unavailable` at once."""
+    for attempt in (1, 2):
+        try:
+            return call()
+        except OperationalError as e:
+            if isinstance(e.__cause__, psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests):
+                raise Unavailable("the event store is saturated; retry shortly",
+                                  retry_after=1) from e
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
+    """The library's default insert path, minus its 10 × 0.2 s retry loop on pool timeouts."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        insert = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
+        return _once_more_on_broken_connection(lambda: insert(self, stored_events, **kwargs))
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Sequence[StoredEvent]:
+        select = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
+        return _once_more_on_broken_connection(lambda: select(self, *args, **kwargs))
+
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Sequence[Notification]:
+        select = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
+        return _once_more_on_broken_connection(lambda: select(self, *args, **kwargs))
+
+    def max_notification_id(self) -> int | None:
+        select = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+        return _once_more_on_broken_connection(lambda: select(self))

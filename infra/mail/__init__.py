@@ -1,0 +1,1 @@
+"""Mail delivery: `.eml` files (embedded) or SMTP, fed by the outbox."""

@@ -1,0 +1,48 @@
+"""Wakes projectors on PostgreSQL NOTIFY (the event store notifies `<app>_events` per insert)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+import psycopg
+import structlog
+from psycopg import sql
+
+log = structlog.get_logger("tilde.projections")
+
+
+class PostgresNotifyListener:
+    """One LISTEN connection per process; calls `on_notify(application)` on each notification."""
+
+    def __init__(self, url: str, applications: Iterable[str],
+                 on_notify: Callable[[str], None]) -> None:
+        self.url = url
+        self.channels = {f"{name.lower()}_events": name for name in applications}
+        self.on_notify = on_notify
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pg-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=2) as conn:
+                    for channel in self.channels:
+                        conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=0.5):
+                            app = self.channels.get(note.channel)
+                            if app is not None:
+                                self.on_notify(app)
+            except psycopg.Error:
+                log.warning("listen_connection_lost")
+                self._stop.wait(1.0)

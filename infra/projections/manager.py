@@ -1,0 +1,180 @@
+"""ProjectionManager: schemas and versions of views, their runners, status, rebuild, waiting."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from eventsourcing.application import Application
+
+from application.base import Written
+from domain.shared.errors import Invalid
+from infra.metrics import Metrics
+from infra.projections.locks import InstanceLock
+from infra.projections.runner import TRACKING_TABLE, ProjectorRunner, read_positions
+from infra.sql.database import Database
+from projections.base import View
+
+VERSIONS_TABLE = "projection_versions"
+
+
+class ProjectionManager:
+    """Owns every view of the server and the runner that keeps each one current."""
+
+    def __init__(self, views: Sequence[View], apps: Mapping[str, Application[Any]],
+                 db: Database, metrics: Metrics, lock_factory: Callable[[str], InstanceLock],
+                 *, batch_size: int = 500, batch_seconds: float = 0.02,
+                 poll_interval: float = 0.05) -> None:
+        self.views = {v.name: v for v in views}
+        self.apps = apps
+        self.db = db
+        self.runners = {
+            v.name: ProjectorRunner(v, apps, db, lock_factory(f"projector:{v.name}"), metrics,
+                                    batch_size=batch_size, batch_seconds=batch_seconds,
+                                    poll_interval=poll_interval)
+            for v in views}
+        self.started = False
+
+    # -- schema ---------------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        """Create tracking tables and every view; rebuild views whose version changed."""
+        with self.db.transaction() as cur:
+            self._serialize_ddl(cur)
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
+                        " projection TEXT NOT NULL, application TEXT NOT NULL,"
+                        " position BIGINT NOT NULL, PRIMARY KEY (projection, application))")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} ("
+                        " projection TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+            versions = {r["projection"]: r["version"] for r in
+                        cur.execute(f"SELECT projection, version FROM {VERSIONS_TABLE}").fetchall()}  # noqa: S608
+            for view in self.views.values():
+                if versions.get(view.name) != view.version:
+                    self._reset(cur, view)
+                else:
+                    for statement in view.create_statements(self.db.dialect):
+                        cur.execute(statement)
+                    for app in view.follows:
+                        cur.execute(f"INSERT INTO {TRACKING_TABLE} (projection, application,"  # noqa: S608
+                                    " position) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+                                    (view.name, app))
+
+    def _serialize_ddl(self, cur: Any) -> None:
+        if self.db.dialect == "postgresql":
+            cur.execute("SELECT pg_advisory_xact_lock(7361928)")
+
+    def _reset(self, cur: Any, view: View) -> None:
+        """Drop and recreate a view's tables and start its tracking over (one transaction)."""
+        for table in view.tables:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in view.create_statements(self.db.dialect):
+            cur.execute(statement)
+        cur.execute(f"DELETE FROM {TRACKING_TABLE} WHERE projection = ?", (view.name,))  # noqa: S608
+        for app in view.follows:
+            cur.execute(f"INSERT INTO {TRACKING_TABLE} (projection, application, position)"  # noqa: S608
+                        " VALUES (?, ?, 0)", (view.name, app))
+        cur.execute(f"INSERT INTO {VERSIONS_TABLE} (projection, version) VALUES (?, ?)"  # noqa: S608
+                    " ON CONFLICT (projection) DO UPDATE SET version = excluded.version",
+                    (view.name, view.version))
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        for runner in self.runners.values():
+            runner.start()
+        self.started = True
+
+    def stop(self) -> None:
+        for runner in self.runners.values():
+            runner.stop()
+        self.started = False
+
+    def wake(self, application: str) -> None:
+        for runner in self.runners.values():
+            if application in runner.apps:
+                runner.wake()
+
+    # -- read-your-writes -----------------------------------------------------------------
+    def interested(self, written: Written) -> list[ProjectorRunner]:
+        """Runners whose view follows any event type in `written`."""
+        return [r for r in self.runners.values()
+                if written.application in r.apps
+                and (not written.topics
+                     or written.topics & set(r.view.topics(written.application)))]
+
+    def wait(self, written: Iterable[Written], timeout: float = 5.0) -> bool:
+        """Block until every view depending on these writes has folded them. False on timeout."""
+        deadline = time.monotonic() + timeout
+        for w in written:
+            if w.position <= 0:
+                continue
+            for runner in self.interested(w):
+                remaining = max(0.0, deadline - time.monotonic())
+                if runner.active and runner.wait_until(w.application, w.position, remaining):
+                    continue
+                if not self._poll(runner.view.name, w.application, w.position, deadline):
+                    return False
+        return True
+
+    def _poll(self, view: str, application: str, position: int, deadline: float) -> bool:
+        """Another process runs this view: poll its tracking row every 1-2 ms."""
+        sleep = 0.001
+        while True:
+            if read_positions(self.db, view).get(application, 0) >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(sleep)
+            sleep = min(0.002, sleep * 2)
+
+    # -- operations -----------------------------------------------------------------------
+    def status(self) -> list[dict[str, Any]]:
+        rows = []
+        for name, view in self.views.items():
+            positions = read_positions(self.db, name)
+            for app in view.follows:
+                head = self.apps[app].recorder.max_notification_id() or 0
+                position = positions.get(app, 0)
+                rows.append({"projection": name, "application": app, "position": position,
+                             "head": head, "lag": max(0, head - position),
+                             "active_here": self.runners[name].active})
+        return rows
+
+    def select(self, names: Sequence[str]) -> list[View]:
+        unknown = [n for n in names if n not in self.views]
+        if unknown:
+            raise Invalid(f"unknown projection(s): {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(self.views))}")
+        chosen = [self.views[n] for n in names] if names else list(self.views.values())
+        return [v for v in chosen if v.rebuildable or names]
+
+    def rebuild(self, names: Sequence[str] = (), *, wait_timeout: float = 600.0
+                ) -> list[dict[str, Any]]:
+        """Drop and rebuild views from position 0; returns events and seconds per view."""
+        report = []
+        for view in self.select(names):
+            runner = self.runners[view.name]
+            started = time.monotonic()
+            with self.db.transaction() as cur:
+                self._serialize_ddl(cur)
+                self._reset(cur, view)
+            heads = {app: self.apps[app].recorder.max_notification_id() or 0
+                     for app in view.follows}
+            if runner.lock.try_acquire():
+                runner.reload()
+                runner.catch_up()
+                if not self.started:
+                    runner.lock.release()
+            else:  # the active instance elsewhere notices the reset and rebuilds
+                deadline = time.monotonic() + wait_timeout
+                for app, head in heads.items():
+                    self._poll(view.name, app, head, deadline)
+            report.append({"projection": view.name, "events": sum(heads.values()),
+                           "seconds": time.monotonic() - started})
+        return report
+
+    def catch_up(self, names: Sequence[str] = ()) -> int:
+        """Synchronously fold everything available into the chosen views (CLI, tests)."""
+        total = 0
+        for view in self.select(names):
+            total += self.runners[view.name].catch_up()
+        return total

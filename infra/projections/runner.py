@@ -1,0 +1,172 @@
+"""ProjectorRunner: folds new events into one view in batched, tracked transactions."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from eventsourcing.application import Application
+
+from infra.metrics import Metrics
+from infra.projections.locks import InstanceLock
+from infra.sql.database import Database
+from projections.base import View
+
+log = structlog.get_logger("tilde.projections")
+TRACKING_TABLE = "projection_tracking"
+
+
+class LostTracking(Exception):
+    """Another instance moved this view's position: reload and continue."""
+
+
+def read_positions(db: Database, view: str) -> dict[str, int]:
+    rows = db.query(f"SELECT application, position FROM {TRACKING_TABLE} WHERE projection = ?",  # noqa: S608
+                    (view,))
+    return {r["application"]: int(r["position"]) for r in rows}
+
+
+class ProjectorRunner:
+    """Runs one view: while it holds the view's instance lock it applies new events, up to
+    `batch_size` events or `batch_seconds` per transaction, and writes the view's rows and
+    its tracking position in that same transaction (exactly once)."""
+
+    def __init__(self, view: View, apps: Mapping[str, Application[Any]], db: Database,
+                 lock: InstanceLock, metrics: Metrics, *, batch_size: int = 500,
+                 batch_seconds: float = 0.02, poll_interval: float = 0.05) -> None:
+        self.view = view
+        self.apps = {name: apps[name] for name in view.follows}
+        self.db = db
+        self.lock = lock
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.poll_interval = poll_interval
+        self.positions: dict[str, int] = {}
+        self.active = False
+        self._topics = {name: view.topics(name) for name in self.apps}
+        self._cond = threading.Condition()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name=f"projector-{self.view.name}",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.active = False
+        self.lock.release()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        failures = 0
+        last_reload = time.monotonic()
+        while not self._stop.is_set():
+            if not self.lock.try_acquire():
+                self.active = False
+                self._stop.wait(1.0)  # standby: another instance runs this view
+                continue
+            if not self.active:
+                self.reload()
+                self.active = True
+            self._wake.clear()
+            try:
+                processed = self.step()
+                failures = 0
+            except LostTracking:
+                self.reload()
+                continue
+            except Exception:
+                failures += 1
+                log.exception("projector_failed", projection=self.view.name)
+                self._stop.wait(min(5.0, 0.1 * 2 ** failures))
+                self.reload()
+                continue
+            if processed == 0:
+                self._wake.wait(self.poll_interval)
+                if time.monotonic() - last_reload > 1.0:
+                    # Notice a rebuild started by another process (it resets our position).
+                    self.reload()
+                    last_reload = time.monotonic()
+
+    def reload(self) -> None:
+        positions = read_positions(self.db, self.view.name)
+        with self._cond:
+            self.positions = {name: positions.get(name, 0) for name in self.apps}
+            self._cond.notify_all()
+
+    # -- work -----------------------------------------------------------------------------
+    def catch_up(self) -> int:
+        """Apply everything available now (used by rebuilds and tests); events processed."""
+        if not self.positions:
+            self.reload()
+        total = 0
+        while (n := self.step()) > 0:
+            total += n
+        return total
+
+    def step(self) -> int:
+        """One batch per followed application; the number of log positions advanced."""
+        advanced = 0
+        for name, app in self.apps.items():
+            advanced += self._step_app(name, app)
+        return advanced
+
+    def _step_app(self, name: str, app: Application[Any]) -> int:
+        position = self.positions.get(name, 0)
+        head = app.recorder.max_notification_id() or 0
+        labels = (self.view.name, name)
+        if head <= position:
+            self.metrics.projector_lag.labels(*labels).set(0)
+            return 0
+        notes = app.recorder.select_notifications(
+            start=position + 1, limit=self.batch_size, stop=head, topics=self._topics[name])
+        deadline = time.monotonic() + self.batch_seconds
+        applied = 0
+        new_position = head if len(notes) < self.batch_size else notes[-1].id
+        with self.db.transaction(pipeline=True) as cur:
+            for note in notes:
+                self.view.apply(cur, app.mapper.to_domain_event(note))
+                applied += 1
+                if applied < len(notes) and time.monotonic() > deadline:
+                    new_position = note.id  # time cap: the rest goes in the next transaction
+                    break
+            cur.execute(f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"  # noqa: S608
+                        " AND application = ? AND position = ? RETURNING position",
+                        (new_position, self.view.name, name, position))
+            if cur.fetchone() is None:
+                raise LostTracking(self.view.name)
+        with self._cond:
+            self.positions[name] = new_position
+            self._cond.notify_all()
+        self.metrics.events_projected.labels(*labels).inc(applied)
+        self.metrics.projector_position.labels(*labels).set(new_position)
+        self.metrics.projector_lag.labels(*labels).set(max(0, head - new_position))
+        return max(1, new_position - position)
+
+    def wait_until(self, application: str, position: int, timeout: float) -> bool:
+        """Block until this (active) runner has folded `position` of `application`."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.positions.get(application, 0) < position:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.active:
+                    return self.positions.get(application, 0) >= position
+                self._cond.wait(remaining)
+        return True

@@ -1,0 +1,1 @@
+"""Redis adapters: rate limits and counters shared by every API process."""

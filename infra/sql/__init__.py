@@ -1,0 +1,1 @@
+"""SQL databases for read models: one small interface over SQLite and PostgreSQL."""

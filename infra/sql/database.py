@@ -1,0 +1,202 @@
+"""The read-model database: SQLite (embedded) or a PostgreSQL pool, behind one interface.
+
+SQL is written with `?` placeholders; the PostgreSQL adapter rewrites them to `%s`. Rows come
+back as dicts. A saturated PostgreSQL pool fails fast with `Unavailable` (503), never hangs.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+
+from domain.shared.errors import Unavailable
+
+
+class Database(Protocol):
+    """Transactions for projectors, queries for readers."""
+
+    dialect: str
+
+    def transaction(self, *, pipeline: bool = False) -> Any: ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None: ...
+
+    def close(self) -> None: ...
+
+
+class _SqliteCursor:
+    """DB-API cursor returning dict rows."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _SqliteCursor:
+        self._cursor.execute(sql, tuple(params))
+        return self
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> _SqliteCursor:
+        self._cursor.executemany(sql, [tuple(p) for p in params])
+        return self
+
+    def _row(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        names = [d[0] for d in self._cursor.description or ()]
+        return dict(zip(names, row, strict=False))
+
+    def fetchone(self) -> dict[str, Any] | None:
+        row = self._cursor.fetchone()
+        return None if row is None else self._row(row)
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return [self._row(r) for r in self._cursor.fetchall()]
+
+
+class SqliteDatabase:
+    """A SQLite file in WAL mode; one connection per thread, writers serialized."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 10_000) -> None:
+        self.path = str(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=self.busy_timeout_ms / 1000)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self, *, pipeline: bool = False) -> Iterator[_SqliteCursor]:
+        conn = self._connection()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteCursor(conn.cursor())
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return _SqliteCursor(self._connection().cursor()).execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        return _SqliteCursor(self._connection().cursor()).execute(sql, params).fetchone()
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+
+
+@lru_cache(maxsize=4096)
+def _pg_sql(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _PgCursor:
+    """psycopg cursor speaking `?` placeholders."""
+
+    def __init__(self, cursor: psycopg.Cursor[dict[str, Any]]) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _PgCursor:
+        self._cursor.execute(_pg_sql(sql), tuple(params))  # type: ignore[arg-type]
+        return self
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> _PgCursor:
+        self._cursor.executemany(_pg_sql(sql), [tuple(p) for p in params])  # type: ignore[arg-type]
+        return self
+
+    def fetchone(self) -> dict[str, Any] | None:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return self._cursor.fetchall()
+
+
+class PostgresDatabase:
+    """A bounded psycopg pool; waiting for a connection is capped in time and in queue length."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 2.0,
+                 max_waiting: int = 64, name: str = "views") -> None:
+        self.url = url
+        self.timeout = timeout
+        self.pool = psycopg_pool.ConnectionPool(
+            url, min_size=1, max_size=pool_size, timeout=timeout, max_waiting=max_waiting,
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
+            name=name, open=False)
+        self.pool.open(wait=False)
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.pool.connection(timeout=self.timeout) as conn:
+                yield conn
+        except (psycopg_pool.PoolTimeout, psycopg_pool.TooManyRequests) as e:
+            raise Unavailable("the database is saturated; retry shortly", retry_after=1) from e
+
+    @contextmanager
+    def transaction(self, *, pipeline: bool = False) -> Iterator[_PgCursor]:
+        with self._conn() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
+            if pipeline:
+                with conn.pipeline():
+                    yield _PgCursor(cur)
+            else:
+                yield _PgCursor(cur)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._conn() as conn:
+            return conn.cursor(row_factory=dict_row).execute(
+                _pg_sql(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
+        with self._conn() as conn:
+            return conn.cursor(row_factory=dict_row).execute(
+                _pg_sql(sql), tuple(params)).fetchone()  # type: ignore[arg-type]
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A raw pooled connection (advisory locks, LISTEN)."""
+        with self._conn() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.pool.close()

@@ -1,0 +1,76 @@
+"""`create_app()`: the Litestar application, with the container injected or built from settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import Receive, Scope, Send
+
+from infra.bootstrap import Container, bootstrap
+from infra.settings import Settings
+from interfaces.http.auth import guard
+from interfaces.http.context import observe
+from interfaces.http.controllers.admin import AdminController
+from interfaces.http.controllers.auth import AuthController
+from interfaces.http.controllers.device import DeviceController
+from interfaces.http.controllers.keys import ApiKeysController
+from interfaces.http.controllers.me import MeController
+from interfaces.http.controllers.system import SystemController
+from interfaces.http.deps import DEPENDENCIES
+from interfaces.http.errors import EXCEPTION_HANDLERS
+
+API_CONTROLLERS: list[Any] = [AuthController, MeController, ApiKeysController,
+                              DeviceController, AdminController]
+
+
+class TildeLitestar(Litestar):
+    """Litestar that gives every request — routed or not — an id, metrics and an access log."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        await observe(super().__call__, scope, receive, send, self.state.container.metrics)
+
+
+def create_app(container: Container | None = None, *, run_background: bool | None = None
+               ) -> Litestar:
+    """The ASGI app. Background workers start with the app unless told otherwise."""
+    owns_container = container is None
+    container = container or bootstrap(Settings())
+    background = container.settings.run_projectors if run_background is None else run_background
+
+    def on_startup() -> None:
+        if background:
+            container.start_background()
+
+    def on_shutdown() -> None:
+        if owns_container:
+            container.close()
+        elif background:
+            container.stop_background()
+
+    api = Router(path="/api/v1", route_handlers=API_CONTROLLERS)
+    app = TildeLitestar(
+        route_handlers=[api, SystemController],
+        guards=[guard],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        openapi_config=OpenAPIConfig(
+            title="tilde-server", version="0.1.0", path="/api/v1/schema",
+            enabled_endpoints=set(),
+            components=Components(security_schemes={
+                "BasicAuth": SecurityScheme(type="http", scheme="basic"),
+                "BearerAuth": SecurityScheme(type="http", scheme="bearer")}),
+            security=[{"BasicAuth": []}, {"BearerAuth": []}]),
+        logging_config=None,
+        request_max_body_size=1024 * 1024,
+        debug=False,
+    )
+    app.state.container = container
+    return app

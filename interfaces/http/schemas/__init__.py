@@ -1,0 +1,1 @@
+"""Wire models named after the spec's schemas."""
