@@ -40,9 +40,13 @@ class TildeApplication(Application[Any]):
     # Attempts for a command that lost an optimistic-concurrency race before answering 409.
     max_attempts = 5
 
-    def __init__(self, env: dict[str, str] | None = None, *,
-                 clock: Callable[[], datetime] = utcnow,
-                 observers: Iterable[Observer] = ()) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        observers: Iterable[Observer] = (),
+    ) -> None:
         self.clock = clock
         self.observers: list[Observer] = list(observers)
         super().__init__(env)
@@ -80,8 +84,12 @@ class TildeApplication(Application[Any]):
             return None
         return aggregate if isinstance(aggregate, kind) else None
 
-    def retrying(self, command: Callable[[], T], *, conflict: str = "the resource changed "
-                 "concurrently; retry the request") -> T:
+    def retrying(
+        self,
+        command: Callable[[], T],
+        *,
+        conflict: str = "the resource changed concurrently; retry the request",
+    ) -> T:
         """Run a load-check-save command again when it loses a concurrency race."""
         for _ in range(self.max_attempts - 1):
             try:

@@ -13,7 +13,7 @@ from eventsourcing.persistence import Recording
 from application.base import Written
 from application.identity import IdentityApplication, IdentityPolicy
 from application.notifications import Notifier
-from application.ports import Mailer, RateLimiter
+from application.ports import Mailer, PasswordHasher, RateLimiter
 from domain.shared.values import utcnow
 from infra.crypto.passwords import Argon2PasswordHasher
 from infra.crypto.tokens import HmacTokenSigner, SessionTokens, load_or_create_secret
@@ -56,7 +56,12 @@ class Container:
     def wait_for(self, written: Iterable[Written], timeout: float | None = None) -> bool:
         """Read-your-writes: block until the views these writes feed have caught up."""
         return self.projections.wait(
-            written, self.settings.read_your_writes_timeout if timeout is None else timeout)
+            written, self.settings.read_your_writes_timeout if timeout is None else timeout
+        )
+
+    def resolve_organization(self, name_or_id: str) -> str:
+        """An organization id from a slug or id (ids pass through)."""
+        return name_or_id
 
     def health(self) -> dict[str, str]:
         """Liveness of each backing service, for `GET /health`."""
@@ -111,9 +116,12 @@ class Container:
 
 def _database(settings: Settings) -> Database:
     if settings.is_postgres:
-        return PostgresDatabase(settings.database_url, pool_size=settings.db_pool_size,
-                                timeout=settings.db_pool_timeout,
-                                max_waiting=settings.db_max_waiting)
+        return PostgresDatabase(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            timeout=settings.db_pool_timeout,
+            max_waiting=settings.db_max_waiting,
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteDatabase(settings.data_dir / "views.sqlite")
 
@@ -141,20 +149,27 @@ def identity_policy(settings: Settings) -> IdentityPolicy:
         lockout_window=timedelta(minutes=settings.lockout_window_minutes),
         lockout_duration=timedelta(minutes=settings.lockout_minutes),
         session_ttl=timedelta(hours=settings.session_ttl_hours),
-        auto_approve_signups=settings.auto_approve_signups)
+        auto_approve_signups=settings.auto_approve_signups,
+    )
 
 
-def bootstrap(settings: Settings | None = None, *, clock: Callable[[], datetime] = utcnow,
-              limiter: RateLimiter | None = None, mailer: Mailer | None = None,
-              extra_views: Sequence[View] = ()) -> Container:
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    limiter: RateLimiter | None = None,
+    mailer: Mailer | None = None,
+    hasher: PasswordHasher | None = None,
+) -> Container:
     """Build a Container; tests pass settings, a clock or adapters to replace the defaults."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
     db = _database(settings)
     if limiter is None:
-        limiter = RedisRateLimiter(settings.redis_url) if settings.redis_url \
-            else MemoryRateLimiter()
+        limiter = (
+            RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
+        )
     secret = _secret(settings)
     holder: dict[str, ProjectionManager] = {}
 
@@ -164,24 +179,44 @@ def bootstrap(settings: Settings | None = None, *, clock: Callable[[], datetime]
             holder["manager"].wake(app_name)
 
     identity = IdentityApplication(
-        application_env(settings, "identity"), hasher=Argon2PasswordHasher(),
-        limiter=limiter, signer=HmacTokenSigner(secret), policy=identity_policy(settings),
-        clock=clock, observers=[on_saved])
+        application_env(settings, "identity"),
+        hasher=hasher or Argon2PasswordHasher(),
+        limiter=limiter,
+        signer=HmacTokenSigner(secret),
+        policy=identity_policy(settings),
+        clock=clock,
+        observers=[on_saved],
+    )
     apps: dict[str, Application[Any]] = {identity.name: identity}
     notifier = Notifier(identity, base_url=settings.base_url)
-    views: list[View] = [UsersView(), ApiKeysView(), OutboxView(notifier.emails_for),
-                         *extra_views]
+    views: list[View] = [UsersView(), ApiKeysView(), OutboxView(notifier.emails_for)]
     locks = _lock_factory(settings)
     manager = ProjectionManager(
-        views, apps, db, metrics, locks, batch_size=settings.projector_batch_size,
+        views,
+        apps,
+        db,
+        metrics,
+        locks,
+        batch_size=settings.projector_batch_size,
         batch_seconds=settings.projector_batch_seconds,
-        poll_interval=settings.projector_poll_interval)
+        poll_interval=settings.projector_poll_interval,
+    )
     manager.ensure_schema()
     holder["manager"] = manager
-    outbox = OutboxSender(db, mailer or _mailer(settings), metrics, locks("outbox-sender"),
-                          clock)
-    listener = (PostgresNotifyListener(settings.database_url, apps, manager.wake)
-                if settings.is_postgres else None)
-    return Container(settings=settings, metrics=metrics, db=db, limiter=limiter,
-                     identity=identity, projections=manager, outbox=outbox,
-                     session_tokens=SessionTokens(secret), listener=listener)
+    outbox = OutboxSender(db, mailer or _mailer(settings), metrics, locks("outbox-sender"), clock)
+    listener = (
+        PostgresNotifyListener(settings.database_url, apps, manager.wake)
+        if settings.is_postgres
+        else None
+    )
+    return Container(
+        settings=settings,
+        metrics=metrics,
+        db=db,
+        limiter=limiter,
+        identity=identity,
+        projections=manager,
+        outbox=outbox,
+        session_tokens=SessionTokens(secret),
+        listener=listener,
+    )

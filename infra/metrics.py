@@ -11,23 +11,42 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "tilde_http_requests_total", "HTTP requests by route template, method and status",
-            ["route", "method", "status"], registry=self.registry)
+            "tilde_http_requests_total",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "tilde_http_request_duration_seconds", "HTTP request latency by route and status",
-            ["route", "method", "status"], registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+            "tilde_http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.events_appended = Counter(
-            "tilde_events_appended_total", "Events appended to the event store",
-            ["application"], registry=self.registry)
+            "tilde_events_appended_total",
+            "Events appended to the event store",
+            ["application"],
+            registry=self.registry,
+        )
         self.events_projected = Counter(
-            "tilde_projector_events_total", "Events folded into read models",
-            ["projection", "application"], registry=self.registry)
+            "tilde_projector_events_total",
+            "Events folded into read models",
+            ["projection", "application"],
+            registry=self.registry,
+        )
         self.projector_lag = Gauge(
-            "tilde_projector_lag_events", "Events in the log not yet reflected in a view",
-            ["projection", "application"], registry=self.registry)
+            "tilde_projector_lag_events",
+            "Events in the log not yet reflected in a view",
+            ["projection", "application"],
+            registry=self.registry,
+        )
         self.projector_position = Gauge(
-            "tilde_projector_position", "Last notification id folded into a view",
-            ["projection", "application"], registry=self.registry)
+            "tilde_projector_position",
+            "Last notification id folded into a view",
+            ["projection", "application"],
+            registry=self.registry,
+        )
         self.emails_sent = Counter(
-            "tilde_emails_sent_total", "Emails delivered by the outbox", registry=self.registry)
+            "tilde_emails_sent_total", "Emails delivered by the outbox", registry=self.registry
+        )

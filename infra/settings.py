@@ -14,50 +14,75 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TILDE_", extra="ignore")
 
-    data_dir: Path = Field(default=Path("./tilde-data"),
-                           description="Where embedded mode keeps SQLite files, blobs, mail")
-    database_url: str = Field(default="", description="postgresql://… selects PostgreSQL; "
-                              "empty = SQLite files in the data directory")
-    redis_url: str = Field(default="", description="redis://… for rate limits shared by "
-                           "processes; empty = in-process limiter")
+    data_dir: Path = Field(
+        default=Path("./tilde-data"),
+        description="Where embedded mode keeps SQLite files, blobs, mail",
+    )
+    database_url: str = Field(
+        default="",
+        description="postgresql://… selects PostgreSQL; empty = SQLite files in the data directory",
+    )
+    redis_url: str = Field(
+        default="",
+        description="redis://… for rate limits shared by processes; empty = in-process limiter",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str = Field(default="", description="Absolute base URL clients reach the "
-                            "server at (links in emails, upload URLs); default http://HOST:PORT")
-    secret_key: str = Field(default="", description="Signs session cookies and links; "
-                            "generated into the data directory when empty")
-    event_cipher_key: str = Field(default="", description="Base64 AES key: encrypt events "
-                                  "at rest (eventsourcing AESCipher)")
-    smtp_url: str = Field(default="", description="smtp://user:pass@host:port (smtps:// for "
-                          "TLS); empty = write .eml files to <data dir>/mailbox")
+    public_url: str = Field(
+        default="",
+        description="Absolute base URL clients reach the "
+        "server at (links in emails, upload URLs); default http://HOST:PORT",
+    )
+    secret_key: str = Field(
+        default="",
+        description="Signs session cookies and links; generated into the data directory when empty",
+    )
+    event_cipher_key: str = Field(
+        default="", description="Base64 AES key: encrypt events at rest (eventsourcing AESCipher)"
+    )
+    smtp_url: str = Field(
+        default="",
+        description="smtp://user:pass@host:port (smtps:// for "
+        "TLS); empty = write .eml files to <data dir>/mailbox",
+    )
     mail_from: str = "Tilde <no-reply@tilde.local>"
 
     db_pool_size: int = Field(default=10, description="PostgreSQL connections per pool")
-    db_pool_timeout: float = Field(default=2.0, description="Seconds to wait for a pooled "
-                                   "connection before answering 503")
-    db_max_waiting: int = Field(default=64, description="Requests allowed to queue for a "
-                                "connection before 503 at once")
+    db_pool_timeout: float = Field(
+        default=2.0, description="Seconds to wait for a pooled connection before answering 503"
+    )
+    db_max_waiting: int = Field(
+        default=64, description="Requests allowed to queue for a connection before 503 at once"
+    )
 
-    run_projectors: bool = Field(default=True, description="Run projectors and the outbox in "
-                                 "this process (one active instance per projector anyway)")
+    run_projectors: bool = Field(
+        default=True,
+        description="Run projectors and the outbox in "
+        "this process (one active instance per projector anyway)",
+    )
     projector_batch_size: int = 500
     projector_batch_seconds: float = 0.02
-    projector_poll_interval: float = Field(default=0.05, description="Idle poll of the "
-                                           "event log (SQLite, or PostgreSQL without NOTIFY)")
+    projector_poll_interval: float = Field(
+        default=0.05,
+        description="Idle poll of the event log (SQLite, or PostgreSQL without NOTIFY)",
+    )
     read_your_writes_timeout: float = 5.0
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
     login_attempts_per_ip: int = Field(default=10, description="Login attempts per IP per minute")
-    lockout_threshold: int = Field(default=10, description="Failed logins in the window "
-                                   "that lock an account")
+    lockout_threshold: int = Field(
+        default=10, description="Failed logins in the window that lock an account"
+    )
     lockout_window_minutes: int = 15
     lockout_minutes: int = 15
     session_ttl_hours: int = 336
     auto_approve_signups: bool = False
-    trust_forwarded_for: bool = Field(default=False, description="Take the client address "
-                                      "from X-Forwarded-For (behind a trusted proxy)")
+    trust_forwarded_for: bool = Field(
+        default=False,
+        description="Take the client address from X-Forwarded-For (behind a trusted proxy)",
+    )
 
     @property
     def is_postgres(self) -> bool:

@@ -40,9 +40,11 @@ class Reader(Protocol):
 
 def on(*event_types: type) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Mark a view method as the handler of the given event classes."""
+
     def decorate(method: Callable[..., None]) -> Callable[..., None]:
         method._handles = event_types  # type: ignore[attr-defined]
         return method
+
     return decorate
 
 

@@ -22,8 +22,9 @@ class OutboxView(View):
 
     name = "outbox"
     rebuildable = False
-    follows = {"identity": (User.SignedUp, User.Approved, User.PasswordResetRequested,
-                            User.EmailAdded)}
+    follows = {
+        "identity": (User.SignedUp, User.Approved, User.PasswordResetRequested, User.EmailAdded)
+    }
     tables = ("outbox",)
 
     def __init__(self, compose: Callable[[Any], list[EmailMessage]]) -> None:
@@ -46,15 +47,31 @@ class OutboxView(View):
                 "INSERT INTO outbox (id, to_addr, subject, body, headers, created_at, attempts,"
                 " next_attempt_at, last_error, sent_at) VALUES (?,?,?,?,?,?,0,?,NULL,NULL)"
                 " ON CONFLICT (id) DO NOTHING",
-                (message.message_id, message.to, message.subject, message.body,
-                 json.dumps(message.headers, sort_keys=True), at, at))
+                (
+                    message.message_id,
+                    message.to,
+                    message.subject,
+                    message.body,
+                    json.dumps(message.headers, sort_keys=True),
+                    at,
+                    at,
+                ),
+            )
 
 
 def pending(db: Reader, now: str, *, limit: int = 20) -> list[dict[str, Any]]:
-    return db.query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?"
-                    " ORDER BY created_at, id LIMIT ?", (now, limit))
+    return db.query(
+        "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?"
+        " ORDER BY created_at, id LIMIT ?",
+        (now, limit),
+    )
 
 
 def message_of(row: dict[str, Any]) -> EmailMessage:
-    return EmailMessage(message_id=row["id"], to=row["to_addr"], subject=row["subject"],
-                        body=row["body"], headers=json.loads(row["headers"]))
+    return EmailMessage(
+        message_id=row["id"],
+        to=row["to_addr"],
+        subject=row["subject"],
+        body=row["body"],
+        headers=json.loads(row["headers"]),
+    )

@@ -44,9 +44,17 @@ class AccountCommands(IdentityBase):
         if self.index_owner("email", email):
             raise EmailTaken(f"email '{email}' is already registered")
 
-    def signup(self, *, username: object, email: object, full_name: object, password: object,
-               company: object = "", is_admin: bool = False,
-               actor: Actor | None = None) -> Result[User]:
+    def signup(
+        self,
+        *,
+        username: object,
+        email: object,
+        full_name: object,
+        password: object,
+        company: object = "",
+        is_admin: bool = False,
+        actor: Actor | None = None,
+    ) -> Result[User]:
         """Create an account: pending, or active when auto-approved or invited."""
         username = normalize_username(username)
         email = normalize_email(email)
@@ -57,12 +65,22 @@ class AccountCommands(IdentityBase):
         active = is_admin or self.policy.auto_approve_signups or self.has_open_invitation(email)
         user_id = uuid4()
         user = User.sign_up(
-            user_id=user_id, username=username, email=email, email_id=str(uuid4()),
-            full_name=full_name, company=company, password_hash=self.hasher.hash(password),
-            active=active, is_admin=is_admin, actor=actor or Actor("user", str(user_id)))
+            user_id=user_id,
+            username=username,
+            email=email,
+            email_id=str(uuid4()),
+            full_name=full_name,
+            company=company,
+            password_hash=self.hasher.hash(password),
+            active=active,
+            is_admin=is_admin,
+            actor=actor or Actor("user", str(user_id)),
+        )
         try:
-            claims = [self._claim("username", username, str(user_id)),
-                      self._claim("email", email, str(user_id))]
+            claims = [
+                self._claim("username", username, str(user_id)),
+                self._claim("email", email, str(user_id)),
+            ]
             written = self.record(user, *claims)
         except (IntegrityError, Conflict):
             # Lost a race for the username or email: say which one.
@@ -70,13 +88,20 @@ class AccountCommands(IdentityBase):
             raise Conflict("the account could not be created; retry") from None
         return Result(user, (written,))
 
-    def create_admin(self, *, username: str, email: str, full_name: str,
-                     password: str) -> Result[User]:
+    def create_admin(
+        self, *, username: str, email: str, full_name: str, password: str
+    ) -> Result[User]:
         """Bootstrap an operator: a new active admin, or promote an existing username."""
         existing = self.user_by_login(username)
         if existing is None:
-            return self.signup(username=username, email=email, full_name=full_name,
-                               password=password, is_admin=True, actor=Actor.operator())
+            return self.signup(
+                username=username,
+                email=email,
+                full_name=full_name,
+                password=password,
+                is_admin=True,
+                actor=Actor.operator(),
+            )
         if existing.is_deleted:
             raise Conflict(f"user '{username}' was deleted")
         existing.grant_admin(Actor.operator())
@@ -86,28 +111,36 @@ class AccountCommands(IdentityBase):
 
     def approve(self, login: str, actor: Actor) -> Result[User]:
         """An operator lets a pending signup sign in (the approval email follows)."""
+
         def command() -> Result[User]:
             user = self.user_by_login(login) or self.user(login)
             if user is None or user.is_deleted:
                 raise NotFound(f"user '{login}' not found")
             user.approve(actor)
             return Result(user, (self.record(user),))
+
         return self.retrying(command)
 
-    def update_profile(self, user_id: str, *, full_name: object = None,
-                       bio: object = None) -> Result[User]:
+    def update_profile(
+        self, user_id: str, *, full_name: object = None, bio: object = None
+    ) -> Result[User]:
         name = None if full_name is None else clean_text(full_name, "full_name", required=True)
-        text = None if bio is None else clean_text(bio, "bio", required=False, limit=BIO_MAX,
-                                                   multiline=True)
+        text = (
+            None
+            if bio is None
+            else clean_text(bio, "bio", required=False, limit=BIO_MAX, multiline=True)
+        )
 
         def command() -> Result[User]:
             user = self._live_user(user_id)
             user.update_profile(full_name=name, bio=text)
             return Result(user, (self.record(user),))
+
         return self.retrying(command)
 
-    def change_password(self, user_id: str, *, current_password: object,
-                        new_password: object, actor: Actor) -> Result[User]:
+    def change_password(
+        self, user_id: str, *, current_password: object, new_password: object, actor: Actor
+    ) -> Result[User]:
         new = check_password(new_password)
         user = self._live_user(user_id)
         if user.has_password:
@@ -121,6 +154,7 @@ class AccountCommands(IdentityBase):
             fresh = self._live_user(user_id)
             fresh.change_password(password_hash, actor)
             return Result(fresh, (self.record(fresh),))
+
         result = self.retrying(command)
         self.basic_cache.clear()
         return result
@@ -134,8 +168,7 @@ class AccountCommands(IdentityBase):
         user = self.user_by_login(address)
         if user is None or user.is_deleted:
             return Result(None)
-        if self.limiter.hit(f"reset:{user.id}", limit=RESET_REQUESTS_PER_HOUR,
-                            window_seconds=3600):
+        if self.limiter.hit(f"reset:{user.id}", limit=RESET_REQUESTS_PER_HOUR, window_seconds=3600):
             return Result(None)
         user.request_password_reset(uuid4().hex, self.clock())
         return Result(None, (self.record(user),))
@@ -158,6 +191,7 @@ class AccountCommands(IdentityBase):
             user = self._live_user(user_id)
             user.reset_password(request_id, password_hash, self.clock())
             return Result(user, (self.record(user),))
+
         result = self.retrying(command)
         self.basic_cache.clear()
         return result
@@ -179,8 +213,9 @@ class AccountCommands(IdentityBase):
         return Result({"id": email_id, "user_id": user_id, **user.emails[email_id]}, (written,))
 
     def verification_token(self, user_id: str, email_id: str, email: str) -> str:
-        return self.signer.sign("verify-email", f"{user_id}:{email_id}:{email}",
-                                ttl_seconds=7 * 24 * 3600)
+        return self.signer.sign(
+            "verify-email", f"{user_id}:{email_id}:{email}", ttl_seconds=7 * 24 * 3600
+        )
 
     def verify_email(self, token: object) -> Result[User]:
         payload = self.signer.verify("verify-email", token) if isinstance(token, str) else None
@@ -192,12 +227,14 @@ class AccountCommands(IdentityBase):
             user = self._live_user(user_id)
             user.verify_email(email_id, email)
             return Result(user, (self.record(user),))
+
         return self.retrying(command)
 
     def delete_account(self, user_id: str, *, password: object, actor: Actor) -> Result[None]:
         user = self._live_user(user_id)
-        if user.has_password and (not isinstance(password, str)
-                                  or not self.hasher.verify(user.password_hash, password)):
+        if user.has_password and (
+            not isinstance(password, str) or not self.hasher.verify(user.password_hash, password)
+        ):
             raise Invalid("password is required and must be correct to delete the account")
         user.delete(actor)
         self.basic_cache.clear()

@@ -40,11 +40,17 @@ class IdentityBase(TildeApplication):
 
     snapshotting_intervals = {User: 50, ApiKey: 200}
 
-    def __init__(self, env: dict[str, str] | None = None, *, hasher: PasswordHasher,
-                 limiter: RateLimiter, signer: TokenSigner,
-                 policy: IdentityPolicy | None = None,
-                 has_open_invitation: Callable[[str], bool] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        hasher: PasswordHasher,
+        limiter: RateLimiter,
+        signer: TokenSigner,
+        policy: IdentityPolicy | None = None,
+        has_open_invitation: Callable[[str], bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(env, **kwargs)
         self.hasher = hasher
         self.limiter = limiter
@@ -70,8 +76,11 @@ class IdentityBase(TildeApplication):
         login = (login or "").strip()
         if not login:
             return None
-        owner = (self.index_owner("email", login.lower()) if looks_like_email(login)
-                 else self.index_owner("username", login.lower()))
+        owner = (
+            self.index_owner("email", login.lower())
+            if looks_like_email(login)
+            else self.index_owner("username", login.lower())
+        )
         return self.user(owner) if owner else None
 
     def user(self, user_id: str | UUID) -> User | None:

@@ -27,18 +27,22 @@ class CredentialCommands(IdentityBase):
     """Signing in, authenticating requests, and issuing or revoking API keys."""
 
     # -- password checks (login form and HTTP Basic share them) -----------------------------
-    def _check_password(self, login: str, password: str, ip: str, *,
-                        count_success: bool) -> User:
+    def _check_password(self, login: str, password: str, ip: str, *, count_success: bool) -> User:
         """The user whose password this is, or a login error; applies lockout and IP limits."""
         user = self.user_by_login(login) if isinstance(login, str) else None
         now = self.clock()
         if user is not None and (wait := user.locked_for(now)):
-            raise AccountLocked("too many failed sign-in attempts; the account is locked "
-                                f"for {wait} more seconds", retry_after=wait)
+            raise AccountLocked(
+                f"too many failed sign-in attempts; the account is locked for {wait} more seconds",
+                retry_after=wait,
+            )
         policy = self.policy
         window = int(policy.login_ip_window.total_seconds())
-        if count_success and (wait := self.limiter.hit(
-                f"login:ip:{ip}", limit=policy.login_attempts_per_ip, window_seconds=window)):
+        if count_success and (
+            wait := self.limiter.hit(
+                f"login:ip:{ip}", limit=policy.login_attempts_per_ip, window_seconds=window
+            )
+        ):
             raise RateLimited("too many sign-in attempts from this address", retry_after=wait)
         if user is None or user.is_deleted or not user.has_password:
             self.hasher.verify(self._dummy_hash, password or "x")
@@ -49,15 +53,17 @@ class CredentialCommands(IdentityBase):
             self._record_failure(user.id)
             raise InvalidCredentials("invalid login or password")
         if not user.is_active:
-            raise PendingApproval("your account is waiting for approval; you will get an email "
-                                  "when you can sign in")
+            raise PendingApproval(
+                "your account is waiting for approval; you will get an email when you can sign in"
+            )
         return user
 
     def _count_ip_failure(self, ip: str, already_counted: bool) -> None:
         if not already_counted:
             window = int(self.policy.login_ip_window.total_seconds())
-            self.limiter.hit(f"login:ip:{ip}", limit=self.policy.login_attempts_per_ip,
-                             window_seconds=window)
+            self.limiter.hit(
+                f"login:ip:{ip}", limit=self.policy.login_attempts_per_ip, window_seconds=window
+            )
 
     def _record_failure(self, user_id: UUID) -> None:
         policy = self.policy
@@ -66,15 +72,20 @@ class CredentialCommands(IdentityBase):
             user = self.user(user_id)
             if user is None:
                 return
-            user.record_failed_login(self.clock(), threshold=policy.lockout_threshold,
-                                     window=policy.lockout_window,
-                                     lock_for=policy.lockout_duration)
+            user.record_failed_login(
+                self.clock(),
+                threshold=policy.lockout_threshold,
+                window=policy.lockout_window,
+                lock_for=policy.lockout_duration,
+            )
             self.record(user)
+
         self.retrying(command)
 
     # -- login form -----------------------------------------------------------------------
-    def login(self, login: object, password: object, *, ip: str,
-              user_agent: str = "") -> Result[tuple[User, LoginSession]]:
+    def login(
+        self, login: object, password: object, *, ip: str, user_agent: str = ""
+    ) -> Result[tuple[User, LoginSession]]:
         """Verify a password and start a login session (the HTTP layer sets the cookies)."""
         if not isinstance(login, str) or not login.strip():
             raise Invalid("login is required")
@@ -90,16 +101,20 @@ class CredentialCommands(IdentityBase):
             if self.hasher.needs_rehash(fresh.password_hash):
                 fresh.change_password(self.hasher.hash(password), Actor("user", str(fresh.id)))
             return Result((fresh, session), (self.record(fresh, session),))
+
         return self.retrying(command)
 
     def _new_session(self, user_id: str, ip: str, user_agent: str) -> LoginSession:
         return LoginSession._create(
-            LoginSession.Started, id=uuid4(), user_id=user_id,
-            expires_at=self.clock() + self.policy.session_ttl, ip=ip[:64],
-            user_agent=user_agent[:256])
+            LoginSession.Started,
+            id=uuid4(),
+            user_id=user_id,
+            expires_at=self.clock() + self.policy.session_ttl,
+            ip=ip[:64],
+            user_agent=user_agent[:256],
+        )
 
-    def start_session(self, user_id: str, *, ip: str, user_agent: str = ""
-                      ) -> Result[LoginSession]:
+    def start_session(self, user_id: str, *, ip: str, user_agent: str = "") -> Result[LoginSession]:
         """A fresh session for an already authenticated user (after a password change)."""
         session = self._new_session(user_id, ip, user_agent)
         return Result(session, (self.record(session),))
@@ -137,8 +152,9 @@ class CredentialCommands(IdentityBase):
             user = self.user(key.owner_id)
             if user is None or not user.is_active:
                 return None
-            principal: Principal | None = self._user_principal(user, via="bearer",
-                                                               key_id=str(key.id))
+            principal: Principal | None = self._user_principal(
+                user, via="bearer", key_id=str(key.id)
+            )
         else:
             resolver = self.key_owner_resolvers.get(key.owner_type)
             principal = resolver(key) if resolver else None
@@ -159,11 +175,18 @@ class CredentialCommands(IdentityBase):
             return None
         return self._user_principal(user, via="cookie", login_session_id=session_id)
 
-    def _user_principal(self, user: User, *, via: str, key_id: str = "",
-                        login_session_id: str = "") -> Principal:
-        return Principal(type="user", id=str(user.id), name=user.username, via=via,
-                         key_id=key_id, login_session_id=login_session_id,
-                         is_admin=user.is_admin)
+    def _user_principal(
+        self, user: User, *, via: str, key_id: str = "", login_session_id: str = ""
+    ) -> Principal:
+        return Principal(
+            type="user",
+            id=str(user.id),
+            name=user.username,
+            via=via,
+            key_id=key_id,
+            login_session_id=login_session_id,
+            is_admin=user.is_admin,
+        )
 
     def _note_key_used(self, key: ApiKey) -> None:
         # Best effort: a lost race only means another request recorded the use first.
@@ -174,17 +197,31 @@ class CredentialCommands(IdentityBase):
                 pass
 
     # -- API keys -------------------------------------------------------------------------
-    def create_api_key(self, *, owner_type: str, owner_id: str, name: object,
-                       description: object = "", organization_id: str = "",
-                       actor: Actor) -> Result[tuple[ApiKey, str]]:
+    def create_api_key(
+        self,
+        *,
+        owner_type: str,
+        owner_id: str,
+        name: object,
+        description: object = "",
+        organization_id: str = "",
+        actor: Actor,
+    ) -> Result[tuple[ApiKey, str]]:
         """Issue a key; the token is in the result once and never stored."""
         key_name = clean_text(name, "name", required=True, limit=KEY_NAME_MAX)
-        key_description = clean_text(description, "description", required=False,
-                                     limit=KEY_DESCRIPTION_MAX)
+        key_description = clean_text(
+            description, "description", required=False, limit=KEY_DESCRIPTION_MAX
+        )
         key, token = ApiKey.issue(
-            key_id=uuid4(), owner_type=owner_type, owner_id=owner_id,
-            organization_id=organization_id, name=key_name, description=key_description,
-            secret=secrets.token_urlsafe(32), actor=actor)
+            key_id=uuid4(),
+            owner_type=owner_type,
+            owner_id=owner_id,
+            organization_id=organization_id,
+            name=key_name,
+            description=key_description,
+            secret=secrets.token_urlsafe(32),
+            actor=actor,
+        )
         return Result((key, token), (self.record(key),))
 
     def owned_key(self, key_id: str, *, owner_type: str, owner_id: str) -> ApiKey:
@@ -193,12 +230,14 @@ class CredentialCommands(IdentityBase):
             raise NotFound("API key not found")
         return key
 
-    def revoke_api_key(self, key_id: str, *, owner_type: str, owner_id: str,
-                       actor: Actor) -> Result[ApiKey]:
+    def revoke_api_key(
+        self, key_id: str, *, owner_type: str, owner_id: str, actor: Actor
+    ) -> Result[ApiKey]:
         def command() -> Result[ApiKey]:
             key = self.owned_key(key_id, owner_type=owner_type, owner_id=owner_id)
             if key.is_revoked:
                 return Result(key)  # revoking twice is a no-op
             key.revoke(actor)
             return Result(key, (self.record(key),))
+
         return self.retrying(command)

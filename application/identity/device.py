@@ -56,8 +56,12 @@ class DeviceCommands(IdentityBase):
             user_code = f"{raw[:4]}-{raw[4:]}"
             auth_id = device_authorization_id(device_code)
             auth = DeviceAuthorization._create(
-                DeviceAuthorization.Requested, id=auth_id, user_code=user_code,
-                expires_at=self.clock() + ttl, interval=self.policy.device_poll_interval)
+                DeviceAuthorization.Requested,
+                id=auth_id,
+                user_code=user_code,
+                expires_at=self.clock() + ttl,
+                interval=self.policy.device_poll_interval,
+            )
             index = self.find(index_id("device-code", user_code), IndexEntry)
             if index is not None:
                 continue  # user codes are never reused
@@ -65,8 +69,15 @@ class DeviceCommands(IdentityBase):
                 written = self.record(auth, IndexEntry.claim("device-code", user_code, auth_id))
             except IntegrityError:
                 continue
-            return Result(DeviceCode(device_code, user_code, int(ttl.total_seconds()),
-                                     self.policy.device_poll_interval), (written,))
+            return Result(
+                DeviceCode(
+                    device_code,
+                    user_code,
+                    int(ttl.total_seconds()),
+                    self.policy.device_poll_interval,
+                ),
+                (written,),
+            )
         raise Conflict("could not allocate a device code; retry")
 
     def confirm_device(self, user_code: object, user_id: str) -> Result[None]:
@@ -87,8 +98,9 @@ class DeviceCommands(IdentityBase):
             raise Invalid("unknown device_code")
         if auth.is_expired(self.clock()) or auth.key_id:
             return Result({"error": "expired_token"})
-        if self.limiter.hit(f"device-poll:{auth.id}", limit=1,
-                            window_seconds=max(1, auth.interval - 1)):
+        if self.limiter.hit(
+            f"device-poll:{auth.id}", limit=1, window_seconds=max(1, auth.interval - 1)
+        ):
             return Result({"error": "slow_down"})
         if not auth.confirmed_by:
             return Result({"error": "authorization_pending"})
@@ -96,10 +108,15 @@ class DeviceCommands(IdentityBase):
         if user is None or not user.is_active:
             return Result({"error": "expired_token"})
         key, token = ApiKey.issue(
-            key_id=derived_id("device-key", auth.id), owner_type="user",
-            owner_id=str(user.id), organization_id="", name="tilde CLI (device login)",
+            key_id=derived_id("device-key", auth.id),
+            owner_type="user",
+            owner_id=str(user.id),
+            organization_id="",
+            name="tilde CLI (device login)",
             description=f"created by device login {auth.user_code}",
-            secret=secrets.token_urlsafe(32), actor=Actor("user", str(user.id)))
+            secret=secrets.token_urlsafe(32),
+            actor=Actor("user", str(user.id)),
+        )
         auth.issue_token(str(key.id))
         try:
             written = self.record(auth, key)

@@ -103,16 +103,35 @@ class ApiKey(Aggregate):
         revoked_at: datetime | None
 
     @classmethod
-    def issue(cls, *, key_id: UUID, owner_type: str, owner_id: str, organization_id: str,
-              name: str, description: str, secret: str, actor: Actor) -> tuple[ApiKey, str]:
+    def issue(
+        cls,
+        *,
+        key_id: UUID,
+        owner_type: str,
+        owner_id: str,
+        organization_id: str,
+        name: str,
+        description: str,
+        secret: str,
+        actor: Actor,
+    ) -> tuple[ApiKey, str]:
         """A new key and its token (the token is returned once and never stored)."""
         if owner_type not in PREFIXES:
             raise Invalid(f"unknown key owner type '{owner_type}'")
         token = format_token(PREFIXES[owner_type], key_id, secret)
-        key = cls._create(cls.Created, id=key_id, owner_type=owner_type, owner_id=owner_id,
-                          organization_id=organization_id, name=name, description=description,
-                          secret_hash=hash_secret(secret), token_hint=token[-4:],
-                          actor_type=actor.type, actor_id=actor.id)
+        key = cls._create(
+            cls.Created,
+            id=key_id,
+            owner_type=owner_type,
+            owner_id=owner_id,
+            organization_id=organization_id,
+            name=name,
+            description=description,
+            secret_hash=hash_secret(secret),
+            token_hint=token[-4:],
+            actor_type=actor.type,
+            actor_id=actor.id,
+        )
         return key, token
 
     @property
@@ -121,8 +140,9 @@ class ApiKey(Aggregate):
 
     def matches(self, parsed: ParsedToken) -> bool:
         """Whether a presented token is this key's (constant-time comparison)."""
-        return (PREFIXES.get(self.owner_type) == parsed.prefix
-                and hmac.compare_digest(self.secret_hash, hash_secret(parsed.secret)))
+        return PREFIXES.get(self.owner_type) == parsed.prefix and hmac.compare_digest(
+            self.secret_hash, hash_secret(parsed.secret)
+        )
 
     def note_used(self, now: datetime) -> bool:
         """Record use when the last record is older than the resolution. True if recorded."""
@@ -136,6 +156,11 @@ class ApiKey(Aggregate):
             self.trigger_event(self.Revoked, actor_type=actor.type, actor_id=actor.id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": str(self.id), "owner_type": self.owner_type, "owner_id": self.owner_id,
-                "name": self.name, "description": self.description,
-                "token_hint": self.token_hint}
+        return {
+            "id": str(self.id),
+            "owner_type": self.owner_type,
+            "owner_id": self.owner_id,
+            "name": self.name,
+            "description": self.description,
+            "token_hint": self.token_hint,
+        }

@@ -50,8 +50,9 @@ class IndexEntry(Aggregate):
 
     @classmethod
     def claim(cls, kind: str, key: str, owner_id: UUID | str) -> IndexEntry:
-        return cls._create(cls.Claimed, id=index_id(kind, key), kind=kind, key=key,
-                           owner_id=str(owner_id))
+        return cls._create(
+            cls.Claimed, id=index_id(kind, key), kind=kind, key=key, owner_id=str(owner_id)
+        )
 
     @property
     def is_free(self) -> bool:

@@ -9,8 +9,12 @@ from domain.shared.errors import Invalid
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
 # Deliberately simple: one @, a dotted domain, no spaces or control characters.
-EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-RESERVED_USERNAMES = frozenset({"admin", "api", "auth", "system", "root", "operator", "tilde", "me"})
+EMAIL_RE = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+RESERVED_USERNAMES = frozenset(
+    {"admin", "api", "auth", "system", "root", "operator", "tilde", "me"}
+)
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
 TEXT_MAX = 200
@@ -57,8 +61,9 @@ def check_password(value: object) -> str:
     return value
 
 
-def clean_text(value: object, field: str, *, required: bool, limit: int = TEXT_MAX,
-               multiline: bool = False) -> str:
+def clean_text(
+    value: object, field: str, *, required: bool, limit: int = TEXT_MAX, multiline: bool = False
+) -> str:
     """A trimmed display string without control characters, or `Invalid`."""
     if value is None:
         value = ""

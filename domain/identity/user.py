@@ -46,8 +46,14 @@ class User(Aggregate):
             user.status = self.status
             user.is_admin = self.is_admin
             user.source = self.source
-            user.emails = {self.email_id: {"email": self.email, "is_primary": True,
-                                           "verified": False, "created_at": iso(self.timestamp)}}
+            user.emails = {
+                self.email_id: {
+                    "email": self.email,
+                    "is_primary": True,
+                    "verified": False,
+                    "created_at": iso(self.timestamp),
+                }
+            }
             user.failed_logins = []
             user.locked_until = None
             user.password_changed_at = None
@@ -143,9 +149,15 @@ class User(Aggregate):
         email: str
 
         def apply(self, user: User) -> None:
-            user.emails = {**user.emails, self.email_id: {
-                "email": self.email, "is_primary": False, "verified": False,
-                "created_at": iso(self.timestamp)}}
+            user.emails = {
+                **user.emails,
+                self.email_id: {
+                    "email": self.email,
+                    "is_primary": False,
+                    "verified": False,
+                    "created_at": iso(self.timestamp),
+                },
+            }
 
     class EmailVerified(Aggregate.Event):
         """The owner proved control of an email through the emailed link."""
@@ -183,14 +195,36 @@ class User(Aggregate):
         reset_requests: dict[str, datetime]
 
     @classmethod
-    def sign_up(cls, *, user_id: Any, username: str, email: str, email_id: str, full_name: str,
-                company: str, password_hash: str, active: bool, is_admin: bool,
-                actor: Actor, source: str = "password") -> User:
+    def sign_up(
+        cls,
+        *,
+        user_id: Any,
+        username: str,
+        email: str,
+        email_id: str,
+        full_name: str,
+        company: str,
+        password_hash: str,
+        active: bool,
+        is_admin: bool,
+        actor: Actor,
+        source: str = "password",
+    ) -> User:
         return cls._create(
-            cls.SignedUp, id=user_id, username=username, email=email, email_id=email_id,
-            full_name=full_name, company=company, password_hash=password_hash,
-            status=ACTIVE if active else PENDING, is_admin=is_admin, source=source,
-            actor_type=actor.type, actor_id=actor.id)
+            cls.SignedUp,
+            id=user_id,
+            username=username,
+            email=email,
+            email_id=email_id,
+            full_name=full_name,
+            company=company,
+            password_hash=password_hash,
+            status=ACTIVE if active else PENDING,
+            is_admin=is_admin,
+            source=source,
+            actor_type=actor.type,
+            actor_id=actor.id,
+        )
 
     # -- state questions -------------------------------------------------------------------
     @property
@@ -223,8 +257,9 @@ class User(Aggregate):
         if not self.is_admin:
             self.trigger_event(self.AdminGranted, actor_type=actor.type, actor_id=actor.id)
 
-    def record_failed_login(self, now: datetime, *, threshold: int, window: timedelta,
-                            lock_for: timedelta) -> bool:
+    def record_failed_login(
+        self, now: datetime, *, threshold: int, window: timedelta, lock_for: timedelta
+    ) -> bool:
         """Count one failure; lock the account when the window holds `threshold`. True if locked."""
         self.trigger_event(self.LoginFailed, timestamp=now)
         recent = [t for t in self.failed_logins if t > now - window]
@@ -244,13 +279,18 @@ class User(Aggregate):
             self.trigger_event(self.ProfileUpdated, full_name=new_name, bio=new_bio)
 
     def change_password(self, password_hash: str, actor: Actor) -> None:
-        self.trigger_event(self.PasswordChanged, password_hash=password_hash,
-                           actor_type=actor.type, actor_id=actor.id)
+        self.trigger_event(
+            self.PasswordChanged,
+            password_hash=password_hash,
+            actor_type=actor.type,
+            actor_id=actor.id,
+        )
 
     def request_password_reset(self, request_id: str, now: datetime) -> None:
         if not self.is_deleted:
-            self.trigger_event(self.PasswordResetRequested, request_id=request_id,
-                               expires_at=now + RESET_TTL)
+            self.trigger_event(
+                self.PasswordResetRequested, request_id=request_id, expires_at=now + RESET_TTL
+            )
 
     def reset_password(self, request_id: str, password_hash: str, now: datetime) -> None:
         expires_at = self.reset_requests.get(request_id)

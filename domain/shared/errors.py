@@ -66,7 +66,9 @@ class Unavailable(DomainError):
 
     code = "SERVICE_UNAVAILABLE"
 
-    def __init__(self, message: str, *, retry_after: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: int | None = None, code: str | None = None
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
 

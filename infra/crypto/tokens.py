@@ -83,16 +83,26 @@ class SessionTokens:
     def __init__(self, secret: str) -> None:
         self._key = hashlib.sha256(("session:" + secret).encode()).hexdigest()
 
-    def issue(self, *, user_id: str, session_id: str, csrf_token: str,
-              expires_at: datetime) -> str:
-        claims = {"sub": user_id, "jti": session_id, "csrf": csrf_hash(csrf_token),
-                  "iat": int(time.time()), "exp": int(expires_at.timestamp()), "iss": "tilde"}
+    def issue(self, *, user_id: str, session_id: str, csrf_token: str, expires_at: datetime) -> str:
+        claims = {
+            "sub": user_id,
+            "jti": session_id,
+            "csrf": csrf_hash(csrf_token),
+            "iat": int(time.time()),
+            "exp": int(expires_at.timestamp()),
+            "iss": "tilde",
+        }
         return jwt.encode(claims, self._key, algorithm="HS256")
 
     def decode(self, token: str) -> SessionClaims | None:
         try:
-            claims = jwt.decode(token, self._key, algorithms=["HS256"], issuer="tilde",
-                                options={"require": ["sub", "jti", "exp", "csrf"]})
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=["HS256"],
+                issuer="tilde",
+                options={"require": ["sub", "jti", "exp", "csrf"]},
+            )
         except jwt.PyJWTError:
             return None
         return SessionClaims(str(claims["sub"]), str(claims["jti"]), str(claims["csrf"]))

@@ -33,28 +33,33 @@ def application_env(settings: Settings, name: str) -> dict[str, str]:
         env["CIPHER_KEY"] = settings.event_cipher_key
     if settings.is_postgres:
         pg = postgres_params(settings.database_url)
-        env.update({
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_HOST": pg["host"], "POSTGRES_PORT": pg["port"],
-            "POSTGRES_DBNAME": pg["dbname"], "POSTGRES_USER": pg["user"],
-            "POSTGRES_PASSWORD": pg["password"],
-            # Short waits: a saturated pool answers 503 quickly instead of hanging.
-            "POSTGRES_CONNECT_TIMEOUT": str(max(1, int(settings.db_pool_timeout))),
-            "POSTGRES_POOL_SIZE": str(max(1, settings.db_pool_size // 2)),
-            "POSTGRES_MAX_OVERFLOW": str(max(1, settings.db_pool_size // 2)),
-            "POSTGRES_MAX_WAITING": str(settings.db_max_waiting),
-            "POSTGRES_LOCK_TIMEOUT": "5",
-            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
-            "POSTGRES_PRE_PING": "y",
-            "APPLICATION_RECORDER_TOPIC":
-                "infra.eventstore.postgres:TildePostgresApplicationRecorder",
-        })
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_HOST": pg["host"],
+                "POSTGRES_PORT": pg["port"],
+                "POSTGRES_DBNAME": pg["dbname"],
+                "POSTGRES_USER": pg["user"],
+                "POSTGRES_PASSWORD": pg["password"],
+                # Short waits: a saturated pool answers 503 quickly instead of hanging.
+                "POSTGRES_CONNECT_TIMEOUT": str(max(1, int(settings.db_pool_timeout))),
+                "POSTGRES_POOL_SIZE": str(max(1, settings.db_pool_size // 2)),
+                "POSTGRES_MAX_OVERFLOW": str(max(1, settings.db_pool_size // 2)),
+                "POSTGRES_MAX_WAITING": str(settings.db_max_waiting),
+                "POSTGRES_LOCK_TIMEOUT": "5",
+                "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+                "POSTGRES_PRE_PING": "y",
+                "APPLICATION_RECORDER_TOPIC": "infra.eventstore.postgres:TildePostgresApplicationRecorder",
+            }
+        )
     else:
         events_dir = settings.data_dir / "events"
         events_dir.mkdir(parents=True, exist_ok=True)
-        env.update({
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(events_dir / f"{name}.sqlite"),
-            "SQLITE_LOCK_TIMEOUT": "10",
-        })
+        env.update(
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(events_dir / f"{name}.sqlite"),
+                "SQLITE_LOCK_TIMEOUT": "10",
+            }
+        )
     return env

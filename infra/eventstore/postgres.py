@@ -21,8 +21,9 @@ def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
             return call()
         except OperationalError as e:
             if isinstance(e.__cause__, psycopg_pool.PoolTimeout | psycopg_pool.TooManyRequests):
-                raise Unavailable("the event store is saturated; retry shortly",
-                                  retry_after=1) from e
+                raise Unavailable(
+                    "the event store is saturated; retry shortly", retry_after=1
+                ) from e
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -31,8 +32,9 @@ def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
 class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
     """The library's default insert path, minus its 10 × 0.2 s retry loop on pool timeouts."""
 
-    def insert_events(self, stored_events: Sequence[StoredEvent],
-                      **kwargs: Any) -> Sequence[int] | None:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
         insert = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
         return _once_more_on_broken_connection(lambda: insert(self, stored_events, **kwargs))
 

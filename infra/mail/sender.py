@@ -22,8 +22,16 @@ MAX_BACKOFF = timedelta(hours=1)
 class OutboxSender:
     """One active sender per deployment (instance lock); idempotent per message id."""
 
-    def __init__(self, db: Database, mailer: Mailer, metrics: Metrics, lock: InstanceLock,
-                 clock: Callable[[], datetime], *, poll_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        db: Database,
+        mailer: Mailer,
+        metrics: Metrics,
+        lock: InstanceLock,
+        clock: Callable[[], datetime],
+        *,
+        poll_interval: float = 0.5,
+    ) -> None:
         self.db = db
         self.mailer = mailer
         self.metrics = metrics
@@ -74,14 +82,19 @@ class OutboxSender:
                 attempts = int(row["attempts"]) + 1
                 delay = min(MAX_BACKOFF, timedelta(seconds=5 * 2 ** min(attempts, 12)))
                 with self.db.transaction() as cur:
-                    cur.execute("UPDATE outbox SET attempts = ?, last_error = ?,"
-                                " next_attempt_at = ? WHERE id = ?",
-                                (attempts, str(e)[:500], iso(now + delay), row["id"]))
+                    cur.execute(
+                        "UPDATE outbox SET attempts = ?, last_error = ?,"
+                        " next_attempt_at = ? WHERE id = ?",
+                        (attempts, str(e)[:500], iso(now + delay), row["id"]),
+                    )
                 log.warning("email_delivery_failed", message_id=row["id"], attempts=attempts)
                 continue
             with self.db.transaction() as cur:
-                cur.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1"
-                            " WHERE id = ? AND sent_at IS NULL", (iso(now), row["id"]))
+                cur.execute(
+                    "UPDATE outbox SET sent_at = ?, attempts = attempts + 1"
+                    " WHERE id = ? AND sent_at IS NULL",
+                    (iso(now), row["id"]),
+                )
             delivered += 1
             self.metrics.emails_sent.inc()
             log.info("email_sent", message_id=row["id"], kind=row["headers"])

@@ -15,8 +15,9 @@ log = structlog.get_logger("tilde.projections")
 class PostgresNotifyListener:
     """One LISTEN connection per process; calls `on_notify(application)` on each notification."""
 
-    def __init__(self, url: str, applications: Iterable[str],
-                 on_notify: Callable[[str], None]) -> None:
+    def __init__(
+        self, url: str, applications: Iterable[str], on_notify: Callable[[str], None]
+    ) -> None:
         self.url = url
         self.channels = {f"{name.lower()}_events": name for name in applications}
         self.on_notify = on_notify

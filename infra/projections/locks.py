@@ -23,8 +23,7 @@ class InstanceLock(Protocol):
 
 def lock_key(name: str) -> int:
     """A stable signed 64-bit key for `pg_try_advisory_lock`."""
-    return int.from_bytes(hashlib.sha256(f"tilde:{name}".encode()).digest()[:8], "big",
-                          signed=True)
+    return int.from_bytes(hashlib.sha256(f"tilde:{name}".encode()).digest()[:8], "big", signed=True)
 
 
 class PostgresAdvisoryLock:

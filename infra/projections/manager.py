@@ -22,18 +22,34 @@ VERSIONS_TABLE = "projection_versions"
 class ProjectionManager:
     """Owns every view of the server and the runner that keeps each one current."""
 
-    def __init__(self, views: Sequence[View], apps: Mapping[str, Application[Any]],
-                 db: Database, metrics: Metrics, lock_factory: Callable[[str], InstanceLock],
-                 *, batch_size: int = 500, batch_seconds: float = 0.02,
-                 poll_interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        views: Sequence[View],
+        apps: Mapping[str, Application[Any]],
+        db: Database,
+        metrics: Metrics,
+        lock_factory: Callable[[str], InstanceLock],
+        *,
+        batch_size: int = 500,
+        batch_seconds: float = 0.02,
+        poll_interval: float = 0.05,
+    ) -> None:
         self.views = {v.name: v for v in views}
         self.apps = apps
         self.db = db
         self.runners = {
-            v.name: ProjectorRunner(v, apps, db, lock_factory(f"projector:{v.name}"), metrics,
-                                    batch_size=batch_size, batch_seconds=batch_seconds,
-                                    poll_interval=poll_interval)
-            for v in views}
+            v.name: ProjectorRunner(
+                v,
+                apps,
+                db,
+                lock_factory(f"projector:{v.name}"),
+                metrics,
+                batch_size=batch_size,
+                batch_seconds=batch_seconds,
+                poll_interval=poll_interval,
+            )
+            for v in views
+        }
         self.started = False
 
     # -- schema ---------------------------------------------------------------------------
@@ -41,13 +57,19 @@ class ProjectionManager:
         """Create tracking tables and every view; rebuild views whose version changed."""
         with self.db.transaction() as cur:
             self._serialize_ddl(cur)
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
-                        " projection TEXT NOT NULL, application TEXT NOT NULL,"
-                        " position BIGINT NOT NULL, PRIMARY KEY (projection, application))")
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} ("
-                        " projection TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-            versions = {r["projection"]: r["version"] for r in
-                        cur.execute(f"SELECT projection, version FROM {VERSIONS_TABLE}").fetchall()}  # noqa: S608
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
+                " projection TEXT NOT NULL, application TEXT NOT NULL,"
+                " position BIGINT NOT NULL, PRIMARY KEY (projection, application))"
+            )
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {VERSIONS_TABLE} ("
+                " projection TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+            versions = {
+                r["projection"]: r["version"]
+                for r in cur.execute(f"SELECT projection, version FROM {VERSIONS_TABLE}").fetchall()
+            }  # noqa: S608
             for view in self.views.values():
                 if versions.get(view.name) != view.version:
                     self._reset(cur, view)
@@ -55,9 +77,11 @@ class ProjectionManager:
                     for statement in view.create_statements(self.db.dialect):
                         cur.execute(statement)
                     for app in view.follows:
-                        cur.execute(f"INSERT INTO {TRACKING_TABLE} (projection, application,"  # noqa: S608
-                                    " position) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
-                                    (view.name, app))
+                        cur.execute(
+                            f"INSERT INTO {TRACKING_TABLE} (projection, application,"  # noqa: S608
+                            " position) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+                            (view.name, app),
+                        )
 
     def _serialize_ddl(self, cur: Any) -> None:
         if self.db.dialect == "postgresql":
@@ -71,11 +95,16 @@ class ProjectionManager:
             cur.execute(statement)
         cur.execute(f"DELETE FROM {TRACKING_TABLE} WHERE projection = ?", (view.name,))  # noqa: S608
         for app in view.follows:
-            cur.execute(f"INSERT INTO {TRACKING_TABLE} (projection, application, position)"  # noqa: S608
-                        " VALUES (?, ?, 0)", (view.name, app))
-        cur.execute(f"INSERT INTO {VERSIONS_TABLE} (projection, version) VALUES (?, ?)"  # noqa: S608
-                    " ON CONFLICT (projection) DO UPDATE SET version = excluded.version",
-                    (view.name, view.version))
+            cur.execute(
+                f"INSERT INTO {TRACKING_TABLE} (projection, application, position)"  # noqa: S608
+                " VALUES (?, ?, 0)",
+                (view.name, app),
+            )
+        cur.execute(
+            f"INSERT INTO {VERSIONS_TABLE} (projection, version) VALUES (?, ?)"  # noqa: S608
+            " ON CONFLICT (projection) DO UPDATE SET version = excluded.version",
+            (view.name, view.version),
+        )
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -96,10 +125,12 @@ class ProjectionManager:
     # -- read-your-writes -----------------------------------------------------------------
     def interested(self, written: Written) -> list[ProjectorRunner]:
         """Runners whose view follows any event type in `written`."""
-        return [r for r in self.runners.values()
-                if written.application in r.apps
-                and (not written.topics
-                     or written.topics & set(r.view.topics(written.application)))]
+        return [
+            r
+            for r in self.runners.values()
+            if written.application in r.apps
+            and (not written.topics or written.topics & set(r.view.topics(written.application)))
+        ]
 
     def wait(self, written: Iterable[Written], timeout: float = 5.0) -> bool:
         """Block until every view depending on these writes has folded them. False on timeout."""
@@ -134,21 +165,31 @@ class ProjectionManager:
             for app in view.follows:
                 head = self.apps[app].recorder.max_notification_id() or 0
                 position = positions.get(app, 0)
-                rows.append({"projection": name, "application": app, "position": position,
-                             "head": head, "lag": max(0, head - position),
-                             "active_here": self.runners[name].active})
+                rows.append(
+                    {
+                        "projection": name,
+                        "application": app,
+                        "position": position,
+                        "head": head,
+                        "lag": max(0, head - position),
+                        "active_here": self.runners[name].active,
+                    }
+                )
         return rows
 
     def select(self, names: Sequence[str]) -> list[View]:
         unknown = [n for n in names if n not in self.views]
         if unknown:
-            raise Invalid(f"unknown projection(s): {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(self.views))}")
+            raise Invalid(
+                f"unknown projection(s): {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(self.views))}"
+            )
         chosen = [self.views[n] for n in names] if names else list(self.views.values())
         return [v for v in chosen if v.rebuildable or names]
 
-    def rebuild(self, names: Sequence[str] = (), *, wait_timeout: float = 600.0
-                ) -> list[dict[str, Any]]:
+    def rebuild(
+        self, names: Sequence[str] = (), *, wait_timeout: float = 600.0
+    ) -> list[dict[str, Any]]:
         """Drop and rebuild views from position 0; returns events and seconds per view."""
         report = []
         for view in self.select(names):
@@ -157,8 +198,9 @@ class ProjectionManager:
             with self.db.transaction() as cur:
                 self._serialize_ddl(cur)
                 self._reset(cur, view)
-            heads = {app: self.apps[app].recorder.max_notification_id() or 0
-                     for app in view.follows}
+            heads = {
+                app: self.apps[app].recorder.max_notification_id() or 0 for app in view.follows
+            }
             if runner.lock.try_acquire():
                 runner.reload()
                 runner.catch_up()
@@ -168,8 +210,13 @@ class ProjectionManager:
                 deadline = time.monotonic() + wait_timeout
                 for app, head in heads.items():
                     self._poll(view.name, app, head, deadline)
-            report.append({"projection": view.name, "events": sum(heads.values()),
-                           "seconds": time.monotonic() - started})
+            report.append(
+                {
+                    "projection": view.name,
+                    "events": sum(heads.values()),
+                    "seconds": time.monotonic() - started,
+                }
+            )
         return report
 
     def catch_up(self, names: Sequence[str] = ()) -> int:

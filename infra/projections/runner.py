@@ -24,8 +24,10 @@ class LostTracking(Exception):
 
 
 def read_positions(db: Database, view: str) -> dict[str, int]:
-    rows = db.query(f"SELECT application, position FROM {TRACKING_TABLE} WHERE projection = ?",  # noqa: S608
-                    (view,))
+    rows = db.query(
+        f"SELECT application, position FROM {TRACKING_TABLE} WHERE projection = ?",  # noqa: S608
+        (view,),
+    )
     return {r["application"]: int(r["position"]) for r in rows}
 
 
@@ -34,9 +36,18 @@ class ProjectorRunner:
     `batch_size` events or `batch_seconds` per transaction, and writes the view's rows and
     its tracking position in that same transaction (exactly once)."""
 
-    def __init__(self, view: View, apps: Mapping[str, Application[Any]], db: Database,
-                 lock: InstanceLock, metrics: Metrics, *, batch_size: int = 500,
-                 batch_seconds: float = 0.02, poll_interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        view: View,
+        apps: Mapping[str, Application[Any]],
+        db: Database,
+        lock: InstanceLock,
+        metrics: Metrics,
+        *,
+        batch_size: int = 500,
+        batch_seconds: float = 0.02,
+        poll_interval: float = 0.05,
+    ) -> None:
         self.view = view
         self.apps = {name: apps[name] for name in view.follows}
         self.db = db
@@ -56,8 +67,9 @@ class ProjectorRunner:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name=f"projector-{self.view.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"projector-{self.view.name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -95,7 +107,7 @@ class ProjectorRunner:
             except Exception:
                 failures += 1
                 log.exception("projector_failed", projection=self.view.name)
-                self._stop.wait(min(5.0, 0.1 * 2 ** failures))
+                self._stop.wait(min(5.0, 0.1 * 2**failures))
                 self.reload()
                 continue
             if processed == 0:
@@ -136,7 +148,8 @@ class ProjectorRunner:
             self.metrics.projector_lag.labels(*labels).set(0)
             return 0
         notes = app.recorder.select_notifications(
-            start=position + 1, limit=self.batch_size, stop=head, topics=self._topics[name])
+            start=position + 1, limit=self.batch_size, stop=head, topics=self._topics[name]
+        )
         deadline = time.monotonic() + self.batch_seconds
         applied = 0
         new_position = head if len(notes) < self.batch_size else notes[-1].id
@@ -147,9 +160,11 @@ class ProjectorRunner:
                 if applied < len(notes) and time.monotonic() > deadline:
                     new_position = note.id  # time cap: the rest goes in the next transaction
                     break
-            cur.execute(f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"  # noqa: S608
-                        " AND application = ? AND position = ? RETURNING position",
-                        (new_position, self.view.name, name, position))
+            cur.execute(
+                f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"  # noqa: S608
+                " AND application = ? AND position = ? RETURNING position",
+                (new_position, self.view.name, name, position),
+            )
             if cur.fetchone() is None:
                 raise LostTracking(self.view.name)
         with self._cond:

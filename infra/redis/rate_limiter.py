@@ -38,8 +38,11 @@ class RedisRateLimiter:
 
     def hit(self, key: str, *, limit: int, window_seconds: int) -> int:
         try:
-            return int(self._script(keys=[self.prefix + key],
-                                    args=[window_seconds, limit, uuid.uuid4().hex]))
+            return int(
+                self._script(
+                    keys=[self.prefix + key], args=[window_seconds, limit, uuid.uuid4().hex]
+                )
+            )
         except redis.RedisError:
             log.error("rate_limiter_unavailable", key_kind=key.split(":", 1)[0])
             return 0

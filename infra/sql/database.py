@@ -81,8 +81,12 @@ class SqliteDatabase:
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=self.busy_timeout_ms / 1000)
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout_ms / 1000,
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
@@ -154,14 +158,27 @@ class PostgresDatabase:
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, *, pool_size: int = 10, timeout: float = 2.0,
-                 max_waiting: int = 64, name: str = "views") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        timeout: float = 2.0,
+        max_waiting: int = 64,
+        name: str = "views",
+    ) -> None:
         self.url = url
         self.timeout = timeout
         self.pool = psycopg_pool.ConnectionPool(
-            url, min_size=1, max_size=pool_size, timeout=timeout, max_waiting=max_waiting,
+            url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=timeout,
+            max_waiting=max_waiting,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
-            name=name, open=False)
+            name=name,
+            open=False,
+        )
         self.pool.open(wait=False)
 
     @contextmanager
@@ -184,13 +201,11 @@ class PostgresDatabase:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._conn() as conn:
-            return conn.cursor(row_factory=dict_row).execute(
-                _pg_sql(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
+            return conn.cursor(row_factory=dict_row).execute(_pg_sql(sql), tuple(params)).fetchall()  # type: ignore[arg-type]
 
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         with self._conn() as conn:
-            return conn.cursor(row_factory=dict_row).execute(
-                _pg_sql(sql), tuple(params)).fetchone()  # type: ignore[arg-type]
+            return conn.cursor(row_factory=dict_row).execute(_pg_sql(sql), tuple(params)).fetchone()  # type: ignore[arg-type]
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:

@@ -22,8 +22,13 @@ from interfaces.http.controllers.system import SystemController
 from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
 
-API_CONTROLLERS: list[Any] = [AuthController, MeController, ApiKeysController,
-                              DeviceController, AdminController]
+API_CONTROLLERS: list[Any] = [
+    AuthController,
+    MeController,
+    ApiKeysController,
+    DeviceController,
+    AdminController,
+]
 
 
 class TildeLitestar(Litestar):
@@ -36,8 +41,9 @@ class TildeLitestar(Litestar):
         await observe(super().__call__, scope, receive, send, self.state.container.metrics)
 
 
-def create_app(container: Container | None = None, *, run_background: bool | None = None
-               ) -> Litestar:
+def create_app(
+    container: Container | None = None, *, run_background: bool | None = None
+) -> Litestar:
     """The ASGI app. Background workers start with the app unless told otherwise."""
     owns_container = container is None
     container = container or bootstrap(Settings())
@@ -62,12 +68,18 @@ def create_app(container: Container | None = None, *, run_background: bool | Non
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         openapi_config=OpenAPIConfig(
-            title="tilde-server", version="0.1.0", path="/api/v1/schema",
-            enabled_endpoints=set(),
-            components=Components(security_schemes={
-                "BasicAuth": SecurityScheme(type="http", scheme="basic"),
-                "BearerAuth": SecurityScheme(type="http", scheme="bearer")}),
-            security=[{"BasicAuth": []}, {"BearerAuth": []}]),
+            title="tilde-server",
+            version="0.1.0",
+            path="/api/v1/schema",
+            render_plugins=[],
+            components=Components(
+                security_schemes={
+                    "BasicAuth": SecurityScheme(type="http", scheme="basic"),
+                    "BearerAuth": SecurityScheme(type="http", scheme="bearer"),
+                }
+            ),
+            security=[{"BasicAuth": []}, {"BearerAuth": []}],
+        ),
         logging_config=None,
         request_max_body_size=1024 * 1024,
         debug=False,

@@ -43,8 +43,9 @@ def _basic(value: str) -> tuple[str, str] | None:
     return (login, password) if sep and login else None
 
 
-def authenticate(container: Container, headers: Any, cookies: dict[str, str],
-                 ip: str) -> Authenticated | None:
+def authenticate(
+    container: Container, headers: Any, cookies: dict[str, str], ip: str
+) -> Authenticated | None:
     """Try the Authorization header, then the session cookie; None when none was presented."""
     failures: list[DomainError] = []
     identity = container.identity
@@ -67,8 +68,9 @@ def authenticate(container: Container, headers: Any, cookies: dict[str, str],
     token = cookies.get(SESSION_COOKIE)
     if token:
         claims = container.session_tokens.decode(token)
-        principal = (identity.authenticate_session(claims.session_id, claims.user_id)
-                     if claims else None)
+        principal = (
+            identity.authenticate_session(claims.session_id, claims.user_id) if claims else None
+        )
         if principal is not None and claims is not None:
             return Authenticated(principal, claims.csrf_hash)
         failures.append(Unauthenticated("the session has expired; sign in again"))
@@ -78,18 +80,27 @@ def authenticate(container: Container, headers: Any, cookies: dict[str, str],
         for failure in failures:
             if isinstance(failure, kind):
                 raise failure
-    raise failures[0] if isinstance(failures[0], Unauthenticated) else Unauthenticated(
-        "authentication failed")
+    raise (
+        failures[0]
+        if isinstance(failures[0], Unauthenticated)
+        else Unauthenticated("authentication failed")
+    )
 
 
 def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], expected_hash: str) -> None:
     """Double submit: the header must echo the `tilde_csrf` cookie the session was issued with."""
     header = connection.headers.get(CSRF_HEADER, "")
     cookie = connection.cookies.get(CSRF_COOKIE, "")
-    if not header or not hmac.compare_digest(header, cookie) \
-            or not hmac.compare_digest(csrf_hash(header), expected_hash):
-        raise Forbidden("missing or invalid X-CSRF-Token header (required for cookie-"
-                        "authenticated requests that change state)", code="CSRF_FAILED")
+    if (
+        not header
+        or not hmac.compare_digest(header, cookie)
+        or not hmac.compare_digest(csrf_hash(header), expected_hash)
+    ):
+        raise Forbidden(
+            "missing or invalid X-CSRF-Token header (required for cookie-"
+            "authenticated requests that change state)",
+            code="CSRF_FAILED",
+        )
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
@@ -103,10 +114,12 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     container: Container = connection.app.state.container
     ip = client_ip(connection.scope, trust_forwarded_for=container.settings.trust_forwarded_for)
     result = await anyio.to_thread.run_sync(
-        authenticate, container, connection.headers, dict(connection.cookies), ip)
+        authenticate, container, connection.headers, dict(connection.cookies), ip
+    )
     if result is None:
-        raise Unauthenticated("authentication required: use an API key (Bearer), "
-                              "HTTP Basic, or sign in")
+        raise Unauthenticated(
+            "authentication required: use an API key (Bearer), HTTP Basic, or sign in"
+        )
     principal = result.principal
     connection.state.principal = principal
     if principal.via == "cookie" and connection.scope.get("method") not in SAFE_METHODS:

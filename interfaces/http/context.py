@@ -61,6 +61,11 @@ async def observe(app: Any, scope: Scope, receive: Receive, send: Send, metrics:
         code = str(status["code"])
         metrics.requests.labels(route, method, code).inc()
         metrics.latency.labels(route, method, code).observe(elapsed)
-        log.info("request", method=method, route=route, status=status["code"],
-                 duration_ms=round(elapsed * 1000, 2))
+        log.info(
+            "request",
+            method=method,
+            route=route,
+            status=status["code"],
+            duration_ms=round(elapsed * 1000, 2),
+        )
         structlog.contextvars.unbind_contextvars("request_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from application.base import Result
 from application.principal import Principal
@@ -43,3 +43,9 @@ def settled(container: Container, result: Result[T]) -> T:
     """Read-your-writes: wait for the views the result's events feed, then hand back its value."""
     container.wait_for(result.written)
     return result.value
+
+
+# Explicit dependency markers (Litestar 3 stops inferring them from names).
+ContainerDep = NamedDependency[Container]
+PrincipalDep = NamedDependency[Principal]
+ClientIP = NamedDependency[str]

@@ -39,21 +39,46 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (NotSupported, 501),
     (Unavailable, 503),
 ]
-HTTP_CODES = {400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-              405: "METHOD_NOT_ALLOWED", 406: "NOT_ACCEPTABLE", 409: "CONFLICT", 410: "GONE",
-              411: "LENGTH_REQUIRED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
-              416: "RANGE_NOT_SATISFIABLE", 429: "TOO_MANY_REQUESTS",
-              500: "INTERNAL_ERROR", 501: "NOT_IMPLEMENTED", 503: "SERVICE_UNAVAILABLE"}
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    410: "GONE",
+    411: "LENGTH_REQUIRED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    416: "RANGE_NOT_SATISFIABLE",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_ERROR",
+    501: "NOT_IMPLEMENTED",
+    503: "SERVICE_UNAVAILABLE",
+}
 
 
-def error_response(request: Request, status: int, message: str, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response[dict[str, str]]:
+def error_response(
+    request: Request,
+    status: int,
+    message: str,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, str]]:
     """`{"message","code","request_id"}` — exactly the spec's Error schema."""
-    body = {"message": message, "code": code or HTTP_CODES.get(status, "ERROR"),
-            "request_id": request_id(request.scope)}
+    body = {
+        "message": message,
+        "code": code or HTTP_CODES.get(status, "ERROR"),
+        "request_id": request_id(request.scope),
+    }
     if request.method == "HEAD":
-        return Response(content=b"", status_code=status, headers=headers,  # type: ignore[arg-type]
-                        media_type="application/json")
+        return Response(
+            content=b"",
+            status_code=status,
+            headers=headers,  # type: ignore[arg-type]
+            media_type="application/json",
+        )
     return Response(content=body, status_code=status, headers=headers)
 
 
@@ -98,8 +123,13 @@ def validation_message(exc: ValidationException) -> str:
 
 def storage_error(request: Request, exc: Exception) -> Response[dict[str, str]]:
     log.warning("storage_unavailable", error=type(exc).__name__)
-    return error_response(request, 503, "the database is unavailable; retry shortly",
-                          "SERVICE_UNAVAILABLE", {"Retry-After": "1"})
+    return error_response(
+        request,
+        503,
+        "the database is unavailable; retry shortly",
+        "SERVICE_UNAVAILABLE",
+        {"Retry-After": "1"},
+    )
 
 
 def unexpected_error(request: Request, exc: Exception) -> Response[dict[str, str]]:

@@ -11,23 +11,30 @@ MAX_AMOUNT = 1000
 
 
 class _Page:
-    def size(self, amount: int | None, *, default: int = DEFAULT_AMOUNT,
-             maximum: int = MAX_AMOUNT) -> int:
+    def size(
+        self, amount: int | None, *, default: int = DEFAULT_AMOUNT, maximum: int = MAX_AMOUNT
+    ) -> int:
         if amount is None:
             return default
         if amount < 1:
             raise Invalid("amount must be at least 1")
         return min(amount, maximum)
 
-    def of(self, rows: list[dict[str, Any]], size: int, *, key: str,
-           maximum: int = MAX_AMOUNT) -> dict[str, Any]:
+    def of(
+        self, rows: list[dict[str, Any]], size: int, *, key: str, maximum: int = MAX_AMOUNT
+    ) -> dict[str, Any]:
         """`{"results", "pagination"}` from `size + 1` fetched rows (the extra one means more)."""
         has_more = len(rows) > size
         results = rows[:size]
         next_offset = str(results[-1][key]) if has_more and results else None
-        return {"results": results,
-                "pagination": {"has_more": has_more, "next_offset": next_offset,
-                               "max_per_page": maximum}}
+        return {
+            "results": results,
+            "pagination": {
+                "has_more": has_more,
+                "next_offset": next_offset,
+                "max_per_page": maximum,
+            },
+        }
 
 
 page = _Page()

@@ -33,22 +33,38 @@ class ApiKeysView(View):
             "INSERT INTO api_keys (id, owner_type, owner_id, organization_id, name, description,"
             " token_hint, created_by_type, created_by, created_at, last_used_at, revoked_at)"
             " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,NULL)",
-            (str(e.originator_id), e.owner_type, e.owner_id, e.organization_id, e.name,
-             e.description, e.token_hint, e.actor_type, e.actor_id, iso(e.timestamp)))
+            (
+                str(e.originator_id),
+                e.owner_type,
+                e.owner_id,
+                e.organization_id,
+                e.name,
+                e.description,
+                e.token_hint,
+                e.actor_type,
+                e.actor_id,
+                iso(e.timestamp),
+            ),
+        )
 
     @on(ApiKey.Used)
     def _used(self, cur: Cursor, e: ApiKey.Used) -> None:
-        cur.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?",
-                    (iso(e.timestamp), str(e.originator_id)))
+        cur.execute(
+            "UPDATE api_keys SET last_used_at = ? WHERE id = ?",
+            (iso(e.timestamp), str(e.originator_id)),
+        )
 
     @on(ApiKey.Revoked)
     def _revoked(self, cur: Cursor, e: ApiKey.Revoked) -> None:
-        cur.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?",
-                    (iso(e.timestamp), str(e.originator_id)))
+        cur.execute(
+            "UPDATE api_keys SET revoked_at = ? WHERE id = ?",
+            (iso(e.timestamp), str(e.originator_id)),
+        )
 
 
-def list_keys(db: Reader, owner_type: str, owner_id: str, *,
-              include_revoked: bool = True) -> list[dict[str, Any]]:
+def list_keys(
+    db: Reader, owner_type: str, owner_id: str, *, include_revoked: bool = True
+) -> list[dict[str, Any]]:
     """An owner's keys, oldest first."""
     sql = "SELECT * FROM api_keys WHERE owner_type = ? AND owner_id = ?"
     if not include_revoked:

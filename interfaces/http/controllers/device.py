@@ -5,10 +5,9 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from litestar import Controller, post
+from litestar.params import JSONBody
 
-from application.principal import Principal
-from infra.bootstrap import Container
-from interfaces.http.deps import settled
+from interfaces.http.deps import ContainerDep, PrincipalDep, settled
 from interfaces.http.schemas.identity import (
     DeviceCodeResponse,
     DeviceConfirmRequest,
@@ -24,26 +23,47 @@ class DeviceController(Controller):
     path = "/auth/device"
     tags = ["auth"]
 
-    @post("/code", opt={"action": "RequestDeviceCode"}, operation_id="deviceRequestCode",
-          status_code=200, sync_to_thread=True)
-    def code(self, container: Container) -> DeviceCodeResponse:
+    @post(
+        "/code",
+        opt={"action": "RequestDeviceCode"},
+        operation_id="deviceRequestCode",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def code(self, container: ContainerDep) -> DeviceCodeResponse:
         code = settled(container, container.identity.request_device_code())
         base = container.settings.base_url
         return DeviceCodeResponse(
-            device_code=code.device_code, user_code=code.user_code,
+            device_code=code.device_code,
+            user_code=code.user_code,
             verification_uri=f"{base}/console/device",
             verification_uri_complete=f"{base}/console/device?code={quote(code.user_code)}",
-            expires_in=code.expires_in, interval=code.interval)
+            expires_in=code.expires_in,
+            interval=code.interval,
+        )
 
-    @post("/token", opt={"action": "PollDeviceToken"}, operation_id="deviceToken",
-          status_code=200, sync_to_thread=True)
-    def token(self, data: DeviceTokenRequest, container: Container) -> DeviceTokenResponse:
+    @post(
+        "/token",
+        opt={"action": "PollDeviceToken"},
+        operation_id="deviceToken",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def token(
+        self, data: JSONBody[DeviceTokenRequest], container: ContainerDep
+    ) -> DeviceTokenResponse:
         answer = settled(container, container.identity.poll_device_token(data.device_code))
         return DeviceTokenResponse(**answer)
 
-    @post("/confirm", opt={"action": "ConfirmDevice"}, operation_id="deviceConfirm",
-          status_code=200, sync_to_thread=True)
-    def confirm(self, data: DeviceConfirmRequest, principal: Principal,
-                container: Container) -> Status:
+    @post(
+        "/confirm",
+        opt={"action": "ConfirmDevice"},
+        operation_id="deviceConfirm",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def confirm(
+        self, data: JSONBody[DeviceConfirmRequest], principal: PrincipalDep, container: ContainerDep
+    ) -> Status:
         settled(container, container.identity.confirm_device(data.user_code, principal.id))
         return Status(status="confirmed")

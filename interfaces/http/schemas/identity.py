@@ -84,11 +84,17 @@ class User(Out):
 
     @classmethod
     def of(cls, user: UserAggregate) -> User:
-        return cls(id=str(user.id), username=user.username, email=user.email,
-                   full_name=user.full_name, company=user.company or None,
-                   bio=user.bio or None, source=user.source,
-                   status="active" if user.is_active else "pending",
-                   created_at=iso(user.created_on) or "")
+        return cls(
+            id=str(user.id),
+            username=user.username,
+            email=user.email,
+            full_name=user.full_name,
+            company=user.company or None,
+            bio=user.bio or None,
+            source=user.source,
+            status="active" if user.is_active else "pending",
+            created_at=iso(user.created_on) or "",
+        )
 
 
 class OrgSummary(Out):
@@ -132,10 +138,16 @@ class APIToken(Out):
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> APIToken:
-        return cls(id=row["id"], user_id=row["owner_id"], name=row["name"],
-                   description=row["description"], token_hint=row["token_hint"],
-                   created_at=row["created_at"], last_used_at=row["last_used_at"],
-                   revoked_at=row["revoked_at"])
+        return cls(
+            id=row["id"],
+            user_id=row["owner_id"],
+            name=row["name"],
+            description=row["description"],
+            token_hint=row["token_hint"],
+            created_at=row["created_at"],
+            last_used_at=row["last_used_at"],
+            revoked_at=row["revoked_at"],
+        )
 
 
 class APITokenList(Out):

@@ -1,0 +1,1 @@
+"""The `tilde-server` command line."""

@@ -1,0 +1,31 @@
+"""`tilde-server`: serve, worker, users, projections, events."""
+
+from __future__ import annotations
+
+import click
+
+from interfaces.cli.events import events
+from interfaces.cli.projections import projections
+from interfaces.cli.serve import serve, worker
+from interfaces.cli.users import users
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option("0.1.0", prog_name="tilde-server")
+def cli() -> None:
+    """tilde-server: a self-hostable Tilde platform server."""
+
+
+cli.add_command(serve)
+cli.add_command(worker)
+cli.add_command(users)
+cli.add_command(projections)
+cli.add_command(events)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""ASGI entry point for multi-process serving (`uvicorn --factory …asgi:app_factory`)."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+
+from infra.logging import configure_logging
+from infra.settings import Settings
+from interfaces.http.app import create_app
+
+
+def app_factory() -> Litestar:
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app()
