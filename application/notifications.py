@@ -59,7 +59,8 @@ class Notifier:
                     user.email,
                     "Reset your Tilde password",
                     f"Hello {user.full_name},\n\nSomeone asked to reset the password of "
-                    f"'{user.username}'. If it was you, open this link within an hour:\n\n{link}\n\n"
+                    f"'{user.username}'. If it was you, open this link within an hour:\n\n"
+                    f"{link}\n\n"
                     "If it was not you, ignore this email; your password is unchanged.\n",
                 )
             ]

@@ -1,1 +1,1 @@
-"""Adapters (PostgreSQL/SQLite, Redis, S3, local disk, Docker, crypto, mail) and the composition root."""
+"""Adapters (PostgreSQL/SQLite, Redis, S3, disk, Docker, crypto, mail) and the composition root."""

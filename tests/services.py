@@ -8,6 +8,7 @@ A missing binary is an error, not a skip: CI must run these tests for real.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import socket
@@ -106,10 +107,8 @@ class PostgresCluster:
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(Exception):
             self._run([_pg_bin("pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate", "stop"])
-        except Exception:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from uuid import UUID, uuid4
@@ -191,10 +192,8 @@ class CredentialCommands(IdentityBase):
     def _note_key_used(self, key: ApiKey) -> None:
         # Best effort: a lost race only means another request recorded the use first.
         if key.note_used(self.clock()):
-            try:
+            with contextlib.suppress(IntegrityError):
                 self.record(key)
-            except IntegrityError:
-                pass
 
     # -- API keys -------------------------------------------------------------------------
     def create_api_key(

@@ -6,10 +6,40 @@ import math
 import re
 
 COMMON = frozenset(
-    """password passw0rd password1 123456 12345678 123456789 1234567890 qwerty
-qwertyuiop abc123 letmein welcome monkey dragon iloveyou admin administrator trustno1 football
-baseball sunshine princess starwars whatever shadow master superman michael login
-changeme secret tilde""".split()
+    [
+        "password",
+        "passw0rd",
+        "password1",
+        "123456",
+        "12345678",
+        "123456789",
+        "1234567890",
+        "qwerty",
+        "qwertyuiop",
+        "abc123",
+        "letmein",
+        "welcome",
+        "monkey",
+        "dragon",
+        "iloveyou",
+        "admin",
+        "administrator",
+        "trustno1",
+        "football",
+        "baseball",
+        "sunshine",
+        "princess",
+        "starwars",
+        "whatever",
+        "shadow",
+        "master",
+        "superman",
+        "michael",
+        "login",
+        "changeme",
+        "secret",
+        "tilde",
+    ]
 )
 MIN_SCORE = 2
 

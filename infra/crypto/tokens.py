@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -31,10 +32,8 @@ def load_or_create_secret(path: Path) -> str:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(secret)
     tmp.chmod(0o600)
-    try:
+    with contextlib.suppress(OSError):
         tmp.rename(path) if not path.exists() else tmp.unlink()
-    except OSError:
-        pass
     return path.read_text().strip()
 
 

@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlparse
 from infra.settings import Settings
 
 AGGREGATE_CACHE_SIZE = 10_000
+RECORDER_TOPIC = "infra.eventstore.postgres:TildePostgresApplicationRecorder"
 
 
 def postgres_params(url: str) -> dict[str, str]:
@@ -49,7 +50,7 @@ def application_env(settings: Settings, name: str) -> dict[str, str]:
                 "POSTGRES_LOCK_TIMEOUT": "5",
                 "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
                 "POSTGRES_PRE_PING": "y",
-                "APPLICATION_RECORDER_TOPIC": "infra.eventstore.postgres:TildePostgresApplicationRecorder",
+                "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
             }
         )
     else:

@@ -30,7 +30,7 @@ def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
 
 
 class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
-    """The library's default insert path, minus its 10 × 0.2 s retry loop on pool timeouts."""
+    """The library's default insert path, minus its 10 x 0.2 s retry loop on pool timeouts."""
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -69,7 +69,7 @@ class ProjectionManager:
             versions = {
                 r["projection"]: r["version"]
                 for r in cur.execute(f"SELECT projection, version FROM {VERSIONS_TABLE}").fetchall()
-            }  # noqa: S608
+            }
             for view in self.views.values():
                 if versions.get(view.name) != view.version:
                     self._reset(cur, view)
@@ -78,7 +78,7 @@ class ProjectionManager:
                         cur.execute(statement)
                     for app in view.follows:
                         cur.execute(
-                            f"INSERT INTO {TRACKING_TABLE} (projection, application,"  # noqa: S608
+                            f"INSERT INTO {TRACKING_TABLE} (projection, application,"
                             " position) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
                             (view.name, app),
                         )
@@ -93,15 +93,15 @@ class ProjectionManager:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in view.create_statements(self.db.dialect):
             cur.execute(statement)
-        cur.execute(f"DELETE FROM {TRACKING_TABLE} WHERE projection = ?", (view.name,))  # noqa: S608
+        cur.execute(f"DELETE FROM {TRACKING_TABLE} WHERE projection = ?", (view.name,))
         for app in view.follows:
             cur.execute(
-                f"INSERT INTO {TRACKING_TABLE} (projection, application, position)"  # noqa: S608
+                f"INSERT INTO {TRACKING_TABLE} (projection, application, position)"
                 " VALUES (?, ?, 0)",
                 (view.name, app),
             )
         cur.execute(
-            f"INSERT INTO {VERSIONS_TABLE} (projection, version) VALUES (?, ?)"  # noqa: S608
+            f"INSERT INTO {VERSIONS_TABLE} (projection, version) VALUES (?, ?)"
             " ON CONFLICT (projection) DO UPDATE SET version = excluded.version",
             (view.name, view.version),
         )

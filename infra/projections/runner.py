@@ -25,7 +25,7 @@ class LostTracking(Exception):
 
 def read_positions(db: Database, view: str) -> dict[str, int]:
     rows = db.query(
-        f"SELECT application, position FROM {TRACKING_TABLE} WHERE projection = ?",  # noqa: S608
+        f"SELECT application, position FROM {TRACKING_TABLE} WHERE projection = ?",
         (view,),
     )
     return {r["application"]: int(r["position"]) for r in rows}
@@ -161,7 +161,7 @@ class ProjectorRunner:
                     new_position = note.id  # time cap: the rest goes in the next transaction
                     break
             cur.execute(
-                f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"  # noqa: S608
+                f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"
                 " AND application = ? AND position = ? RETURNING position",
                 (new_position, self.view.name, name, position),
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Any
 
 from litestar.testing import TestClient
@@ -76,7 +77,7 @@ def test_eleven_wrong_passwords_lock_the_account(
     client: TestClient[Any], container: Container
 ) -> None:
     user = create_user(container)
-    for attempt in range(10):
+    for _attempt in range(10):
         assert_error(login(client, user["username"], "wrong-password"), 401, "INVALID_CREDENTIALS")
     locked = login(client, user["username"], "wrong-password")
     assert_error(locked, 429, "ACCOUNT_LOCKED")
@@ -90,10 +91,8 @@ def test_successful_login_resets_the_failure_counter(container: Container) -> No
     identity = container.identity
     for round_ in range(2):
         for attempt in range(9):  # each from its own address: only the account counter counts
-            try:
+            with contextlib.suppress(InvalidCredentials):
                 identity.login(user["username"], "nope-nope", ip=f"10.{round_}.0.{attempt}")
-            except InvalidCredentials:
-                pass
         assert identity.login(user["username"], PASSWORD, ip=f"10.{round_}.1.1").value
     assert identity.user(user["id"]).failed_logins == []
 
