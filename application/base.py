@@ -69,7 +69,7 @@ class TildeApplication(Application[Any]):
     def get(self, aggregate_id: Any, kind: type[T], what: str = "resource") -> T:
         """Load an aggregate of the expected type, or raise NotFound."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"{what} not found") from None
         if not isinstance(aggregate, kind):
@@ -79,7 +79,7 @@ class TildeApplication(Application[Any]):
     def find(self, aggregate_id: Any, kind: type[T]) -> T | None:
         """Load an aggregate of the expected type, or None."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, kind) else None

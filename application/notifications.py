@@ -19,7 +19,7 @@ class Notifier:
         self.base_url = base_url.rstrip("/")
 
     def _user_at(self, event: Any) -> User:
-        user = self.identity.repository.get(event.originator_id, version=event.originator_version)
+        user: Any = self.identity.repository.get(event.originator_id, version=event.originator_version)
         assert isinstance(user, User)
         return user
 
