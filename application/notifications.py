@@ -4,22 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 from urllib.parse import quote
+from uuid import UUID
 
 from application.identity import IdentityApplication
-from application.ports import EmailMessage
+from application.organizations import OrganizationsApplication
+from application.organizations.invitations import invitation_token
+from application.ports import EmailMessage, TokenSigner
 from domain.identity.user import User
+from domain.organizations.invitation import Invitation
 from domain.shared.ids import derived_id
+from domain.shared.values import iso
 
 
 class Notifier:
     """Composes outgoing email for identity events; deterministic, so replays are harmless."""
 
-    def __init__(self, identity: IdentityApplication, *, base_url: str) -> None:
+    def __init__(
+        self,
+        identity: IdentityApplication,
+        organizations: OrganizationsApplication,
+        *,
+        base_url: str,
+        signer: TokenSigner,
+    ) -> None:
         self.identity = identity
+        self.organizations = organizations
         self.base_url = base_url.rstrip("/")
+        self.signer = signer
 
     def _user_at(self, event: Any) -> User:
-        user: Any = self.identity.repository.get(event.originator_id, version=event.originator_version)
+        user: Any = self.identity.repository.get(
+            event.originator_id, version=event.originator_version
+        )
         assert isinstance(user, User)
         return user
 
@@ -34,6 +50,8 @@ class Notifier:
         return f"{self.base_url}/api/v1/auth/verify-email?token={quote(token)}"
 
     def emails_for(self, event: Any) -> list[EmailMessage]:
+        if isinstance(event, Invitation.Created):
+            return [self._invited(event)]
         if isinstance(event, User.SignedUp):
             return [self._signed_up(event)]
         if isinstance(event, User.Approved):
@@ -96,4 +114,21 @@ class Notifier:
             "Welcome to Tilde — confirm your email",
             f"Hello {event.full_name},\n\n{text}\n\nUsername: {event.username}\n\n"
             f"Confirm your email address:\n\n{link}\n",
+        )
+
+    def _invited(self, event: Invitation.Created) -> EmailMessage:
+        org: Any = self.organizations.repository.get(UUID(event.organization_id))
+        inviter = self.identity.user(event.actor_id)
+        who = inviter.full_name if inviter else "Someone"
+        token = invitation_token(self.signer, str(event.originator_id))
+        link = f"{self.base_url}/console/invitations?token={quote(token)}"
+        return self._message(
+            event,
+            "invitation",
+            event.email,
+            f"{who} invited you to {org.display_name} on Tilde",
+            f"Hello,\n\n{who} invited you to join the organization '{org.display_name}' "
+            f"({org.name}) on Tilde. The invitation expires on {iso(event.expires_at)}.\n\n"
+            f"Sign in (or sign up with this email address, {event.email}) and accept it:"
+            f"\n\n{link}\n",
         )

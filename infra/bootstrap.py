@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -10,11 +11,14 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import Recording
 
+from application.authz import Authorizer
 from application.base import Written
 from application.identity import IdentityApplication, IdentityPolicy
 from application.notifications import Notifier
+from application.organizations import OrganizationsApplication
 from application.ports import Mailer, PasswordHasher, RateLimiter
-from domain.shared.values import utcnow
+from domain.shared.errors import NotFound
+from domain.shared.values import iso, utcnow
 from infra.crypto.passwords import Argon2PasswordHasher
 from infra.crypto.tokens import HmacTokenSigner, SessionTokens, load_or_create_secret
 from infra.eventstore.environment import application_env
@@ -29,9 +33,31 @@ from infra.redis.rate_limiter import RedisRateLimiter
 from infra.settings import Settings
 from infra.sql.database import Database, PostgresDatabase, SqliteDatabase
 from projections.base import View
-from projections.identity.api_keys import ApiKeysView
+from projections.identity.api_keys import ApiKeysView, list_keys
 from projections.identity.users import UsersView
+from projections.organizations.audit import AuditView
+from projections.organizations.authz_source import AUTHZ_VIEWS, SqlAuthzSource
+from projections.organizations.groups import GroupsView
+from projections.organizations.invitations import InvitationsView, has_open_invitation
+from projections.organizations.organizations import OrganizationsView
+from projections.organizations.policies import PoliciesView
+from projections.organizations.principals import RolesAndAgentsView
 from projections.outbox import OutboxView
+
+
+class Generation:
+    """A counter bumped whenever a view that authorization reads advances."""
+
+    def __init__(self) -> None:
+        self._counter = itertools.count(1)
+        self.value = 0
+
+    def bump(self, view: str) -> None:
+        if view in AUTHZ_VIEWS:
+            self.value = next(self._counter)
+
+    def __call__(self) -> int:
+        return self.value
 
 
 @dataclass
@@ -43,15 +69,21 @@ class Container:
     db: Database
     limiter: RateLimiter
     identity: IdentityApplication
+    organizations: OrganizationsApplication
+    authorizer: Authorizer
     projections: ProjectionManager
     outbox: OutboxSender
     session_tokens: SessionTokens
     listener: PostgresNotifyListener | None = None
     background: bool = field(default=False)
+    listening: bool = field(default=False)
 
     @property
     def applications(self) -> dict[str, Application[Any]]:
-        return {self.identity.name: self.identity}
+        return {app.name: app for app in (self.identity, self.organizations)}
+
+    def now(self) -> str:
+        return iso(self.identity.clock()) or ""
 
     def wait_for(self, written: Iterable[Written], timeout: float | None = None) -> bool:
         """Read-your-writes: block until the views these writes feed have caught up."""
@@ -60,8 +92,11 @@ class Container:
         )
 
     def resolve_organization(self, name_or_id: str) -> str:
-        """An organization id from a slug or id (ids pass through)."""
-        return name_or_id
+        """An organization id from its name (ids pass through)."""
+        try:
+            return str(self.organizations.organization(name_or_id).id)
+        except NotFound:
+            return name_or_id
 
     def health(self) -> dict[str, str]:
         """Liveness of each backing service, for `GET /health`."""
@@ -88,24 +123,29 @@ class Container:
             self.metrics.projector_lag.labels(*labels).set(row["lag"])
             self.metrics.projector_position.labels(*labels).set(row["position"])
 
+    def start_listening(self) -> None:
+        """Every serving process hears other processes' writes (PostgreSQL NOTIFY)."""
+        if self.listener is not None and not self.listening:
+            self.listener.start()
+            self.listening = True
+
     def start_background(self) -> None:
-        """Projectors, the outbox sender and the NOTIFY listener (serve and worker)."""
+        """Projectors and the outbox sender (serve by default, and worker)."""
+        self.start_listening()
         if self.background:
             return
         self.projections.start()
         self.outbox.start()
-        if self.listener is not None:
-            self.listener.start()
         self.background = True
 
     def stop_background(self) -> None:
-        if not self.background:
-            return
-        if self.listener is not None:
+        if self.listening and self.listener is not None:
             self.listener.stop()
-        self.outbox.stop()
-        self.projections.stop()
-        self.background = False
+            self.listening = False
+        if self.background:
+            self.outbox.stop()
+            self.projections.stop()
+            self.background = False
 
     def close(self) -> None:
         self.stop_background()
@@ -171,7 +211,9 @@ def bootstrap(
             RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
         )
     secret = _secret(settings)
+    signer = HmacTokenSigner(secret)
     holder: dict[str, ProjectionManager] = {}
+    generation = Generation()
 
     def on_saved(app_name: str, recordings: Sequence[Recording[Any]]) -> None:
         metrics.events_appended.labels(app_name).inc(len(recordings))
@@ -182,14 +224,41 @@ def bootstrap(
         application_env(settings, "identity"),
         hasher=hasher or Argon2PasswordHasher(),
         limiter=limiter,
-        signer=HmacTokenSigner(secret),
+        signer=signer,
         policy=identity_policy(settings),
         clock=clock,
         observers=[on_saved],
+        has_open_invitation=lambda email: has_open_invitation(db, email, iso(clock()) or ""),
     )
-    apps: dict[str, Application[Any]] = {identity.name: identity}
-    notifier = Notifier(identity, base_url=settings.base_url)
-    views: list[View] = [UsersView(), ApiKeysView(), OutboxView(notifier.emails_for)]
+    authorizer = Authorizer(SqlAuthzSource(db, generation))
+    organizations = OrganizationsApplication(
+        application_env(settings, "organizations"),
+        users=identity,
+        authorizer=authorizer,
+        signer=signer,
+        clock=clock,
+        observers=[on_saved],
+    )
+    organizations.keys = identity
+    organizations.key_ids_of = lambda kind, owner: [  # type: ignore[method-assign]
+        k["id"] for k in list_keys(db, kind, owner, include_revoked=False)
+    ]
+    identity.key_owner_resolvers.update(
+        role=organizations.principal_for_key, agent=organizations.principal_for_key
+    )
+    apps: dict[str, Application[Any]] = {app.name: app for app in (identity, organizations)}
+    notifier = Notifier(identity, organizations, base_url=settings.base_url, signer=signer)
+    views: list[View] = [
+        UsersView(),
+        ApiKeysView(),
+        OrganizationsView(),
+        InvitationsView(),
+        GroupsView(),
+        PoliciesView(),
+        RolesAndAgentsView(),
+        AuditView(),
+        OutboxView(notifier.emails_for),
+    ]
     locks = _lock_factory(settings)
     manager = ProjectionManager(
         views,
@@ -201,11 +270,13 @@ def bootstrap(
         batch_seconds=settings.projector_batch_seconds,
         poll_interval=settings.projector_poll_interval,
     )
+    for runner in manager.runners.values():
+        runner.on_advanced.append(generation.bump)
     manager.ensure_schema()
     holder["manager"] = manager
     outbox = OutboxSender(db, mailer or _mailer(settings), metrics, locks("outbox-sender"), clock)
     listener = (
-        PostgresNotifyListener(settings.database_url, apps, manager.wake)
+        PostgresNotifyListener(settings.database_url, apps, manager.wake, generation.bump)
         if settings.is_postgres
         else None
     )
@@ -215,6 +286,8 @@ def bootstrap(
         db=db,
         limiter=limiter,
         identity=identity,
+        organizations=organizations,
+        authorizer=authorizer,
         projections=manager,
         outbox=outbox,
         session_tokens=SessionTokens(secret),

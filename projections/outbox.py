@@ -13,6 +13,7 @@ from typing import Any
 
 from application.ports import EmailMessage
 from domain.identity.user import User
+from domain.organizations.invitation import Invitation
 from domain.shared.values import iso
 from projections.base import Cursor, Reader, View
 
@@ -23,7 +24,8 @@ class OutboxView(View):
     name = "outbox"
     rebuildable = False
     follows = {
-        "identity": (User.SignedUp, User.Approved, User.PasswordResetRequested, User.EmailAdded)
+        "identity": (User.SignedUp, User.Approved, User.PasswordResetRequested, User.EmailAdded),
+        "organizations": (Invitation.Created,),
     }
     tables = ("outbox",)
 

@@ -9,7 +9,6 @@ from eventsourcing.persistence import IntegrityError
 from application.base import Result
 from application.identity.app import IdentityBase
 from domain.identity.errors import EmailTaken, UsernameTaken
-from domain.identity.index import IndexEntry
 from domain.identity.rules import (
     BIO_MAX,
     check_password,
@@ -20,6 +19,7 @@ from domain.identity.rules import (
 from domain.identity.user import User
 from domain.shared.errors import Conflict, Invalid, NotFound
 from domain.shared.ids import index_id
+from domain.shared.index import IndexEntry
 from domain.shared.values import Actor
 
 RESET_REQUESTS_PER_HOUR = 3

@@ -13,11 +13,11 @@ from application.cache import TTLCache
 from application.ports import PasswordHasher, RateLimiter, TokenSigner
 from domain.identity.api_key import ApiKey
 from domain.identity.device_authorization import DeviceAuthorization
-from domain.identity.index import IndexEntry
 from domain.identity.login_session import LoginSession
 from domain.identity.rules import looks_like_email
 from domain.identity.user import User
 from domain.shared.ids import index_id
+from domain.shared.index import IndexEntry
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from application.base import Result
 from application.identity.app import IdentityBase
 from domain.identity.api_key import ApiKey
 from domain.identity.device_authorization import DeviceAuthorization
-from domain.identity.index import IndexEntry
 from domain.shared.errors import Conflict, Invalid, NotFound
 from domain.shared.ids import derived_id, index_id
+from domain.shared.index import IndexEntry
 from domain.shared.values import Actor
 
 # No vowels or look-alikes: codes are read off a terminal and typed into a browser.

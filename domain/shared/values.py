@@ -18,6 +18,11 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def stamp(value: datetime) -> str:
+    """`iso` for a value that is always there."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def parse_iso(value: str | None) -> datetime | None:
     """Inverse of `iso` (accepts any RFC 3339 offset)."""
     if not value:

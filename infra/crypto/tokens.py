@@ -54,7 +54,8 @@ class HmacTokenSigner:
         try:
             encoded, expiry, mac = token.split(".")
             body = f"{encoded}.{expiry}"
-            if not hmac.compare_digest(mac, self._mac(purpose, body)):
+            # Compare bytes: compare_digest raises TypeError on non-ASCII str (a 500, not None).
+            if not hmac.compare_digest(mac.encode(), self._mac(purpose, body).encode()):
                 return None
             if int(expiry) < time.time():
                 return None

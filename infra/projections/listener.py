@@ -9,6 +9,8 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from infra.projections.runner import VIEWS_CHANNEL
+
 log = structlog.get_logger("tilde.projections")
 
 
@@ -16,11 +18,16 @@ class PostgresNotifyListener:
     """One LISTEN connection per process; calls `on_notify(application)` on each notification."""
 
     def __init__(
-        self, url: str, applications: Iterable[str], on_notify: Callable[[str], None]
+        self,
+        url: str,
+        applications: Iterable[str],
+        on_notify: Callable[[str], None],
+        on_view: Callable[[str], None] | None = None,
     ) -> None:
         self.url = url
         self.channels = {f"{name.lower()}_events": name for name in applications}
         self.on_notify = on_notify
+        self.on_view = on_view
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -37,13 +44,15 @@ class PostgresNotifyListener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=2) as conn:
-                    for channel in self.channels:
+                    for channel in [*self.channels, VIEWS_CHANNEL]:
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
                             app = self.channels.get(note.channel)
                             if app is not None:
                                 self.on_notify(app)
+                            elif note.channel == VIEWS_CHANNEL and self.on_view is not None:
+                                self.on_view(note.payload)
             except psycopg.Error:
                 log.warning("listen_connection_lost")
                 self._stop.wait(1.0)

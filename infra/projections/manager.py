@@ -70,9 +70,11 @@ class ProjectionManager:
                 r["projection"]: r["version"]
                 for r in cur.execute(f"SELECT projection, version FROM {VERSIONS_TABLE}").fetchall()
             }
+            reset = []
             for view in self.views.values():
                 if versions.get(view.name) != view.version:
                     self._reset(cur, view)
+                    reset.append(view.name)
                 else:
                     for statement in view.create_statements(self.db.dialect):
                         cur.execute(statement)
@@ -82,6 +84,8 @@ class ProjectionManager:
                             " position) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
                             (view.name, app),
                         )
+        for name in reset:  # a runner must not keep folding from its pre-reset position
+            self.runners[name].reload()
 
     def _serialize_ddl(self, cur: Any) -> None:
         if self.db.dialect == "postgresql":
@@ -177,7 +181,8 @@ class ProjectionManager:
                 )
         return rows
 
-    def select(self, names: Sequence[str]) -> list[View]:
+    def select(self, names: Sequence[str], *, rebuilding: bool = False) -> list[View]:
+        """The named views (all by default); for a rebuild, only rebuildable ones."""
         unknown = [n for n in names if n not in self.views]
         if unknown:
             raise Invalid(
@@ -185,14 +190,22 @@ class ProjectionManager:
                 f"known: {', '.join(sorted(self.views))}"
             )
         chosen = [self.views[n] for n in names] if names else list(self.views.values())
-        return [v for v in chosen if v.rebuildable or names]
+        if not rebuilding:
+            return chosen
+        kept = [v.name for v in chosen if not v.rebuildable]
+        if names and kept:
+            # Dropping process-manager state would repeat its side effects (re-send email).
+            raise Invalid(
+                f"{', '.join(kept)} cannot be rebuilt: it records side effects already performed"
+            )
+        return [v for v in chosen if v.rebuildable]
 
     def rebuild(
         self, names: Sequence[str] = (), *, wait_timeout: float = 600.0
     ) -> list[dict[str, Any]]:
         """Drop and rebuild views from position 0; returns events and seconds per view."""
         report = []
-        for view in self.select(names):
+        for view in self.select(names, rebuilding=True):
             runner = self.runners[view.name]
             started = time.monotonic()
             with self.db.transaction() as cur:

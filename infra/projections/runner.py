@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -17,6 +17,7 @@ from projections.base import View
 
 log = structlog.get_logger("tilde.projections")
 TRACKING_TABLE = "projection_tracking"
+VIEWS_CHANNEL = "tilde_views"
 
 
 class LostTracking(Exception):
@@ -60,9 +61,14 @@ class ProjectorRunner:
         self.active = False
         self._topics = {name: view.topics(name) for name in self.apps}
         self._cond = threading.Condition()
+        # Serializes batches (and position reloads) of the loop thread with callers of
+        # `catch_up` in the same process: both would fold the same events otherwise.
+        self._step_lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Called (view name) after each committed batch: caches built on views listen here.
+        self.on_advanced: list[Callable[[str], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
@@ -118,10 +124,11 @@ class ProjectorRunner:
                     last_reload = time.monotonic()
 
     def reload(self) -> None:
-        positions = read_positions(self.db, self.view.name)
-        with self._cond:
-            self.positions = {name: positions.get(name, 0) for name in self.apps}
-            self._cond.notify_all()
+        with self._step_lock:
+            positions = read_positions(self.db, self.view.name)
+            with self._cond:
+                self.positions = {name: positions.get(name, 0) for name in self.apps}
+                self._cond.notify_all()
 
     # -- work -----------------------------------------------------------------------------
     def catch_up(self) -> int:
@@ -136,8 +143,9 @@ class ProjectorRunner:
     def step(self) -> int:
         """One batch per followed application; the number of log positions advanced."""
         advanced = 0
-        for name, app in self.apps.items():
-            advanced += self._step_app(name, app)
+        with self._step_lock:
+            for name, app in self.apps.items():
+                advanced += self._step_app(name, app)
         return advanced
 
     def _step_app(self, name: str, app: Application[Any]) -> int:
@@ -167,6 +175,11 @@ class ProjectorRunner:
             )
             if cur.fetchone() is None:
                 raise LostTracking(self.view.name)
+            if self.db.dialect == "postgresql":
+                # Delivered at commit: other processes drop caches built on this view.
+                cur.execute("SELECT pg_notify(?, ?)", (VIEWS_CHANNEL, self.view.name))
+        for callback in self.on_advanced:
+            callback(self.view.name)
         with self._cond:
             self.positions[name] = new_position
             self._cond.notify_all()

@@ -14,10 +14,20 @@ from infra.settings import Settings
 from interfaces.http.auth import guard
 from interfaces.http.context import observe
 from interfaces.http.controllers.admin import AdminController
+from interfaces.http.controllers.audit import AuditController
 from interfaces.http.controllers.auth import AuthController
 from interfaces.http.controllers.device import DeviceController
+from interfaces.http.controllers.groups import GroupsController
+from interfaces.http.controllers.invitations import (
+    InvitationTokenController,
+    MyInvitationsController,
+    OrgInvitationsController,
+)
 from interfaces.http.controllers.keys import ApiKeysController
 from interfaces.http.controllers.me import MeController
+from interfaces.http.controllers.organizations import OrganizationsController
+from interfaces.http.controllers.policies import PoliciesController
+from interfaces.http.controllers.principals import AgentsController, RolesController
 from interfaces.http.controllers.system import SystemController
 from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
@@ -28,6 +38,15 @@ API_CONTROLLERS: list[Any] = [
     ApiKeysController,
     DeviceController,
     AdminController,
+    OrganizationsController,
+    OrgInvitationsController,
+    MyInvitationsController,
+    InvitationTokenController,
+    GroupsController,
+    PoliciesController,
+    RolesController,
+    AgentsController,
+    AuditController,
 ]
 
 
@@ -50,13 +69,14 @@ def create_app(
     background = container.settings.run_projectors if run_background is None else run_background
 
     def on_startup() -> None:
+        container.start_listening()
         if background:
             container.start_background()
 
     def on_shutdown() -> None:
         if owns_container:
             container.close()
-        elif background:
+        else:
             container.stop_background()
 
     api = Router(path="/api/v1", route_handlers=API_CONTROLLERS)

@@ -12,9 +12,10 @@ import anyio.to_thread
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from application.authz import OrgSnapshot
 from application.principal import Principal
 from domain.identity.errors import AccountLocked, PendingApproval, RateLimited
-from domain.shared.actions import get_action
+from domain.shared.actions import Action, get_action
 from domain.shared.errors import DomainError, Forbidden, Unauthenticated
 from infra.bootstrap import Container
 from infra.crypto.tokens import csrf_hash
@@ -24,6 +25,7 @@ SESSION_COOKIE = "tilde_session"
 CSRF_COOKIE = "tilde_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+ORG_SCOPES = ("organization", "repository")
 # When several credentials fail, the most specific reason wins.
 _PRECEDENCE = (AccountLocked, RateLimited, PendingApproval)
 
@@ -103,6 +105,60 @@ def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], expected_hash: st
         )
 
 
+def resource_of(
+    connection: ASGIConnection[Any, Any, Any, Any], snap: OrgSnapshot, action: Action
+) -> dict[str, str]:
+    """The attributes a policy line may test, as far as the path and query tell them."""
+    params, query = connection.path_params, connection.query_params
+    resource: dict[str, str] = {}
+    if "repository" in params:
+        resource["repository"] = str(params["repository"])
+    for name in ("path", "destination_path", "prefix"):
+        if query.get(name) is not None:
+            resource["path"] = str(query[name])
+            break
+    if "group_id" in params and str(params["group_id"]) in snap.groups:
+        resource["group"] = snap.groups[str(params["group_id"])][0]
+    if "policy_id" in params and str(params["policy_id"]) in snap.policies:
+        resource["policy"] = snap.policies[str(params["policy_id"])].name
+    if "role_name" in params:
+        resource["role"] = str(params["role_name"])
+    if "agent_name" in params:
+        resource["agent"] = str(params["agent_name"])
+        agent = snap.agent_by_name(resource["agent"])
+        if agent is not None:
+            resource["agent_owner"] = agent.created_by
+    if "connector_id" in params:
+        resource["connector"] = str(params["connector_id"])
+    return {k: v for k, v in resource.items() if k in action.resources}
+
+
+def _admit(
+    container: Container,
+    connection: ASGIConnection[Any, Any, Any, Any],
+    action: Action,
+    body_resource: str | None,
+    ip: str,
+) -> tuple[Authenticated, OrgSnapshot | None]:
+    """Authenticate, and for organization/repository actions authorize (one thread hop)."""
+    result = authenticate(container, connection.headers, dict(connection.cookies), ip)
+    if result is None:
+        raise Unauthenticated(
+            "authentication required: use an API key (Bearer), HTTP Basic, or sign in"
+        )
+    if action.scope not in ORG_SCOPES:
+        return result, None
+    org = str(connection.path_params.get("organization", ""))
+    snap = container.authorizer.organization(result.principal, org)
+    resource = resource_of(connection, snap, action)
+    # A name that arrives in the body is checked exactly by the handler (require_named).
+    unknown = frozenset({body_resource}) if body_resource else frozenset()
+    principal = result.principal
+    if not snap.allows(principal.type, principal.id, action.name, resource, unknown):
+        raise Forbidden(f"{principal.type} '{principal.name}' may not {action.name} here")
+    return result, snap
+
+
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Every route's gate: authenticate, then enforce the route's declared action scope."""
     action = get_action(str(handler.opt.get("action", "")))
@@ -113,15 +169,12 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         return
     container: Container = connection.app.state.container
     ip = client_ip(connection.scope, trust_forwarded_for=container.settings.trust_forwarded_for)
-    result = await anyio.to_thread.run_sync(
-        authenticate, container, connection.headers, dict(connection.cookies), ip
+    result, snap = await anyio.to_thread.run_sync(
+        _admit, container, connection, action, handler.opt.get("body_resource"), ip
     )
-    if result is None:
-        raise Unauthenticated(
-            "authentication required: use an API key (Bearer), HTTP Basic, or sign in"
-        )
     principal = result.principal
     connection.state.principal = principal
+    connection.state.org = snap
     if principal.via == "cookie" and connection.scope.get("method") not in SAFE_METHODS:
         check_csrf(connection, result.csrf_hash)
     if action.scope == "user" and not principal.is_user:

@@ -7,9 +7,10 @@ from typing import Any, TypeVar
 from litestar import Request
 from litestar.di import NamedDependency, Provide
 
+from application.authz import OrgSnapshot
 from application.base import Result
 from application.principal import Principal
-from domain.shared.errors import Unauthenticated
+from domain.shared.errors import NotFound, Unauthenticated
 from infra.bootstrap import Container
 from interfaces.http.context import client_ip
 
@@ -49,3 +50,26 @@ def settled(container: Container, result: Result[T]) -> T:
 ContainerDep = NamedDependency[Container]
 PrincipalDep = NamedDependency[Principal]
 ClientIP = NamedDependency[str]
+
+
+def provide_org(request: Request[Any, Any, Any]) -> OrgSnapshot:
+    snap = request.state.get("org")
+    if snap is None:
+        raise NotFound("organization not found")
+    return snap  # type: ignore[no-any-return]
+
+
+OrgDep = NamedDependency[OrgSnapshot]
+DEPENDENCIES["org"] = Provide(provide_org, sync_to_thread=False)
+
+
+def require_named(
+    container: Container,
+    principal: Principal,
+    org: OrgSnapshot,
+    action: str,
+    attribute: str,
+    name: str,
+) -> None:
+    """The exact check of a create action whose name arrives in the body."""
+    container.authorizer.authorize(principal, org.org_id, action, {attribute: name})

@@ -93,6 +93,14 @@ def domain_error(request: Request, exc: DomainError) -> Response[dict[str, str]]
 
 def http_error(request: Request, exc: HTTPException) -> Response[dict[str, str]]:
     status = exc.status_code
+    if status >= 500:
+        log.error(
+            "http_error",
+            path=request.url.path,
+            status=status,
+            detail=exc.detail,
+            extra=str(exc.extra)[:500],
+        )
     if isinstance(exc, NotFoundException):
         message = f"no route for {request.method} {request.url.path}"
     elif isinstance(exc, MethodNotAllowedException):

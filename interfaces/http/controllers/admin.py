@@ -21,7 +21,7 @@ class AdminController(Controller):
     tags = ["admin"]
 
     @get("/", opt={"action": "AdminListUsers"}, operation_id="adminListUsers", sync_to_thread=True)
-    def list(
+    def index(
         self,
         principal: PrincipalDep,
         container: ContainerDep,

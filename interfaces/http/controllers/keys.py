@@ -39,7 +39,7 @@ class ApiKeysController(Controller):
         )
 
     @get("/", opt={"action": "ListAPIKeys"}, operation_id="listAPIKeys", sync_to_thread=True)
-    def list(self, principal: PrincipalDep, container: ContainerDep) -> APITokenList:
+    def index(self, principal: PrincipalDep, container: ContainerDep) -> APITokenList:
         rows = list_keys(container.db, "user", principal.id)
         return APITokenList(results=[APIToken.of(r) for r in rows])
 

@@ -16,6 +16,7 @@ from interfaces.http.schemas.identity import (
     CurrentUser,
     DeleteCurrentUserRequest,
     Identities,
+    OrgSummary,
     SetPasswordRequest,
     UpdateCurrentUserRequest,
     User,
@@ -25,6 +26,7 @@ from interfaces.http.schemas.identity import (
     UserSearchResults,
 )
 from projections.identity.users import list_emails, search_users
+from projections.organizations.organizations import orgs_of_user
 
 
 def _me(container: ContainerDep, principal: PrincipalDep) -> Any:
@@ -45,7 +47,11 @@ class MeController(Controller):
     )
     def get_me(self, principal: PrincipalDep, container: ContainerDep) -> CurrentUser:
         user = _me(container, principal)
-        return CurrentUser(user=User.of(user), organizations=[], has_password=user.has_password)
+        orgs = [
+            OrgSummary(id=o["id"], name=o["name"], display_name=o["display_name"])
+            for o in orgs_of_user(container.db, principal.id)
+        ]
+        return CurrentUser(user=User.of(user), organizations=orgs, has_password=user.has_password)
 
     @patch(
         "/me",

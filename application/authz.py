@@ -1,0 +1,275 @@
+"""Authorization: effective policies of users, roles and agents, and cached decisions.
+
+An organization's authorization state (members, groups, attachments, policies, roles,
+agents) is loaded from the read models into an `OrgSnapshot`, cached per organization until
+the authorization views advance (the source's generation changes). Decisions are memoized on
+the snapshot, so a warm decision is a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from application.principal import Principal
+from domain.organizations.policy_language import Statement, compile_policy, decide
+from domain.shared.errors import Forbidden, NotFound
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    id: str
+    name: str
+    is_builtin: bool
+    statements: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    id: str
+    name: str
+    created_by_type: str
+    created_by: str
+    inline_policy: str
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    policy_id: str
+    policy_name: str
+    is_builtin: bool
+    source: str
+    source_name: str
+
+
+@dataclass(frozen=True)
+class EffectiveGroup:
+    group_id: str
+    group_name: str
+    description: str
+    source: str
+    source_name: str
+
+
+def key(kind: str, ident: str) -> str:
+    return f"{kind}:{ident}"
+
+
+class OrgSnapshot:
+    """One organization's authorization state at one generation of the views."""
+
+    def __init__(
+        self,
+        *,
+        org_id: str,
+        name: str,
+        display_name: str,
+        members: dict[str, str],
+        roles: dict[str, str],
+        agents: dict[str, AgentInfo],
+        groups: dict[str, tuple[str, str]],
+        memberships: dict[str, list[str]],
+        attachments: dict[str, list[str]],
+        policies: dict[str, PolicyInfo],
+    ) -> None:
+        self.org_id = org_id
+        self.name = name
+        self.display_name = display_name
+        self.members = members  # user id -> joined at
+        self.roles = roles  # id -> name
+        self.agents = agents
+        self.groups = groups  # id -> (name, description)
+        self.memberships = memberships  # "type:id" -> group ids it is directly in
+        self.attachments = attachments  # "type:id" -> policy ids attached directly
+        self.policies = policies
+        self._memo: dict[Any, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- lookups ----------------------------------------------------------------------
+    def agent_by_name(self, name: str) -> AgentInfo | None:
+        return next((a for a in self.agents.values() if a.name == name), None)
+
+    def role_by_name(self, name: str) -> str | None:
+        return next((i for i, n in self.roles.items() if n == name), None)
+
+    def knows(self, principal_type: str, principal_id: str) -> bool:
+        """Whether the principal exists in this organization (members, live roles/agents)."""
+        if principal_type == "user":
+            return principal_id in self.members
+        if principal_type == "role":
+            return principal_id in self.roles
+        if principal_type == "agent":
+            return principal_id in self.agents
+        if principal_type == "group":
+            return principal_id in self.groups
+        return False
+
+    # -- groups and policies ----------------------------------------------------------
+    def effective_groups(self, principal_type: str, principal_id: str) -> list[EffectiveGroup]:
+        """Direct groups, then groups reached through them (breadth first)."""
+        found: dict[str, EffectiveGroup] = {}
+        queue: list[tuple[str, str, str]] = [
+            (g, "direct", "") for g in self.memberships.get(key(principal_type, principal_id), [])
+        ]
+        while queue:
+            group_id, source, via = queue.pop(0)
+            if group_id in found or group_id not in self.groups:
+                continue
+            name, description = self.groups[group_id]
+            found[group_id] = EffectiveGroup(group_id, name, description, source, via)
+            for parent in self.memberships.get(key("group", group_id), []):
+                queue.append((parent, "group", name))
+        return list(found.values())
+
+    def effective_policies(self, principal_type: str, principal_id: str) -> list[EffectivePolicy]:
+        result: list[EffectivePolicy] = []
+        if principal_type == "agent" and principal_id in self.agents:
+            agent = self.agents[principal_id]
+            if agent.inline_policy:
+                result.append(
+                    EffectivePolicy(agent.id, f"{agent.name} (inline)", False, "inline", "")
+                )
+        for policy_id in self.attachments.get(key(principal_type, principal_id), []):
+            if policy_id in self.policies:
+                p = self.policies[policy_id]
+                result.append(EffectivePolicy(p.id, p.name, p.is_builtin, "direct", ""))
+        for group in self.effective_groups(principal_type, principal_id):
+            for policy_id in self.attachments.get(key("group", group.group_id), []):
+                if policy_id in self.policies:
+                    p = self.policies[policy_id]
+                    result.append(
+                        EffectivePolicy(p.id, p.name, p.is_builtin, "group", group.group_name)
+                    )
+        return result
+
+    def statements(self, principal_type: str, principal_id: str) -> tuple[Statement, ...]:
+        memo_key = ("statements", principal_type, principal_id)
+        cached = self._memo.get(memo_key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        out: list[Statement] = []
+        for eff in self.effective_policies(principal_type, principal_id):
+            if eff.source == "inline":
+                out.extend(compile_policy(self.agents[principal_id].inline_policy))
+            else:
+                out.extend(self.policies[eff.policy_id].statements)
+        result = tuple(out)
+        with self._lock:
+            self._memo[memo_key] = result
+        return result
+
+    # -- decisions --------------------------------------------------------------------
+    def allows(
+        self,
+        principal_type: str,
+        principal_id: str,
+        action: str,
+        resource: Mapping[str, str],
+        unknown: frozenset[str] = frozenset(),
+    ) -> bool:
+        memo_key = (principal_type, principal_id, action, tuple(sorted(resource.items())), unknown)
+        cached = self._memo.get(memo_key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        allowed = self._decide(principal_type, principal_id, action, resource, unknown, 0)
+        with self._lock:
+            if len(self._memo) > 50_000:
+                self._memo.clear()
+            self._memo[memo_key] = allowed
+        return allowed
+
+    def _decide(
+        self,
+        principal_type: str,
+        principal_id: str,
+        action: str,
+        resource: Mapping[str, str],
+        unknown: frozenset[str],
+        depth: int,
+    ) -> bool:
+        if depth > 4 or not self.knows(principal_type, principal_id):
+            return False
+        own = decide(
+            self.statements(principal_type, principal_id), action, resource, principal_id, unknown
+        )
+        if not own or principal_type != "agent":
+            return own
+        # An agent never exceeds its creator: the creator must be allowed too.
+        agent = self.agents[principal_id]
+        return self._decide(
+            agent.created_by_type, agent.created_by, action, resource, unknown, depth + 1
+        )
+
+
+class AuthzSource(Protocol):
+    """Loads snapshots from the read models; its generation changes when they advance."""
+
+    def generation(self) -> int: ...
+
+    def load(self, org: str) -> OrgSnapshot | None:
+        """The snapshot of a live organization by name or id, or None."""
+        ...
+
+    def organizations_of(self, principal: Principal) -> list[str]:
+        """Names of the organizations the principal belongs to."""
+        ...
+
+
+class Authorizer:
+    """Answers "may this principal do this here?" from cached snapshots."""
+
+    def __init__(self, source: AuthzSource) -> None:
+        self.source = source
+        self._cache: dict[str, tuple[int, OrgSnapshot]] = {}
+        self._lock = threading.Lock()
+
+    def snapshot(self, org: str) -> OrgSnapshot | None:
+        generation = self.source.generation()
+        cached = self._cache.get(org)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        snapshot = self.source.load(org)
+        if snapshot is not None:
+            with self._lock:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[org] = (generation, snapshot)
+        return snapshot
+
+    def organization(self, principal: Principal, org: str) -> OrgSnapshot:
+        """The organization if the principal belongs to it; NotFound otherwise (no leak)."""
+        snap = self.snapshot(org)
+        if (
+            snap is None
+            or not snap.knows(principal.type, principal.id)
+            or (principal.type != "user" and principal.organization_id != snap.org_id)
+        ):
+            raise NotFound(f"organization '{org}' not found")
+        return snap
+
+    def authorize(
+        self,
+        principal: Principal,
+        org: str,
+        action: str,
+        resource: Mapping[str, str] | None = None,
+        unknown: Iterable[str] = (),
+    ) -> OrgSnapshot:
+        """The snapshot when allowed; NotFound for outsiders, Forbidden for members."""
+        snap = self.organization(principal, org)
+        if not snap.allows(
+            principal.type, principal.id, action, resource or {}, frozenset(unknown)
+        ):
+            raise Forbidden(f"{principal.type} '{principal.name}' may not {action} here")
+        return snap
+
+    def may(
+        self, principal: Principal, org: str, action: str, resource: Mapping[str, str] | None = None
+    ) -> bool:
+        try:
+            self.authorize(principal, org, action, resource)
+        except (NotFound, Forbidden):
+            return False
+        return True

@@ -1,0 +1,127 @@
+"""Organization commands: create (with built-in policies), delete, members."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+from eventsourcing.persistence import IntegrityError
+
+from application.base import Result
+from application.organizations.app import OrganizationsBase, builtin_policy_id
+from application.principal import Principal
+from domain.identity.rules import clean_text
+from domain.organizations.builtins import BUILTINS, OWNER
+from domain.organizations.organization import Organization
+from domain.organizations.policy import Policy
+from domain.organizations.rules import check_org_name, slug_problem
+from domain.shared.errors import Conflict, Forbidden, NotFound
+
+
+class OrganizationCommands(OrganizationsBase):
+    """Creating and deleting organizations and changing who belongs to them."""
+
+    def name_status(self, name: str) -> tuple[bool, str]:
+        problem = slug_problem(name)
+        if problem:
+            return False, problem
+        return (False, "taken") if self.index_owner("org-name", name) else (True, "")
+
+    def create_organization(
+        self, *, name: object, display_name: object, principal: Principal
+    ) -> Result[Organization]:
+        if not principal.is_user:
+            raise Forbidden("only users can create organizations")
+        slug = check_org_name(name)
+        display = clean_text(display_name, "display_name", required=True)
+        if self.index_owner("org-name", slug):
+            raise Conflict(f"organization name '{slug}' is taken")
+        actor = principal.actor
+        org_id = uuid4()
+        org = Organization.create(org_id=org_id, name=slug, display_name=display, actor=actor)
+        policies = [
+            Policy.create(
+                policy_id=builtin_policy_id(str(org_id), policy_name),
+                organization_id=str(org_id),
+                name=policy_name,
+                description=description,
+                text=text,
+                actor=actor,
+                is_builtin=True,
+            )
+            for policy_name, (description, text) in BUILTINS.items()
+        ]
+        policies[list(BUILTINS).index(OWNER)].attach("user", principal.id, actor)
+        indexes = [self.claim("org-name", slug, str(org_id), "organization")]
+        indexes += [
+            self.claim(f"policy-name:{org_id}", p.name, str(p.id), "policy") for p in policies
+        ]
+        try:
+            written = self.record(org, *policies, *indexes)
+        except IntegrityError:
+            raise Conflict(f"organization name '{slug}' is taken") from None
+        return Result(org, (written,))
+
+    def delete_organization(self, org_id: str, principal: Principal) -> Result[None]:
+        def command() -> Result[None]:
+            org = self.organization(org_id)
+            org.delete(principal.actor)
+            released = self.release("org-name", org.name)
+            return Result(None, (self.record(org, released),))
+
+        return self.retrying(command)
+
+    def add_member(
+        self, org_id: str, username: object, principal: Principal
+    ) -> Result[Organization]:
+        """The legacy `POST /members {"username"}`: add an existing active user directly."""
+        if not isinstance(username, str) or not username:
+            raise NotFound("user not found")
+        user = self.users.user_by_login(username)
+        if user is None or not user.is_active:
+            raise NotFound(f"user '{username}' not found")
+
+        def command() -> Result[Organization]:
+            org = self.organization(org_id)
+            org.add_member(str(user.id), via="direct", actor=principal.actor)
+            grants = self.member_grants(str(org.id), str(user.id), principal.actor)
+            return Result(org, (self.record(org, *grants),))
+
+        return self.retrying(command)
+
+    def remove_member(self, org_id: str, user_id: str, principal: Principal) -> Result[None]:
+        """Remove a member with their group memberships and direct policy attachments."""
+        actor = principal.actor
+
+        def command() -> Result[None]:
+            org = self.organization(org_id)
+            if not org.is_member(user_id):
+                raise NotFound("member not found")
+            changed: list[object] = []
+            snap = self.snapshot(str(org.id))
+            group_ids = snap.memberships.get(f"user:{user_id}", []) if snap else []
+            for group_id in group_ids:
+                group = self.find_group(group_id)
+                if group is not None and group.has("user", user_id):
+                    group.remove("user", user_id, actor)
+                    changed.append(group)
+            policy_ids = snap.attachments.get(f"user:{user_id}", []) if snap else []
+            policies = [p for p in (self.find_policy(i) for i in policy_ids) if p is not None]
+            self._keep_an_owner(str(org.id), user_id, policies)
+            for policy in policies:
+                if policy.is_attached("user", user_id):
+                    policy.detach("user", user_id, actor)
+                    changed.append(policy)
+            org.remove_member(user_id, actor)
+            return Result(None, (self.record(org, *changed),))
+
+        return self.retrying(command)
+
+    def _keep_an_owner(self, org_id: str, user_id: str, policies: list[Policy]) -> None:
+        owner = next((p for p in policies if p.is_builtin and p.name == OWNER), None)
+        if owner is None:
+            return
+        others = [k for k in owner.attachments if k != f"user:{user_id}"]
+        if not others:
+            raise Conflict(
+                "the last owner cannot be removed; attach the Owner policy to someone else first"
+            )

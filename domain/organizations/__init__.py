@@ -1,0 +1,1 @@
+"""Organizations: members, invitations, groups, policies, roles and agents."""

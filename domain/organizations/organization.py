@@ -1,0 +1,85 @@
+"""The Organization aggregate: its name and who its members are."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from domain.organizations.base import OrgAggregate, OrgCreated, OrgEvent, start_state
+from domain.shared.errors import Conflict, NotFound
+from domain.shared.values import Actor, stamp
+
+
+class Organization(OrgAggregate):
+    """A tenant: owns repositories, groups, policies, roles and agents."""
+
+    class Created(OrgCreated):
+        """The organization was created; its creator is its first member (and owner)."""
+
+        name: str
+        display_name: str
+
+        def apply(self, org: Organization) -> None:
+            start_state(org, self)
+            org.name = self.name
+            org.display_name = self.display_name
+            org.members = {}
+
+    class MemberAdded(OrgEvent):
+        """A user joined (as creator, through an invitation, or added directly)."""
+
+        user_id: str
+        via: str
+
+        def apply(self, org: Organization) -> None:
+            org.members = {**org.members, self.user_id: stamp(self.timestamp)}
+
+    class MemberRemoved(OrgEvent):
+        """A user left or was removed."""
+
+        user_id: str
+
+        def apply(self, org: Organization) -> None:
+            org.members = {k: v for k, v in org.members.items() if k != self.user_id}
+
+    class Deleted(OrgEvent):
+        """The organization was deleted (soft: its history stays in the log)."""
+
+        def apply(self, org: Organization) -> None:
+            org.deleted = True
+
+    if TYPE_CHECKING:  # state set by the events; not dataclass fields
+        name: str
+        display_name: str
+        members: dict[str, str]
+
+    @classmethod
+    def create(cls, *, org_id: Any, name: str, display_name: str, actor: Actor) -> Organization:
+        org: Organization = cls._start(
+            cls.Created,
+            id=org_id,
+            organization_id=str(org_id),
+            actor=actor,
+            name=name,
+            display_name=display_name,
+        )
+        org.add_member(actor.id, via="creator", actor=actor)
+        return org
+
+    def is_member(self, user_id: str) -> bool:
+        return user_id in self.members
+
+    def add_member(self, user_id: str, *, via: str, actor: Actor) -> None:
+        if self.deleted:
+            raise NotFound("organization not found")
+        if self.is_member(user_id):
+            raise Conflict("the user is already a member of this organization")
+        self._act(self.MemberAdded, actor, user_id=user_id, via=via)
+
+    def remove_member(self, user_id: str, actor: Actor) -> None:
+        if not self.is_member(user_id):
+            raise NotFound("member not found")
+        self._act(self.MemberRemoved, actor, user_id=user_id)
+
+    def delete(self, actor: Actor) -> None:
+        if not self.deleted:
+            self._act(self.Deleted, actor)
