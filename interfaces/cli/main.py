@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from interfaces.cli.audit import audit
 from interfaces.cli.events import events
 from interfaces.cli.projections import projections
 from interfaces.cli.serve import serve, worker
@@ -21,6 +22,7 @@ cli.add_command(worker)
 cli.add_command(users)
 cli.add_command(projections)
 cli.add_command(events)
+cli.add_command(audit)
 
 
 def main() -> None:
