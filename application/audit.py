@@ -92,7 +92,7 @@ class AuditReplay:
 
     def replay(self, org: str, until: datetime | None = None) -> AuditReport:
         org_id = self._org_id(org)
-        versions: dict[UUID, tuple[type, int]] = {}
+        versions: dict[UUID, tuple[str, int]] = {}
         history: list[dict[str, Any]] = []
         for app in (self.organizations, self.identity):
             for event in _events(app):
@@ -104,10 +104,10 @@ class AuditReplay:
                     versions[event.originator_id] = (
                         type(event).__qualname__.split(".")[0],
                         event.originator_version,
-                    )  # type: ignore[assignment]
+                    )
                 history.append(self._line(event))
         history.sort(key=lambda h: (h["at"], h["resource_id"], h["version"]))
-        state = {
+        state: dict[UUID, Any] = {
             i: self.organizations.repository.get(i, version=v) for i, (_, v) in versions.items()
         }
         return self._report(org_id, state, history)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain.shared.actions import POLICY_ACTIONS  # noqa: E402
-from infra.bootstrap import bootstrap  # noqa: E402
-from infra.settings import Settings  # noqa: E402
-from interfaces.http.app import create_app  # noqa: E402
+from domain.shared.actions import POLICY_ACTIONS
+from infra.bootstrap import bootstrap
+from infra.settings import Settings
+from interfaces.http.app import create_app
 
 
 def main() -> None:
