@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import BinaryIO, Protocol
 
 
 class PasswordHasher(Protocol):
@@ -51,3 +53,73 @@ class Mailer(Protocol):
     """Delivers email (SMTP in production, `.eml` files when embedded)."""
 
     def send(self, message: EmailMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """What a blob store knows about stored bytes: size and S3-style ETag (unquoted hex,
+    or `<md5 of part md5s>-<parts>` for multipart uploads)."""
+
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class CompletedPart:
+    part_number: int
+    etag: str  # as the client reported it; quotes are tolerated and stripped
+
+
+class BlobStore(Protocol):
+    """Immutable bytes at unique physical addresses, moved by self-authenticating URLs.
+
+    Addresses are opaque strings chosen by `new_address`; every upload gets a fresh one, so
+    nothing is ever overwritten and a copy is metadata-only. URLs are absolute and carry
+    their own credential (signature): clients PUT/GET them without an Authorization header.
+    """
+
+    def new_address(self, repository_id: str) -> str: ...
+
+    def upload_url(self, address: str, *, expires_in: int) -> str:
+        """Where to PUT the whole body (Content-Length or chunked); answers a quoted ETag."""
+        ...
+
+    def download_url(self, address: str, *, expires_in: int, content_type: str, etag: str) -> str:
+        """Where to GET the bytes (honours Range; sends ETag, Content-Type, Content-Length)."""
+        ...
+
+    def stat(self, address: str) -> BlobInfo | None:
+        """Size and ETag of a finished upload, or None if nothing is stored there."""
+        ...
+
+    def create_multipart(self, address: str) -> str:
+        """Start a multipart upload; its upload id."""
+        ...
+
+    def part_url(
+        self, address: str, upload_id: str, part_number: int, *, expires_in: int
+    ) -> str: ...
+
+    def complete_multipart(
+        self, address: str, upload_id: str, parts: list[CompletedPart]
+    ) -> BlobInfo:
+        """Assemble the parts (ascending part numbers); Invalid if a part or ETag is wrong."""
+        ...
+
+    def abort_multipart(self, address: str, upload_id: str) -> None: ...
+
+    def delete(self, address: str) -> None:
+        """Remove the bytes (idempotent)."""
+        ...
+
+    def list_addresses(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
+        """Every stored address under `prefix` with its last-modified time (for GC)."""
+        ...
+
+    def abort_stale_multiparts(self, older_than: datetime) -> int:
+        """Abort multipart uploads started before `older_than`; how many were aborted."""
+        ...
+
+    def open(self, address: str, start: int = 0, end: int | None = None) -> BinaryIO:
+        """Read bytes [start, end] inclusive (for server-side consumers like sandboxes)."""
+        ...

@@ -47,6 +47,22 @@ class Settings(BaseSettings):
     )
     mail_from: str = "Tilde <no-reply@tilde.local>"
 
+    blob_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="local = files under <data dir>/blobs served by the API; "
+        "s3 = an S3 bucket (TILDE_S3_*)",
+    )
+    s3_bucket: str = ""
+    s3_prefix: str = Field(default="", description="Key prefix inside the bucket")
+    s3_endpoint_url: str = Field(
+        default="", description="S3-compatible endpoint (MinIO, …); empty = AWS"
+    )
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = Field(default="", description="Empty = the AWS default chain")
+    s3_secret_access_key: str = ""
+    upload_url_ttl_seconds: int = Field(default=900, description="Lifetime of upload URLs")
+    download_url_ttl_seconds: int = Field(default=300, description="Lifetime of download URLs")
+
     db_pool_size: int = Field(default=10, description="PostgreSQL connections per pool")
     db_pool_timeout: float = Field(
         default=2.0, description="Seconds to wait for a pooled connection before answering 503"
