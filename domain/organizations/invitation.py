@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from domain.organizations.base import OrgAggregate, OrgCreated, OrgEvent, start_state
+from domain.shared.scoped import OrgAggregate, OrgCreated, OrgEvent, start_state
 from domain.shared.errors import Conflict, Gone
 from domain.shared.values import Actor
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from domain.organizations.base import OrgAggregate, OrgCreated, OrgEvent, start_state
+from domain.shared.scoped import OrgAggregate, OrgCreated, OrgEvent, start_state
 from domain.shared.values import Actor
 
 

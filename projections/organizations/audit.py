@@ -8,7 +8,7 @@ from typing import Any
 
 from domain.identity.api_key import ApiKey
 from domain.organizations.agent import Agent
-from domain.organizations.base import OrgCreated, OrgEvent
+from domain.shared.scoped import OrgCreated, OrgEvent
 from domain.organizations.group import Group, GroupGraph
 from domain.organizations.invitation import Invitation
 from domain.organizations.organization import Organization

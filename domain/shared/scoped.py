@@ -1,4 +1,4 @@
-"""What every organization-scoped aggregate shares: its organization and the acting principal."""
+"""Organization-scoped aggregates: every event records its organization and acting principal."""
 
 from __future__ import annotations
 
