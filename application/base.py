@@ -49,11 +49,20 @@ class TildeApplication(Application[Any]):
     ) -> None:
         self.clock = clock
         self.observers: list[Observer] = list(observers)
+        # Views that must never lag: applied in the transaction that appends the events.
+        self.inline_projection: Callable[[Any, list[Any]], None] | None = None
         super().__init__(env)
+
+    def _inline(self, cursor: Any, stored_events: Sequence[Any]) -> None:
+        assert self.inline_projection is not None
+        self.inline_projection(cursor, [self.mapper.to_domain_event(s) for s in stored_events])
 
     def record(self, *objs: Any) -> Written:
         """Save aggregates/events atomically; return where they landed."""
-        recordings = self.save(*objs)
+        if self.inline_projection is not None:
+            recordings = self.save(*objs, inline=self._inline)
+        else:
+            recordings = self.save(*objs)
         if not recordings:
             return Written(self.name, 0)
         return Written(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 
 class PasswordHasher(Protocol):
@@ -123,3 +123,45 @@ class BlobStore(Protocol):
     def open(self, address: str, start: int = 0, end: int | None = None) -> BinaryIO:
         """Read bytes [start, end] inclusive (for server-side consumers like sandboxes)."""
         ...
+
+
+class CatalogReads(Protocol):
+    """What catalog commands read from the (inline, never-lagging) catalog tables."""
+
+    def session_entry(self, session_id: str, path: str) -> dict[str, Any] | None:
+        """The entry a session sees at `path` (staged change over its base), or None."""
+        ...
+
+    def staged_changes(self, session_id: str) -> list[dict[str, Any]]: ...
+
+    def conflicting_paths(
+        self, repository_id: str, session_id: str, base_seq: int, head_seq: int
+    ) -> list[str]: ...
+
+    def commit_seq(self, repository_id: str, commit_id: str) -> int | None: ...
+
+    def commit_row_by_seq(self, repository_id: str, seq: int) -> dict[str, Any] | None: ...
+
+    def repositories(self) -> list[dict[str, Any]]:
+        """Every repository the catalog knows (id, organization, deleted/purged flags)."""
+        ...
+
+    def changes_of(self, repository_id: str, seq: int) -> list[dict[str, Any]]:
+        """The (path, op) rows a commit changed."""
+        ...
+
+    def entry_before(self, repository_id: str, path: str, seq: int) -> dict[str, Any] | None:
+        """The entry version that commit `seq` replaced or removed (visible at seq - 1)."""
+        ...
+
+    def paths_changed_after(
+        self, repository_id: str, paths: list[str], seq: int, head_seq: int
+    ) -> list[str]: ...
+
+    def stale_boundary(self, repository_id: str, before: str) -> int:
+        """The highest commit seq created before the ISO time `before` (0 if none)."""
+        ...
+
+    def referenced(self, addresses: list[str]) -> set[str]: ...
+
+    def open_sessions_before(self, opened_before: str) -> list[dict[str, Any]]: ...

@@ -13,26 +13,33 @@ from eventsourcing.persistence import Recording
 
 from application.authz import Authorizer
 from application.base import Written
+from application.catalog import CatalogApplication
 from application.identity import IdentityApplication, IdentityPolicy
 from application.notifications import Notifier
 from application.organizations import OrganizationsApplication
-from application.ports import Mailer, PasswordHasher, RateLimiter
+from application.ports import BlobStore, Mailer, PasswordHasher, RateLimiter
 from domain.shared.errors import NotFound
 from domain.shared.values import iso, utcnow
 from infra.crypto.passwords import Argon2PasswordHasher
 from infra.crypto.tokens import HmacTokenSigner, SessionTokens, load_or_create_secret
 from infra.eventstore.environment import application_env
+from infra.localfs.blob_store import LocalBlobStore
 from infra.mail.mailers import MailboxMailer, SmtpMailer
 from infra.mail.sender import OutboxSender
 from infra.memory.rate_limiter import MemoryRateLimiter
 from infra.metrics import Metrics
+from infra.projections.inline import InlineProjection
 from infra.projections.listener import PostgresNotifyListener
 from infra.projections.locks import FileLock, InstanceLock, PostgresAdvisoryLock
 from infra.projections.manager import ProjectionManager
 from infra.redis.rate_limiter import RedisRateLimiter
+from infra.s3.blob_store import S3BlobStore
 from infra.settings import Settings
 from infra.sql.database import Database, PostgresDatabase, SqliteDatabase
 from projections.base import View
+from projections.catalog.catalog import CatalogView
+from projections.catalog.reads import SqlCatalogReads
+from projections.catalog.repositories import RepositoriesView
 from projections.identity.api_keys import ApiKeysView, list_keys
 from projections.identity.users import UsersView
 from projections.organizations.audit import AuditView
@@ -70,6 +77,9 @@ class Container:
     limiter: RateLimiter
     identity: IdentityApplication
     organizations: OrganizationsApplication
+    catalog: CatalogApplication
+    catalog_db: Database
+    blobs: BlobStore
     authorizer: Authorizer
     projections: ProjectionManager
     outbox: OutboxSender
@@ -80,7 +90,7 @@ class Container:
 
     @property
     def applications(self) -> dict[str, Application[Any]]:
-        return {app.name: app for app in (self.identity, self.organizations)}
+        return {app.name: app for app in (self.identity, self.organizations, self.catalog)}
 
     def now(self) -> str:
         return iso(self.identity.clock()) or ""
@@ -152,6 +162,8 @@ class Container:
         for app in self.applications.values():
             app.close()
         self.db.close()
+        if self.catalog_db is not self.db:
+            self.catalog_db.close()
 
 
 def _database(settings: Settings) -> Database:
@@ -164,6 +176,28 @@ def _database(settings: Settings) -> Database:
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteDatabase(settings.data_dir / "views.sqlite")
+
+
+def _catalog_database(settings: Settings, db: Database) -> Database:
+    """Where the inline catalog tables live: beside the catalog's events (same transaction)."""
+    if settings.is_postgres:
+        return db
+    return SqliteDatabase(settings.data_dir / "events" / "catalog.sqlite")
+
+
+def _blob_store(settings: Settings, secret: str) -> BlobStore:
+    if settings.blob_store == "s3":
+        store = S3BlobStore(
+            settings.s3_bucket,
+            settings.s3_prefix,
+            settings.s3_endpoint_url,
+            settings.s3_region,
+            settings.s3_access_key_id,
+            settings.s3_secret_access_key,
+        )
+        store.ensure_bucket()
+        return store
+    return LocalBlobStore(settings.data_dir / "blobs", settings.base_url, secret)
 
 
 def _lock_factory(settings: Settings) -> Callable[[str], InstanceLock]:
@@ -246,7 +280,22 @@ def bootstrap(
     identity.key_owner_resolvers.update(
         role=organizations.principal_for_key, agent=organizations.principal_for_key
     )
-    apps: dict[str, Application[Any]] = {app.name: app for app in (identity, organizations)}
+    blobs = _blob_store(settings, secret)
+    catalog_db = _catalog_database(settings, db)
+    catalog = CatalogApplication(
+        application_env(settings, "catalog"),
+        blobs=blobs,
+        reads=SqlCatalogReads(catalog_db),
+        signer=signer,
+        base_url=settings.base_url,
+        upload_ttl=settings.upload_url_ttl_seconds,
+        download_ttl=settings.download_url_ttl_seconds,
+        clock=clock,
+        observers=[on_saved],
+    )
+    apps: dict[str, Application[Any]] = {
+        app.name: app for app in (identity, organizations, catalog)
+    }
     notifier = Notifier(identity, organizations, base_url=settings.base_url, signer=signer)
     views: list[View] = [
         UsersView(),
@@ -257,8 +306,11 @@ def bootstrap(
         PoliciesView(),
         RolesAndAgentsView(),
         AuditView(),
+        RepositoriesView(),
         OutboxView(notifier.emails_for),
     ]
+    inline = InlineProjection(CatalogView(), catalog, catalog_db)
+    inline.install()
     locks = _lock_factory(settings)
     manager = ProjectionManager(
         views,
@@ -269,6 +321,7 @@ def bootstrap(
         batch_size=settings.projector_batch_size,
         batch_seconds=settings.projector_batch_seconds,
         poll_interval=settings.projector_poll_interval,
+        inline=[inline],
     )
     for runner in manager.runners.values():
         runner.on_advanced.append(generation.bump)
@@ -287,6 +340,9 @@ def bootstrap(
         limiter=limiter,
         identity=identity,
         organizations=organizations,
+        catalog=catalog,
+        catalog_db=catalog_db,
+        blobs=blobs,
         authorizer=authorizer,
         projections=manager,
         outbox=outbox,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from domain.shared.scoped import OrgAggregate, OrgCreated, OrgEvent, start_state
 from domain.organizations.policy_language import compile_policy
 from domain.shared.errors import Invalid
+from domain.shared.scoped import OrgAggregate, OrgCreated, OrgEvent, start_state
 from domain.shared.values import Actor
 
 METADATA_MAX_KEYS = 64

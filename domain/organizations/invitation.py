@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from domain.shared.scoped import OrgAggregate, OrgCreated, OrgEvent, start_state
 from domain.shared.errors import Conflict, Gone
+from domain.shared.scoped import OrgAggregate, OrgCreated, OrgEvent, start_state
 from domain.shared.values import Actor
 
 INVITATION_TTL = timedelta(days=7)

@@ -8,6 +8,7 @@ from infra.settings import Settings
 
 AGGREGATE_CACHE_SIZE = 10_000
 RECORDER_TOPIC = "infra.eventstore.postgres:TildePostgresApplicationRecorder"
+SQLITE_RECORDER_TOPIC = "infra.eventstore.sqlite:TildeSQLiteApplicationRecorder"
 
 
 def postgres_params(url: str) -> dict[str, str]:
@@ -61,6 +62,7 @@ def application_env(settings: Settings, name: str) -> dict[str, str]:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(events_dir / f"{name}.sqlite"),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": SQLITE_RECORDER_TOPIC,
             }
         )
     return env

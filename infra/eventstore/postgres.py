@@ -10,6 +10,7 @@ from eventsourcing.persistence import Notification, OperationalError, StoredEven
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from domain.shared.errors import Unavailable
+from infra.sql.database import _PgCursor
 
 T = TypeVar("T")
 
@@ -30,7 +31,16 @@ def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
 
 
 class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
-    """The library's default insert path, minus its 10 x 0.2 s retry loop on pool timeouts."""
+    """The library's default insert path, minus its 10 x 0.2 s retry loop on pool timeouts,
+    plus an optional inline projection run in the same transaction as the insert."""
+
+    def _insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        inline = kwargs.get("inline")
+        if inline is not None:
+            inline(_PgCursor(curs), stored_events)
+        super()._insert_events(curs, stored_events, **kwargs)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

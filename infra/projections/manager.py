@@ -11,6 +11,7 @@ from eventsourcing.application import Application
 from application.base import Written
 from domain.shared.errors import Invalid
 from infra.metrics import Metrics
+from infra.projections.inline import InlineProjection
 from infra.projections.locks import InstanceLock
 from infra.projections.runner import TRACKING_TABLE, ProjectorRunner, read_positions
 from infra.sql.database import Database
@@ -33,8 +34,10 @@ class ProjectionManager:
         batch_size: int = 500,
         batch_seconds: float = 0.02,
         poll_interval: float = 0.05,
+        inline: Sequence[InlineProjection] = (),
     ) -> None:
         self.views = {v.name: v for v in views}
+        self.inline = {p.view.name: p for p in inline}
         self.apps = apps
         self.db = db
         self.runners = {
@@ -179,17 +182,22 @@ class ProjectionManager:
                         "active_here": self.runners[name].active,
                     }
                 )
+        rows.extend(p.status() for p in self.inline.values())
         return rows
 
     def select(self, names: Sequence[str], *, rebuilding: bool = False) -> list[View]:
         """The named views (all by default); for a rebuild, only rebuildable ones."""
-        unknown = [n for n in names if n not in self.views]
+        unknown = [n for n in names if n not in self.views and n not in self.inline]
         if unknown:
             raise Invalid(
                 f"unknown projection(s): {', '.join(unknown)}; "
                 f"known: {', '.join(sorted(self.views))}"
             )
-        chosen = [self.views[n] for n in names] if names else list(self.views.values())
+        chosen = (
+            [self.views[n] for n in names if n in self.views]
+            if names
+            else list(self.views.values())
+        )
         if not rebuilding:
             return chosen
         kept = [v.name for v in chosen if not v.rebuildable]
@@ -204,7 +212,7 @@ class ProjectionManager:
         self, names: Sequence[str] = (), *, wait_timeout: float = 600.0
     ) -> list[dict[str, Any]]:
         """Drop and rebuild views from position 0; returns events and seconds per view."""
-        report = []
+        report = [p.rebuild() for n, p in self.inline.items() if not names or n in names]
         for view in self.select(names, rebuilding=True):
             runner = self.runners[view.name]
             started = time.monotonic()

@@ -65,6 +65,7 @@ class ProjectorRunner:
         # `catch_up` in the same process: both would fold the same events otherwise.
         self._step_lock = threading.RLock()
         self._wake = threading.Event()
+        self._behind = False  # the last step stopped short of the head it read
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # Called (view name) after each committed batch: caches built on views listen here.
@@ -116,7 +117,9 @@ class ProjectorRunner:
                 self._stop.wait(min(5.0, 0.1 * 2**failures))
                 self.reload()
                 continue
-            if processed == 0:
+            if processed == 0 or not self._behind:
+                # Caught up with the head this step read: an event committed since then wakes
+                # us (the saving thread here, NOTIFY from elsewhere), else the poll does.
                 self._wake.wait(self.poll_interval)
                 if time.monotonic() - last_reload > 1.0:
                     # Notice a rebuild started by another process (it resets our position).
@@ -144,6 +147,7 @@ class ProjectorRunner:
         """One batch per followed application; the number of log positions advanced."""
         advanced = 0
         with self._step_lock:
+            self._behind = False
             for name, app in self.apps.items():
                 advanced += self._step_app(name, app)
         return advanced
@@ -183,6 +187,7 @@ class ProjectorRunner:
         with self._cond:
             self.positions[name] = new_position
             self._cond.notify_all()
+        self._behind = self._behind or new_position < head
         self.metrics.events_projected.labels(*labels).inc(applied)
         self.metrics.projector_position.labels(*labels).set(new_position)
         self.metrics.projector_lag.labels(*labels).set(max(0, head - new_position))

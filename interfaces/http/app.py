@@ -16,6 +16,8 @@ from interfaces.http.context import observe
 from interfaces.http.controllers.admin import AdminController
 from interfaces.http.controllers.audit import AuditController
 from interfaces.http.controllers.auth import AuthController
+from interfaces.http.controllers.blobs import BlobsController
+from interfaces.http.controllers.commits import CommitsController
 from interfaces.http.controllers.device import DeviceController
 from interfaces.http.controllers.groups import GroupsController
 from interfaces.http.controllers.invitations import (
@@ -25,9 +27,15 @@ from interfaces.http.controllers.invitations import (
 )
 from interfaces.http.controllers.keys import ApiKeysController
 from interfaces.http.controllers.me import MeController
+from interfaces.http.controllers.objects import ObjectsController
 from interfaces.http.controllers.organizations import OrganizationsController
 from interfaces.http.controllers.policies import PoliciesController
 from interfaces.http.controllers.principals import AgentsController, RolesController
+from interfaces.http.controllers.repositories import (
+    AllRepositoriesController,
+    RepositoriesController,
+)
+from interfaces.http.controllers.sessions import SessionsController
 from interfaces.http.controllers.system import SystemController
 from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
@@ -47,6 +55,11 @@ API_CONTROLLERS: list[Any] = [
     RolesController,
     AgentsController,
     AuditController,
+    RepositoriesController,
+    AllRepositoriesController,
+    SessionsController,
+    ObjectsController,
+    CommitsController,
 ]
 
 
@@ -81,7 +94,7 @@ def create_app(
 
     api = Router(path="/api/v1", route_handlers=API_CONTROLLERS)
     app = TildeLitestar(
-        route_handlers=[api, SystemController],
+        route_handlers=[api, SystemController, BlobsController],
         guards=[guard],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

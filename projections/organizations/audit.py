@@ -8,12 +8,12 @@ from typing import Any
 
 from domain.identity.api_key import ApiKey
 from domain.organizations.agent import Agent
-from domain.shared.scoped import OrgCreated, OrgEvent
 from domain.organizations.group import Group, GroupGraph
 from domain.organizations.invitation import Invitation
 from domain.organizations.organization import Organization
 from domain.organizations.policy import Policy
 from domain.organizations.role import Role
+from domain.shared.scoped import OrgCreated, OrgEvent
 from domain.shared.values import iso
 from projections.base import Cursor, Reader, View
 

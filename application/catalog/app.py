@@ -1,0 +1,138 @@
+"""Shared state of the catalog Application: ports, lookups and the staging helper."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from application.base import TildeApplication, Written
+from application.ports import BlobStore, CatalogReads, TokenSigner
+from domain.catalog.repository import Repository
+from domain.catalog.session import SHARDS, Session
+from domain.catalog.staging import MAX_BATCH, StagingShard, shard_id, shard_of
+from domain.shared.errors import Conflict, NotFound
+from domain.shared.ids import index_id
+from domain.shared.index import IndexEntry
+from domain.shared.values import Actor, parse_iso
+
+
+class CatalogBase(TildeApplication):
+    """Ports and lookups the catalog command mixins share."""
+
+    snapshotting_intervals = {Repository: 200, Session: 100, StagingShard: 100}
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        blobs: BlobStore,
+        reads: CatalogReads,
+        signer: TokenSigner,
+        base_url: str,
+        upload_ttl: int = 900,
+        download_ttl: int = 300,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(env, **kwargs)
+        self.blobs = blobs
+        self.reads = reads
+        self.signer = signer
+        self.base_url = base_url.rstrip("/")
+        self.upload_ttl = upload_ttl
+        self.download_ttl = download_ttl
+
+    # -- retention ------------------------------------------------------------------------
+    @staticmethod
+    def retention_days(repo: Repository) -> int:
+        return int(repo.settings.get("retention_days") or 14)
+
+    def is_stale(self, repo: Repository, creation_date: str) -> bool:
+        """Whether a commit made at `creation_date` is beyond the repository's retention."""
+        created = parse_iso(creation_date)
+        return created is not None and created < self.clock() - timedelta(
+            days=self.retention_days(repo)
+        )
+
+    # -- lookups --------------------------------------------------------------------------
+    def get_repository(self, org_id: str, name: str) -> Repository:
+        entry = self.find(index_id(f"repo-name:{org_id}", name), IndexEntry)
+        repo = self.find(UUID(entry.owner_id), Repository) if entry and entry.owner_id else None
+        if repo is None or repo.deleted or repo.organization_id != org_id:
+            raise NotFound(f"repository '{name}' not found")
+        return repo
+
+    def session(self, repo: Repository, session_id: str) -> Session:
+        try:
+            session = self.find(UUID(str(session_id)), Session)
+        except ValueError:
+            session = None
+        if session is None or session.repository_id != str(repo.id):
+            raise NotFound("session not found")
+        return session
+
+    def open_session(self, repo: Repository, session_id: str) -> Session:
+        session = self.session(repo, session_id)
+        session.require_open()
+        return session
+
+    # -- staging --------------------------------------------------------------------------
+    def stage(
+        self, repo: Repository, session_id: str, entries: list[dict[str, Any]], actor: Actor
+    ) -> list[Written]:
+        """Append staged changes to the session's shards (retrying lost races)."""
+        by_shard: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for entry in entries:
+            by_shard[shard_of(entry["path"], SHARDS)].append(entry)
+        written = []
+        for index, batch in sorted(by_shard.items()):
+            for start in range(0, len(batch), MAX_BATCH):
+                chunk = batch[start : start + MAX_BATCH]
+                written.append(
+                    self.retrying(
+                        partial(self._stage_shard, repo, session_id, index, chunk, actor),
+                        conflict="the session changed concurrently; retry",
+                    )
+                )
+        return written
+
+    def _stage_shard(
+        self,
+        repo: Repository,
+        session_id: str,
+        index: int,
+        entries: list[dict[str, Any]],
+        actor: Actor,
+    ) -> Written:
+        session = self.open_session(repo, session_id)
+        shard = self.find(shard_id(session_id, index), StagingShard)
+        changed: list[Any] = []
+        if shard is None:
+            session.use_shard(index, actor)
+            shard = StagingShard.start(
+                session_id=session_id,
+                organization_id=repo.organization_id,
+                repository_id=str(repo.id),
+                index=index,
+                actor=actor,
+            )
+            changed.append(session)
+        shard.stage(entries, actor)
+        return self.record(*changed, shard)
+
+    def shards(self, session: Session) -> list[StagingShard]:
+        found = []
+        for index in session.shards:
+            shard = self.find(shard_id(str(session.id), index), StagingShard)
+            if shard is None:
+                raise Conflict("the session changed concurrently; retry")
+            found.append(shard)
+        return found
+
+    @staticmethod
+    def lost_race(error: Exception) -> bool:
+        return isinstance(error, IntegrityError)

@@ -1,0 +1,1 @@
+"""The versioned catalog: repositories, sessions, staged changes and linear commit history."""

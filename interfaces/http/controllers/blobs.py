@@ -1,0 +1,161 @@
+"""`/_blob/…`: the local blob store's signed upload and download URLs (outside /api/v1).
+
+The signature in the URL is the credential (clients send no Authorization header), so every
+route declares the public `TransferBlob` action and trusts only what the token grants.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any, BinaryIO
+
+import anyio.to_thread
+from litestar import Controller, Request, Response, get, head, put
+from litestar.exceptions import InternalServerException
+from litestar.params import FromPath
+from litestar.response import Stream
+
+from application.ports import BlobInfo
+from domain.shared.errors import Invalid, NotFound
+from infra.localfs import LocalBlobStore
+from infra.localfs.signing import DOWNLOAD, PART, UPLOAD, Grant
+from interfaces.http.errors import error_response
+
+# Large chunks keep per-chunk overhead (thread hops, ASGI messages) small next to the copying.
+CHUNK = 1 << 20
+MAX_BODY = 5 * 1024**3  # S3's limit for one PUT or one part, so both stores accept the same
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+UNSATISFIABLE = (-1, -1)
+
+
+def _store(request: Request[Any, Any, Any]) -> LocalBlobStore:
+    store = getattr(request.app.state.container, "blobs", None)
+    if not isinstance(store, LocalBlobStore):
+        raise NotFound("this server does not serve blob transfers; blobs live in S3")
+    return store
+
+
+async def _receive(request: Request[Any, Any, Any], operation: str, token: str) -> Response[bytes]:
+    """Stream the body into the store (1 MiB writes off the event loop); answer its ETag."""
+    store = _store(request)
+    grant = store.verify(operation, token)
+    writer = await anyio.to_thread.run_sync(store.receive, grant)
+    committed = False
+    try:
+        buffer = bytearray()
+        try:
+            async for chunk in request.stream():
+                buffer += chunk
+                if len(buffer) >= CHUNK:
+                    await anyio.to_thread.run_sync(writer.write, buffer)
+                    buffer = bytearray()
+        except InternalServerException as e:  # Litestar's "client disconnected prematurely"
+            raise Invalid("the request body ended early; nothing was stored") from e
+        if buffer:
+            await anyio.to_thread.run_sync(writer.write, buffer)
+        expected = request.headers.get("content-length")
+        if expected is not None and int(expected) != writer.size:
+            raise Invalid(f"received {writer.size} bytes, Content-Length said {expected}")
+        info: BlobInfo = await anyio.to_thread.run_sync(writer.commit)
+        committed = True
+    finally:
+        if not committed:
+            writer.discard()
+    return Response(
+        b"", status_code=200, headers={"ETag": f'"{info.etag}"'}, media_type="text/plain"
+    )
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive span one `Range: bytes=…` asks for; None = whole body; UNSATISFIABLE."""
+    match = _RANGE.fullmatch((header or "").strip())
+    if not match or match.groups() == ("", ""):
+        return None  # absent, multi-range or malformed: RFC 9110 lets us send it all
+    first, last = match.groups()
+    if not first:
+        suffix = int(last)
+        return (max(0, size - suffix), size - 1) if suffix and size else UNSATISFIABLE
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if last and int(last) < start:
+        return None
+    return (start, end) if start < size else UNSATISFIABLE
+
+
+async def _chunks(reader: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await anyio.to_thread.run_sync(reader.read, CHUNK):
+            yield chunk
+    finally:
+        reader.close()
+
+
+class BlobsController(Controller):
+    """PUT bodies to `/_blob/u|p/{token}`, GET or HEAD them from `/_blob/d/{token}`."""
+
+    path = "/_blob"
+    include_in_schema = False
+    request_max_body_size = MAX_BODY
+
+    @put("/u/{token:str}", opt={"action": "TransferBlob"}, operation_id="blobUpload")
+    async def upload(
+        self, token: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Response[bytes]:
+        return await _receive(request, UPLOAD, token)
+
+    @put("/p/{token:str}", opt={"action": "TransferBlob"}, operation_id="blobUploadPart")
+    async def upload_part(
+        self, token: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Response[bytes]:
+        return await _receive(request, PART, token)
+
+    @get("/d/{token:str}", opt={"action": "TransferBlob"}, operation_id="blobDownload")
+    async def download(
+        self, token: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        store = _store(request)
+        grant = store.verify(DOWNLOAD, token)
+        info = await self._stat(store, grant)
+        headers = _headers(grant, info)
+        span = byte_range(request.headers.get("range"), info.size)
+        if span == UNSATISFIABLE:
+            refused = {"Accept-Ranges": "bytes", "Content-Range": f"bytes */{info.size}"}
+            return error_response(request, 416, "the range is outside the blob", None, refused)
+        start, end = span or (0, None)
+        reader = await anyio.to_thread.run_sync(store.open, grant.address, start, end)
+        if span:
+            headers["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+            headers["Content-Length"] = str(span[1] - start + 1)
+        return Stream(
+            _chunks(reader),
+            status_code=206 if span else 200,
+            headers=headers,
+            media_type=grant.content_type,
+        )
+
+    @head("/d/{token:str}", opt={"action": "TransferBlob"}, operation_id="blobHead")
+    async def head_blob(
+        self, token: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Response[None]:
+        store = _store(request)
+        grant = store.verify(DOWNLOAD, token)
+        info = await self._stat(store, grant)
+        headers = {**_headers(grant, info), "Content-Type": grant.content_type}
+        return Response(None, status_code=200, headers=headers)
+
+    @staticmethod
+    async def _stat(store: LocalBlobStore, grant: Grant) -> BlobInfo:
+        info = await anyio.to_thread.run_sync(store.stat, grant.address)
+        if info is None:
+            raise NotFound("no blob is stored at this address")
+        return info
+
+
+def _headers(grant: Grant, info: BlobInfo) -> dict[str, str]:
+    return {
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{info.etag}"',
+        "Content-Length": str(info.size),
+        "Cache-Control": f"private, max-age={grant.seconds_left()}",
+    }

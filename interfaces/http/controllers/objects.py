@@ -1,0 +1,417 @@
+"""Objects: read (307 to a signed URL), HEAD, upload, finalize, multipart, copy, delete, list."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Controller, Response, delete, get, head, post, put
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from domain.catalog.paths import check_path, check_prefix
+from domain.shared.errors import Gone, Invalid, NotFound
+from infra.bootstrap import Container
+from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
+from interfaces.http.pagination import page
+from interfaces.http.schemas.catalog import BulkDeleteRequest, CompleteRequest, FinalizeRequest
+from projections.catalog import queries
+
+DEFAULT_LIST = 100
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value:
+        raise Invalid(f"{name} is required")
+    return value
+
+
+def locate(
+    container: Container,
+    org_id: str,
+    repository: str,
+    path: str,
+    session_id: str | None,
+    ref: str | None,
+) -> dict[str, Any]:
+    """The entry a read names (head, a session, or a retained commit), or 404/410."""
+    if session_id and ref:
+        raise Invalid("give session_id or ref, not both")
+    repo = container.catalog.get_repository(org_id, repository)
+    db = container.catalog_db
+    if session_id:
+        session = queries.get_session(db, session_id)
+        if session is None or session["repository_id"] != str(repo.id):
+            raise NotFound("session not found")
+        entry = queries.session_entry(db, session, path)
+    elif ref:
+        commit = queries.commit_row(db, str(repo.id), ref)
+        if commit is None:
+            raise NotFound(f"commit '{ref}' not found")
+        if container.catalog.is_stale(repo, commit["creation_date"]):
+            raise Gone(f"commit '{ref}' is older than the repository's retention period")
+        entry = queries.entry_at(db, str(repo.id), path, int(commit["seq"]))
+    else:
+        entry = queries.entry_at(db, str(repo.id), path, None)
+    if entry is None:
+        raise NotFound(f"object '{path}' not found")
+    return entry
+
+
+def object_headers(entry: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        "ETag": f'"{entry["etag"]}"',
+        "Content-Type": entry["content_type"],
+        "Content-Length": str(entry["size"]),
+        "X-Tilde-Reproducible": "false",
+        "Last-Modified": entry["last_modified"],
+    }
+    for key, value in json.loads(entry["metadata"] or "{}").items():
+        headers[f"X-Tilde-Meta-{key}"] = value
+    return headers
+
+
+class ObjectsController(Controller):
+    """`…/repositories/{repository}/object…` and `…/objects…`."""
+
+    path = "/organizations/{organization:str}/repositories/{repository:str}"
+    tags = ["objects"]
+
+    @get("/object", opt={"action": "GetObject"}, operation_id="getObject", sync_to_thread=True)
+    def read(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+        ref: FromQuery[str | None] = None,
+    ) -> Response[None]:
+        entry = locate(
+            container, org.org_id, repository, check_path(_required(path, "path")), session_id, ref
+        )
+        url = container.blobs.download_url(
+            entry["address"],
+            expires_in=container.settings.download_url_ttl_seconds,
+            content_type=entry["content_type"],
+            etag=entry["etag"],
+        )
+        return Response(
+            None, status_code=307, headers={"Location": url, "Cache-Control": "no-store"}
+        )
+
+    @head("/object", opt={"action": "GetObject"}, operation_id="headObject", sync_to_thread=True)
+    def stat(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+        ref: FromQuery[str | None] = None,
+    ) -> Response[None]:
+        entry = locate(
+            container, org.org_id, repository, check_path(_required(path, "path")), session_id, ref
+        )
+        return Response(None, status_code=200, headers=object_headers(entry))
+
+    @put("/object", opt={"action": "PutObject"}, operation_id="putObject", sync_to_thread=True)
+    def upload(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+    ) -> dict[str, str]:
+        grant = container.catalog.start_upload(
+            org.org_id,
+            repository,
+            _required(session_id, "session_id"),
+            _required(path, "path"),
+            principal,
+        )
+        return {"upload_url": grant.upload_url, "upload_token": grant.upload_token}
+
+    @post(
+        "/object/finalize",
+        opt={"action": "PutObject"},
+        operation_id="finalizeObject",
+        sync_to_thread=True,
+    )
+    def finalize(
+        self,
+        repository: FromPath[str],
+        data: JSONBody[FinalizeRequest],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+    ) -> dict[str, str]:
+        return settled(
+            container,
+            container.catalog.finalize(
+                org.org_id,
+                repository,
+                _required(session_id, "session_id"),
+                _required(path, "path"),
+                upload_token=data.upload_token,
+                checksum=data.checksum,
+                size_bytes=data.size_bytes,
+                content_type=data.content_type,
+                metadata=data.metadata,
+                principal=principal,
+            ),
+        )
+
+    @post(
+        "/object/multipart",
+        opt={"action": "PutObject"},
+        operation_id="initiateMultipartUpload",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def start_multipart(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+    ) -> dict[str, str]:
+        grant = container.catalog.start_multipart(
+            org.org_id,
+            repository,
+            _required(session_id, "session_id"),
+            _required(path, "path"),
+            principal,
+        )
+        return {"upload_id": grant.upload_id, "upload_token": grant.upload_token}
+
+    @get(
+        "/object/multipart/part",
+        opt={"action": "PutObject"},
+        operation_id="getPartPresignedURL",
+        sync_to_thread=True,
+    )
+    def part(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+        upload_id: FromQuery[str | None] = None,
+        upload_token: FromQuery[str | None] = None,
+        part_number: FromQuery[int | None] = None,
+    ) -> dict[str, str]:
+        url = container.catalog.part_url(
+            org.org_id,
+            repository,
+            _required(session_id, "session_id"),
+            _required(path, "path"),
+            upload_id=_required(upload_id, "upload_id"),
+            upload_token=_required(upload_token, "upload_token"),
+            part_number=part_number if part_number is not None else 0,
+        )
+        return {"upload_url": url}
+
+    @post(
+        "/object/multipart/complete",
+        opt={"action": "PutObject"},
+        operation_id="completeMultipartUpload",
+        sync_to_thread=True,
+    )
+    def complete(
+        self,
+        repository: FromPath[str],
+        data: JSONBody[CompleteRequest],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+    ) -> dict[str, str]:
+        return settled(
+            container,
+            container.catalog.complete_multipart(
+                org.org_id,
+                repository,
+                _required(session_id, "session_id"),
+                _required(path, "path"),
+                upload_id=data.upload_id,
+                upload_token=data.upload_token,
+                parts=[p.model_dump() for p in data.parts],
+                size_bytes=data.size_bytes,
+                content_type=data.content_type,
+                metadata=data.metadata,
+                principal=principal,
+            ),
+        )
+
+    @delete(
+        "/object/multipart",
+        opt={"action": "PutObject"},
+        operation_id="abortMultipartUpload",
+        status_code=HTTP_204_NO_CONTENT,
+        sync_to_thread=True,
+    )
+    def abort(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+        upload_id: FromQuery[str | None] = None,
+        upload_token: FromQuery[str | None] = None,
+    ) -> None:
+        container.catalog.abort_multipart(
+            org.org_id,
+            repository,
+            _required(session_id, "session_id"),
+            _required(path, "path"),
+            upload_id=_required(upload_id, "upload_id"),
+            upload_token=_required(upload_token, "upload_token"),
+        )
+
+    @post(
+        "/object/copy", opt={"action": "PutObject"}, operation_id="copyObject", sync_to_thread=True
+    )
+    def copy(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+        session_id: FromQuery[str | None] = None,
+        source_path: FromQuery[str | None] = None,
+        destination_path: FromQuery[str | None] = None,
+    ) -> Response[dict[str, str]]:
+        source = check_path(_required(source_path, "source_path"), "source_path")
+        # Copying reads the source: the caller needs GetObject on it as well.
+        container.authorizer.authorize(
+            principal, org.org_id, "GetObject", {"repository": repository, "path": source}
+        )
+        settled(
+            container,
+            container.catalog.copy(
+                org.org_id,
+                repository,
+                _required(session_id, "session_id"),
+                source_path=source,
+                destination_path=_required(destination_path, "destination_path"),
+                principal=principal,
+            ),
+        )
+        return Response(
+            {"source_path": source, "destination_path": destination_path or ""},
+            status_code=HTTP_201_CREATED,
+        )
+
+    @delete(
+        "/object",
+        opt={"action": "DeleteObject"},
+        operation_id="deleteObject",
+        status_code=HTTP_204_NO_CONTENT,
+        sync_to_thread=True,
+    )
+    def remove(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+        path: FromQuery[str | None] = None,
+        session_id: FromQuery[str | None] = None,
+    ) -> None:
+        settled(
+            container,
+            container.catalog.delete(
+                org.org_id,
+                repository,
+                _required(session_id, "session_id"),
+                [_required(path, "path")],
+                principal,
+                require_existing=True,
+            ),
+        )
+
+    @post(
+        "/objects/delete",
+        opt={"action": "DeleteObject"},
+        operation_id="deleteObjects",
+        status_code=200,
+        sync_to_thread=True,
+    )
+    def remove_many(
+        self,
+        repository: FromPath[str],
+        data: JSONBody[BulkDeleteRequest],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+        session_id: FromQuery[str | None] = None,
+    ) -> dict[str, int]:
+        for path in data.paths:  # the guard saw no path: check each one
+            container.authorizer.authorize(
+                principal, org.org_id, "DeleteObject", {"repository": repository, "path": path}
+            )
+        deleted = settled(
+            container,
+            container.catalog.delete(
+                org.org_id,
+                repository,
+                _required(session_id, "session_id"),
+                list(data.paths),
+                principal,
+                require_existing=False,
+            ),
+        )
+        return {"deleted": deleted}
+
+    @get("/objects", opt={"action": "ListObjects"}, operation_id="listObjects", sync_to_thread=True)
+    def index(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        container: ContainerDep,
+        session_id: FromQuery[str | None] = None,
+        ref: FromQuery[str | None] = None,
+        prefix: FromQuery[str | None] = None,
+        after: FromQuery[str | None] = None,
+        amount: FromQuery[int | None] = None,
+        delimiter: FromQuery[str | None] = None,
+    ) -> dict[str, Any]:
+        if session_id and ref:
+            raise Invalid("give session_id or ref, not both")
+        if delimiter is not None and len(delimiter) > 8:
+            raise Invalid("delimiter is at most 8 characters")
+        prefix_ = check_prefix(prefix)
+        repo = container.catalog.get_repository(org.org_id, repository)
+        db = container.catalog_db
+        if session_id:
+            session = queries.get_session(db, session_id)
+            if session is None or session["repository_id"] != str(repo.id):
+                raise NotFound("session not found")
+            fetch = queries.session_fetch(db, session, prefix_)
+        else:
+            seq = None
+            if ref:
+                commit = queries.commit_row(db, str(repo.id), ref)
+                if commit is None:
+                    raise NotFound(f"commit '{ref}' not found")
+                if container.catalog.is_stale(repo, commit["creation_date"]):
+                    raise Gone(f"commit '{ref}' is older than the repository's retention period")
+                seq = int(commit["seq"])
+            fetch = queries.committed_fetch(db, str(repo.id), seq, prefix_)
+        size = page.size(amount)
+        rows = queries.listing(
+            fetch, prefix=prefix_, delimiter=delimiter or "", after=after or "", amount=size
+        )
+        body = page.of(rows, size, key="path")
+        body["common_prefixes"] = [r["path"] for r in body["results"] if r["type"] == "prefix"]
+        return body

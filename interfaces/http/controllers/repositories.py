@@ -1,0 +1,144 @@
+"""Repositories: create, list (per organization and across them), get, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, delete, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.status_codes import HTTP_204_NO_CONTENT
+
+from domain.shared.errors import Invalid
+from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, require_named, settled
+from interfaces.http.pagination import page
+from interfaces.http.schemas.catalog import repository_of
+from projections.catalog.repositories import list_repositories
+
+
+def _settings(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in ("name", "id", "organization_id")}
+
+
+class RepositoriesController(Controller):
+    """`/organizations/{organization}/repositories[/{repository}]`."""
+
+    path = "/organizations/{organization:str}/repositories"
+    tags = ["repositories"]
+
+    @post(
+        "/",
+        opt={"action": "CreateRepository", "body_resource": "repository"},
+        operation_id="createRepository",
+        sync_to_thread=True,
+    )
+    def create(
+        self,
+        data: JSONBody[dict[str, Any]],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+    ) -> dict[str, Any]:
+        name = data.get("name")
+        if not isinstance(name, str):
+            raise Invalid("name is required")
+        require_named(container, principal, org, "CreateRepository", "repository", name)
+        result = container.catalog.create_repository(
+            org.org_id, name=name, settings=_settings(data), principal=principal
+        )
+        return repository_of(settled(container, result))
+
+    @get(
+        "/",
+        opt={"action": "ListRepositories"},
+        operation_id="listRepositories",
+        sync_to_thread=True,
+    )
+    def index(
+        self,
+        org: OrgDep,
+        container: ContainerDep,
+        after: FromQuery[str | None] = None,
+        amount: FromQuery[int | None] = None,
+    ) -> dict[str, Any]:
+        size = page.size(amount)
+        cursor = after if after is None or "/" in after else f"{org.name}/{after}"
+        rows = list_repositories(container.db, [org.org_id], after=cursor or "", amount=size + 1)
+        return page.of(rows, size, key="cursor")
+
+    @get(
+        "/{repository:str}",
+        opt={"action": "GetRepository"},
+        operation_id="getRepository",
+        sync_to_thread=True,
+    )
+    def read(
+        self, repository: FromPath[str], org: OrgDep, container: ContainerDep
+    ) -> dict[str, Any]:
+        return repository_of(container.catalog.get_repository(org.org_id, repository))
+
+    @put(
+        "/{repository:str}",
+        opt={"action": "UpdateRepository"},
+        operation_id="updateRepository",
+        sync_to_thread=True,
+    )
+    def replace(
+        self,
+        repository: FromPath[str],
+        data: JSONBody[dict[str, Any]],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+    ) -> dict[str, Any]:
+        if "name" in data and data["name"] != repository:
+            raise Invalid("a repository cannot be renamed")
+        result = container.catalog.update_repository(
+            org.org_id, repository, _settings(data), principal
+        )
+        return repository_of(settled(container, result))
+
+    @delete(
+        "/{repository:str}",
+        opt={"action": "DeleteRepository"},
+        operation_id="deleteRepository",
+        status_code=HTTP_204_NO_CONTENT,
+        sync_to_thread=True,
+    )
+    def remove(
+        self,
+        repository: FromPath[str],
+        org: OrgDep,
+        principal: PrincipalDep,
+        container: ContainerDep,
+    ) -> None:
+        settled(container, container.catalog.delete_repository(org.org_id, repository, principal))
+
+
+class AllRepositoriesController(Controller):
+    """`GET /repositories`: every repository the caller may list, across organizations."""
+
+    path = "/repositories"
+    tags = ["repositories"]
+
+    @get(
+        "/",
+        opt={"action": "ListAllRepositories"},
+        operation_id="listAllUserRepos",
+        sync_to_thread=True,
+    )
+    def index(
+        self,
+        principal: PrincipalDep,
+        container: ContainerDep,
+        after: FromQuery[str | None] = None,
+        amount: FromQuery[int | None] = None,
+    ) -> dict[str, Any]:
+        authorizer = container.authorizer
+        org_ids = []
+        for name in authorizer.source.organizations_of(principal):
+            snap = authorizer.snapshot(name)
+            if snap and authorizer.may(principal, name, "ListRepositories"):
+                org_ids.append(snap.org_id)
+        size = page.size(amount)
+        rows = list_repositories(container.db, org_ids, after=after or "", amount=size + 1)
+        return page.of(rows, size, key="cursor")

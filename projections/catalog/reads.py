@@ -1,0 +1,83 @@
+"""SqlCatalogReads: the CatalogReads port over the catalog tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from projections.base import Reader
+from projections.catalog import queries
+
+
+class SqlCatalogReads:
+    """Adapter for application.ports.CatalogReads."""
+
+    def __init__(self, db: Reader) -> None:
+        self.db = db
+
+    def session_entry(self, session_id: str, path: str) -> dict[str, Any] | None:
+        session = queries.get_session(self.db, session_id)
+        return queries.session_entry(self.db, session, path) if session else None
+
+    def staged_changes(self, session_id: str) -> list[dict[str, Any]]:
+        return queries.staged_changes(self.db, session_id)
+
+    def conflicting_paths(
+        self, repository_id: str, session_id: str, base_seq: int, head_seq: int
+    ) -> list[str]:
+        return queries.conflicting_paths(self.db, repository_id, session_id, base_seq, head_seq)
+
+    def commit_seq(self, repository_id: str, commit_id: str) -> int | None:
+        row = queries.commit_row(self.db, repository_id, commit_id)
+        return int(row["seq"]) if row else None
+
+    def commit_row_by_seq(self, repository_id: str, seq: int) -> dict[str, Any] | None:
+        return queries.commit_by_seq(self.db, repository_id, seq)
+
+    def repositories(self) -> list[dict[str, Any]]:
+        return self.db.query("SELECT * FROM catalog_repositories ORDER BY id")
+
+    def changes_of(self, repository_id: str, seq: int) -> list[dict[str, Any]]:
+        return self.db.query(
+            "SELECT path, op FROM catalog_changes WHERE repository_id = ?"
+            " AND seq = ? ORDER BY path",
+            (repository_id, seq),
+        )
+
+    def entry_before(self, repository_id: str, path: str, seq: int) -> dict[str, Any] | None:
+        return queries.entry_at(self.db, repository_id, path, seq - 1) if seq > 1 else None
+
+    def paths_changed_after(
+        self, repository_id: str, paths: list[str], seq: int, head_seq: int
+    ) -> list[str]:
+        found: set[str] = set()
+        for start in range(0, len(paths), 500):
+            chunk = paths[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.query(
+                f"SELECT DISTINCT path FROM catalog_changes WHERE repository_id = ? AND seq > ?"
+                f" AND seq <= ? AND path IN ({marks})",
+                (repository_id, seq, head_seq, *chunk),
+            )
+            found.update(r["path"] for r in rows)
+        return sorted(found)
+
+    def stale_boundary(self, repository_id: str, before: str) -> int:
+        row = self.db.query_one(
+            "SELECT MAX(seq) AS seq FROM catalog_commits"
+            " WHERE repository_id = ? AND creation_date < ?",
+            (repository_id, before),
+        )
+        return int(row["seq"] or 0) if row else 0
+
+    def referenced(self, addresses: list[str]) -> set[str]:
+        out: set[str] = set()
+        for start in range(0, len(addresses), 400):
+            out |= queries.referenced_addresses(self.db, addresses[start : start + 400])
+        return out
+
+    def open_sessions_before(self, opened_before: str) -> list[dict[str, Any]]:
+        return self.db.query(
+            "SELECT * FROM catalog_sessions WHERE status IN"
+            " ('open', 'pending_approval') AND opened_at < ?",
+            (opened_before,),
+        )
