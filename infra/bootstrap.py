@@ -23,6 +23,7 @@ from domain.shared.values import iso, utcnow
 from infra.crypto.passwords import Argon2PasswordHasher
 from infra.crypto.tokens import HmacTokenSigner, SessionTokens, load_or_create_secret
 from infra.eventstore.environment import application_env
+from infra.gc_worker import GcWorker
 from infra.localfs.blob_store import LocalBlobStore
 from infra.mail.mailers import MailboxMailer, SmtpMailer
 from infra.mail.sender import OutboxSender
@@ -84,6 +85,7 @@ class Container:
     projections: ProjectionManager
     outbox: OutboxSender
     session_tokens: SessionTokens
+    gc: GcWorker | None = None
     listener: PostgresNotifyListener | None = None
     background: bool = field(default=False)
     listening: bool = field(default=False)
@@ -146,6 +148,8 @@ class Container:
             return
         self.projections.start()
         self.outbox.start()
+        if self.gc is not None:
+            self.gc.start()
         self.background = True
 
     def stop_background(self) -> None:
@@ -153,6 +157,8 @@ class Container:
             self.listener.stop()
             self.listening = False
         if self.background:
+            if self.gc is not None:
+                self.gc.stop()
             self.outbox.stop()
             self.projections.stop()
             self.background = False
@@ -348,4 +354,5 @@ def bootstrap(
         outbox=outbox,
         session_tokens=SessionTokens(secret),
         listener=listener,
+        gc=GcWorker(catalog.collect, locks("gc"), settings.gc_interval_seconds),
     )

@@ -6,6 +6,7 @@ import click
 
 from interfaces.cli.audit import audit
 from interfaces.cli.events import events
+from interfaces.cli.gc import gc
 from interfaces.cli.projections import projections
 from interfaces.cli.serve import serve, worker
 from interfaces.cli.users import users
@@ -23,6 +24,7 @@ cli.add_command(users)
 cli.add_command(projections)
 cli.add_command(events)
 cli.add_command(audit)
+cli.add_command(gc)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from litestar.types import Receive, Scope, Send
 
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
+from interfaces.console.controller import AccountPagesController, ConsoleController
 from interfaces.http.auth import guard
 from interfaces.http.context import observe
 from interfaces.http.controllers.admin import AdminController
@@ -94,7 +95,8 @@ def create_app(
 
     api = Router(path="/api/v1", route_handlers=API_CONTROLLERS)
     app = TildeLitestar(
-        route_handlers=[api, SystemController, BlobsController],
+        route_handlers=[api, SystemController, BlobsController, ConsoleController,
+                        AccountPagesController],
         guards=[guard],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from domain.catalog.repository import Repository
+from domain.catalog.session import Session
 from domain.identity.api_key import ApiKey
 from domain.organizations.agent import Agent
 from domain.organizations.group import Group, GroupGraph
@@ -59,6 +61,8 @@ class AuditView(View):
     follows = {
         "organizations": _events(Organization, Invitation, Group, GroupGraph, Policy, Role, Agent),
         "identity": (ApiKey.Created, ApiKey.Revoked),
+        "catalog": (*_events(Repository), Session.Opened, Session.ApprovalRequested,
+                    Session.Committed, Session.RolledBack),
     }
     tables = ("audit_log",)
 

@@ -1,0 +1,1 @@
+"""The web console: minimal server-rendered pages (sign in, approve commits, device login)."""
