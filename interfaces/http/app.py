@@ -37,7 +37,7 @@ from interfaces.http.controllers.repositories import (
     RepositoriesController,
 )
 from interfaces.http.controllers.sessions import SessionsController
-from interfaces.http.controllers.system import SystemController
+from interfaces.http.controllers.system import OpenAPIDocument, SystemController
 from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
 
@@ -105,8 +105,10 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="tilde-server",
             version="0.1.0",
-            path="/api/v1/schema",
-            render_plugins=[],
+            path="/api/v1",
+            # Only our JSON route: Litestar's schema router would answer unknown paths with
+            # an HTML 404 instead of the spec's error body.
+            openapi_controller=OpenAPIDocument,  # type: ignore[arg-type]
             components=Components(
                 security_schemes={
                     "BasicAuth": SecurityScheme(type="http", scheme="basic"),

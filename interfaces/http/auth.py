@@ -161,6 +161,8 @@ def _admit(
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Every route's gate: authenticate, then enforce the route's declared action scope."""
+    if "action" not in handler.opt and connection.scope.get("method") == "OPTIONS":
+        return  # Litestar's automatic OPTIONS answer (lists the allowed methods)
     action = get_action(str(handler.opt.get("action", "")))
     if action is None:
         raise RuntimeError(f"route {handler} declares no known authorization action")
