@@ -33,7 +33,7 @@ def check_address(address: str) -> str:
 
 def is_address(address: str) -> bool:
     match = _ADDRESS.fullmatch(address)
-    return bool(match) and ".." not in match.group(1)
+    return match is not None and ".." not in match.group(1)
 
 
 def check_part_number(part_number: int) -> int:

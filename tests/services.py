@@ -1,7 +1,8 @@
 """Real services for integration tests: a private PostgreSQL cluster, Redis, an S3 server.
 
 Each is taken from an environment variable when set (TILDE_TEST_DATABASE_URL,
-TILDE_TEST_REDIS_URL), otherwise started here on a free loopback port and stopped at exit.
+TILDE_TEST_REDIS_URL, TILDE_TEST_S3_ENDPOINT), otherwise started here on a free loopback port
+and stopped at exit.
 A missing binary is an error, not a skip: CI must run these tests for real.
 """
 
@@ -13,6 +14,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -148,6 +150,37 @@ class RedisServer:
             self.proc.kill()
 
 
+class MotoS3Server:
+    """moto's S3-compatible server from this Python environment (presigned URLs, multipart)."""
+
+    def __init__(self) -> None:
+        beside = Path(sys.executable).with_name("moto_server")
+        command = [str(beside)] if beside.exists() else [sys.executable, "-m", "moto.server"]
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [*command, "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(
+                "moto_server did not start: pip install 'moto[server]', "
+                "or set TILDE_TEST_S3_ENDPOINT"
+            ) from None
+        self.url = f"http://127.0.0.1:{self.port}"
+        atexit.register(self.stop)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
 _started: dict[str, object] = {}
 
 
@@ -187,3 +220,12 @@ def drop_database(url: str) -> None:
     name = url.rpartition("/")[2]
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def s3_endpoint() -> str:
+    """The endpoint URL of an S3-compatible server (any access key works with moto)."""
+    if os.environ.get("TILDE_TEST_S3_ENDPOINT"):
+        return os.environ["TILDE_TEST_S3_ENDPOINT"]
+    if "s3" not in _started:
+        _started["s3"] = MotoS3Server()
+    return _started["s3"].url  # type: ignore[attr-defined,no-any-return]

@@ -277,7 +277,7 @@ def _check_upload_id(upload_id: str) -> str:
     return upload_id
 
 
-def _sorted_dirs(path: Path) -> list[os.DirEntry[str]]:
+def _sorted_dirs(path: str | os.PathLike[str]) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as entries:
             found = [e for e in entries if e.is_dir(follow_symlinks=False)]

@@ -68,6 +68,11 @@ class BlobWriter:
         self._file.write(data)
         self.size += len(data)
 
+    def write_all(self, chunks: list[bytes]) -> None:
+        # One thread hop per batch of socket reads; hashing releases the GIL for each chunk.
+        for chunk in chunks:
+            self.write(chunk)
+
     def commit(self) -> BlobInfo:
         """Flush to disk, then hand the complete file to the store's publishing step."""
         try:

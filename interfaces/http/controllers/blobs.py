@@ -6,6 +6,7 @@ route declares the public `TransferBlob` action and trusts only what the token g
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any, BinaryIO
@@ -19,6 +20,7 @@ from litestar.response import Stream
 from application.ports import BlobInfo
 from domain.shared.errors import Invalid, NotFound
 from infra.localfs import LocalBlobStore
+from infra.localfs.files import BlobWriter
 from infra.localfs.signing import DOWNLOAD, PART, UPLOAD, Grant
 from interfaces.http.errors import error_response
 
@@ -36,24 +38,41 @@ def _store(request: Request[Any, Any, Any]) -> LocalBlobStore:
     return store
 
 
+async def _pump(request: Request[Any, Any, Any], writer: BlobWriter) -> None:
+    """Receive the next MiB while a worker thread hashes and writes the previous one."""
+    loop = asyncio.get_running_loop()
+    writing: asyncio.Future[None] | None = None
+    batch: list[bytes] = []
+    batched = 0
+    try:
+        async for chunk in request.stream():
+            batch.append(chunk)
+            batched += len(chunk)
+            if batched >= CHUNK:
+                if writing is not None:
+                    await writing
+                writing = loop.run_in_executor(None, writer.write_all, batch)
+                batch, batched = [], 0
+        if writing is not None:
+            await writing
+        writing = loop.run_in_executor(None, writer.write_all, batch)
+        await writing
+    finally:
+        if writing is not None and not writing.done():
+            await asyncio.wait([writing])  # never discard a file a thread still writes to
+
+
 async def _receive(request: Request[Any, Any, Any], operation: str, token: str) -> Response[bytes]:
-    """Stream the body into the store (1 MiB writes off the event loop); answer its ETag."""
+    """Stream the body into the store; answer the quoted ETag S3 would."""
     store = _store(request)
     grant = store.verify(operation, token)
     writer = await anyio.to_thread.run_sync(store.receive, grant)
     committed = False
     try:
-        buffer = bytearray()
         try:
-            async for chunk in request.stream():
-                buffer += chunk
-                if len(buffer) >= CHUNK:
-                    await anyio.to_thread.run_sync(writer.write, buffer)
-                    buffer = bytearray()
+            await _pump(request, writer)
         except InternalServerException as e:  # Litestar's "client disconnected prematurely"
             raise Invalid("the request body ended early; nothing was stored") from e
-        if buffer:
-            await anyio.to_thread.run_sync(writer.write, buffer)
         expected = request.headers.get("content-length")
         if expected is not None and int(expected) != writer.size:
             raise Invalid(f"received {writer.size} bytes, Content-Length said {expected}")
