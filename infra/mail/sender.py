@@ -72,7 +72,8 @@ class OutboxSender:
                 self._wake.wait(self.poll_interval)
 
     def send_due(self) -> int:
-        """Deliver every due message; the number delivered."""
+        """Deliver up to one batch of due messages (the loop calls again while some remain);
+        the number delivered."""
         delivered = 0
         now = self.clock()
         for row in pending(self.db, iso(now) or ""):

@@ -75,10 +75,19 @@ class ProjectionManager:
             }
             reset = []
             for view in self.views.values():
-                if versions.get(view.name) != view.version:
+                # Process-manager state (the outbox) remembers side effects: a new version
+                # migrates additively (CREATE … IF NOT EXISTS), it is never dropped.
+                if versions.get(view.name) != view.version and (
+                    view.rebuildable or view.name not in versions
+                ):
                     self._reset(cur, view)
                     reset.append(view.name)
                 else:
+                    if versions.get(view.name) != view.version:
+                        cur.execute(
+                            f"UPDATE {VERSIONS_TABLE} SET version = ? WHERE projection = ?",
+                            (view.version, view.name),
+                        )
                     for statement in view.create_statements(self.db.dialect):
                         cur.execute(statement)
                     for app in view.follows:

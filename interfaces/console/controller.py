@@ -44,7 +44,7 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 def _csrf_ok(request: Request[Any, Any, Any], form: dict[str, str]) -> bool:
     cookie = request.cookies.get(CSRF_COOKIE, "")
-    return bool(cookie) and hmac.compare_digest(cookie, form.get("csrf", ""))
+    return bool(cookie) and hmac.compare_digest(cookie.encode(), form.get("csrf", "").encode())
 
 
 class ConsoleController(Controller):

@@ -95,8 +95,9 @@ def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], expected_hash: st
     cookie = connection.cookies.get(CSRF_COOKIE, "")
     if (
         not header
-        or not hmac.compare_digest(header, cookie)
-        or not hmac.compare_digest(csrf_hash(header), expected_hash)
+        # Bytes: compare_digest refuses non-ASCII str (a forged header must be a 403, not a 500).
+        or not hmac.compare_digest(header.encode(), cookie.encode())
+        or not hmac.compare_digest(csrf_hash(header).encode(), expected_hash.encode())
     ):
         raise Forbidden(
             "missing or invalid X-CSRF-Token header (required for cookie-"
