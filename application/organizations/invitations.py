@@ -68,10 +68,14 @@ class InvitationCommands(OrganizationsBase):
             raise Conflict("that user is already a member of this organization")
         groups = _ids(group_ids, "group_ids")
         policies = _ids(policy_ids, "policy_ids")
+        # Accepting adds the invitee to these groups and attaches these policies: the
+        # inviter must be allowed to do that themselves, or inviting would escalate.
         for group_id in groups:
-            self.group(str(org.id), group_id)
+            group = self.group(str(org.id), group_id)
+            self._inviter_may(principal, str(org.id), "AddGroupMember", {"group": group.name})
         for policy_id in policies:
-            self.policy(str(org.id), policy_id)
+            policy = self.policy(str(org.id), policy_id)
+            self._inviter_may(principal, str(org.id), "AttachPolicy", {"policy": policy.name})
         now = self.clock()
         invitation_id = uuid4()
         entry = self.find(index_id(f"invite:{org.id}", address), IndexEntry)
@@ -94,6 +98,12 @@ class InvitationCommands(OrganizationsBase):
             actor=principal.actor,
         )
         return Result(invitation, (self.record(invitation, entry),))
+
+    def _inviter_may(
+        self, principal: Principal, org_id: str, action: str, resource: dict[str, str]
+    ) -> None:
+        if self.authorizer is not None:
+            self.authorizer.authorize(principal, org_id, action, resource)
 
     def invitation_by_token(self, token: str) -> Invitation:
         """The pending invitation an emailed token names, or NotFound."""

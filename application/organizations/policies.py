@@ -7,9 +7,10 @@ from uuid import uuid4
 from application.base import Result
 from application.organizations.app import OrganizationsBase
 from application.principal import Principal
-from domain.organizations.policy import Policy
+from domain.organizations.builtins import OWNER
+from domain.organizations.policy import Policy, principal_key
 from domain.organizations.rules import check_label, check_text
-from domain.shared.errors import Invalid
+from domain.shared.errors import Conflict, Invalid
 
 
 def _text(value: object) -> str:
@@ -122,6 +123,15 @@ class PolicyCommands(OrganizationsBase):
 
         def command() -> Result[Policy]:
             policy = self.policy(str(org.id), policy_id)
+            if (
+                policy.is_builtin
+                and policy.name == OWNER
+                and list(policy.attachments) == [principal_key(principal_type, principal_id)]
+            ):
+                raise Conflict(
+                    "the last owner cannot be removed; attach the Owner policy to someone "
+                    "else first"
+                )
             policy.detach(principal_type, principal_id, principal.actor)
             return Result(policy, (self.record(policy),))
 

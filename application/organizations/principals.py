@@ -71,12 +71,18 @@ class PrincipalCommands(OrganizationsBase):
 
     def delete_role(self, org_id: str, name: str, principal: Principal) -> Result[None]:
         org = self.organization(org_id)
-        role = self.role_by_name(str(org.id), name)
-        role.delete(principal.actor)
-        released = self.release(f"role-name:{org.id}", role.name, role.id)
-        written = [self.record(role, released)]
-        written += self._revoke_keys("role", str(role.id), principal.actor)
-        return Result(None, tuple(written))
+
+        def command() -> tuple[str, Written]:
+            role = self.role_by_name(str(org.id), name)
+            role.delete(principal.actor)
+            released = self.release(f"role-name:{org.id}", role.name, role.id)
+            left = self._leave_groups_and_policies(
+                str(org.id), "role", str(role.id), principal.actor
+            )
+            return str(role.id), self.record(role, released, *left)
+
+        role_id, written = self.retrying(command)
+        return Result(None, (written, *self._revoke_keys("role", role_id, principal.actor)))
 
     def create_agent(
         self,
@@ -135,12 +141,37 @@ class PrincipalCommands(OrganizationsBase):
         if principal.type == "agent":
             raise Forbidden("agents cannot create, update or delete agents")
         org = self.organization(org_id)
-        agent = self.agent_by_name(str(org.id), name)
-        agent.delete(principal.actor)
-        released = self.release(f"agent-name:{org.id}", agent.name, agent.id)
-        written = [self.record(agent, released)]
-        written += self._revoke_keys("agent", str(agent.id), principal.actor)
-        return Result(None, tuple(written))
+
+        def command() -> tuple[str, Written]:
+            agent = self.agent_by_name(str(org.id), name)
+            agent.delete(principal.actor)
+            released = self.release(f"agent-name:{org.id}", agent.name, agent.id)
+            left = self._leave_groups_and_policies(
+                str(org.id), "agent", str(agent.id), principal.actor
+            )
+            return str(agent.id), self.record(agent, released, *left)
+
+        agent_id, written = self.retrying(command)
+        return Result(None, (written, *self._revoke_keys("agent", agent_id, principal.actor)))
+
+    def _leave_groups_and_policies(
+        self, org_id: str, kind: str, ident: str, actor: Actor
+    ) -> list[object]:
+        """A deleted role or agent leaves its groups and loses its direct attachments (as a
+        removed member does), so no dangling record outlives it."""
+        changed: list[object] = []
+        snap = self.snapshot(org_id)
+        for group_id in snap.memberships.get(f"{kind}:{ident}", []) if snap else []:
+            group = self.find_group(group_id)
+            if group is not None and group.has(kind, ident):
+                group.remove(kind, ident, actor)
+                changed.append(group)
+        for policy_id in snap.attachments.get(f"{kind}:{ident}", []) if snap else []:
+            policy = self.find_policy(policy_id)
+            if policy is not None and policy.is_attached(kind, ident):
+                policy.detach(kind, ident, actor)
+                changed.append(policy)
+        return changed
 
     def _revoke_keys(self, owner_type: str, owner_id: str, actor: Actor) -> list[Written]:
         # The deleted owner already makes its keys useless; revoking them keeps lists honest.
