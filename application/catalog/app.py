@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -19,6 +22,8 @@ from domain.shared.errors import Conflict, NotFound
 from domain.shared.ids import index_id
 from domain.shared.index import IndexEntry
 from domain.shared.values import Actor, parse_iso
+
+STAGE_ATTEMPTS = 30
 
 
 class CatalogBase(TildeApplication):
@@ -93,12 +98,25 @@ class CatalogBase(TildeApplication):
             for start in range(0, len(batch), MAX_BATCH):
                 chunk = batch[start : start + MAX_BATCH]
                 written.append(
-                    self.retrying(
-                        partial(self._stage_shard, repo, session_id, index, chunk, actor),
-                        conflict="the session changed concurrently; retry",
+                    self._retry_staging(
+                        partial(self._stage_shard, repo, session_id, index, chunk, actor)
                     )
                 )
         return written
+
+    @staticmethod
+    def _retry_staging(command: Callable[[], Written]) -> Written:
+        """Stagings race only with stagings into the same session (the first use of a shard
+        also registers it on the session), so parallel uploads to different paths collide
+        often: retry with a jittered backoff instead of failing one of them with a 409."""
+        for attempt in range(STAGE_ATTEMPTS):
+            try:
+                return command()
+            except IntegrityError:
+                if attempt == STAGE_ATTEMPTS - 1:
+                    break
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+        raise Conflict("the session changed concurrently; retry")
 
     def _stage_shard(
         self,

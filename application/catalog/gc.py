@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from uuid import UUID
 
 from application.catalog.sessions import SessionCommands
@@ -42,30 +43,40 @@ class GarbageCollection(SessionCommands):
         report.sessions_rolled_back = self._close_abandoned_sessions(now)
         open_bases = self._open_session_bases()
         for row in self.reads.repositories():
-            repo = self.find(UUID(row["id"]), Repository)
-            if repo is None:
+            # A commit may land between loading the repository and recording: retry.
+            bases = open_bases.get(row["id"], [])
+            retain = partial(self._retain, row["id"], now, bases, report)
+            if not self.retrying(retain, conflict="the repository changed concurrently"):
                 continue
-            if repo.deleted:
-                if not repo.purged:
-                    repo.purge(Actor.system())
-                    self.record(repo)
-                    report.repositories_purged += 1
-            else:
-                days = int(repo.settings.get("retention_days") or 14)
-                boundary = self.reads.stale_boundary(
-                    str(repo.id), stamp(now - timedelta(days=days))
-                )
-                # Keep every version an open session's base commit can still see.
-                boundary = min([boundary, *(b - 1 for b in open_bases.get(str(repo.id), []))])
-                if boundary > repo.retained_from:
-                    repo.apply_retention(boundary, Actor.system())
-                    self.record(repo)
-                    report.entry_versions_expired_up_to[str(repo.id)] = boundary
-            deleted, kept = self._collect_blobs(str(repo.id), now)
+            deleted, kept = self._collect_blobs(row["id"], now)
             report.blobs_deleted += deleted
             report.blobs_kept += kept
         report.multiparts_aborted = self.blobs.abort_stale_multiparts(now - self.upload_grace())
         return report
+
+    def _retain(
+        self, repository_id: str, now: datetime, bases: list[int], report: GcReport
+    ) -> bool:
+        """Purge a deleted repository, or expire the entry versions retention allows;
+        False when the repository is unknown."""
+        repo = self.find(UUID(repository_id), Repository)
+        if repo is None:
+            return False
+        if repo.deleted:
+            if not repo.purged:
+                repo.purge(Actor.system())
+                self.record(repo)
+                report.repositories_purged += 1
+            return True
+        days = int(repo.settings.get("retention_days") or 14)
+        boundary = self.reads.stale_boundary(str(repo.id), stamp(now - timedelta(days=days)))
+        # Keep every version an open session's base commit can still see.
+        boundary = min([boundary, *(b - 1 for b in bases)])
+        if boundary > repo.retained_from:
+            repo.apply_retention(boundary, Actor.system())
+            self.record(repo)
+            report.entry_versions_expired_up_to[str(repo.id)] = boundary
+        return True
 
     def _close_abandoned_sessions(self, now: datetime) -> int:
         closed = 0

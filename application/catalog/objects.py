@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +34,30 @@ class UploadGrant:
 
 def unquote_etag(value: object) -> str:
     return value.strip().strip('"') if isinstance(value, str) else ""
+
+
+# RFC 9110 `token`: what a header name may contain (metadata travels as X-Tilde-Meta-<key>).
+_HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
+
+
+def check_object_metadata(value: object) -> dict[str, str]:
+    """Object metadata: string pairs that can be sent back as `X-Tilde-Meta-<key>` headers."""
+    metadata = check_metadata(value)
+    for key, text in metadata.items():
+        if not _HEADER_TOKEN.fullmatch(key):
+            raise Invalid(f"metadata key {key!r} must be 1-128 letters, digits or !#$%&'*+-.^_`|~")
+        if any(unicodedata.category(ch) == "Cc" and ch != "\t" for ch in text):
+            raise Invalid(f"metadata value of {key!r} must not contain control characters")
+    return metadata
+
+
+def _multipart_etag(parts: list[CompletedPart]) -> str | None:
+    """S3's ETag of these parts (MD5 of their binary MD5s, `-N`); None if one is no MD5."""
+    try:
+        digests = b"".join(bytes.fromhex(p.etag) for p in parts)
+    except ValueError:
+        return None
+    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
 
 
 class ObjectCommands(CatalogBase):
@@ -148,7 +175,7 @@ class ObjectCommands(CatalogBase):
             size=info.size,
             etag=info.etag,
             content_type=content_type or DEFAULT_CONTENT_TYPE,
-            metadata=check_metadata(metadata),
+            metadata=check_object_metadata(metadata),
             last_modified=stamp(self.clock()),
         )
         repo = self.get_repository(org_id, repo_name)
@@ -230,7 +257,14 @@ class ObjectCommands(CatalogBase):
             (CompletedPart(int(p["part_number"]), unquote_etag(p["etag"])) for p in parts),
             key=lambda p: p.part_number,
         )
-        info = self.blobs.complete_multipart(grant["a"], upload_id, completed)
+        try:
+            info = self.blobs.complete_multipart(grant["a"], upload_id, completed)
+        except NotFound:
+            # A complete refused after the store had assembled the blob (e.g. for a wrong
+            # size_bytes) leaves it at the upload's own address: the same parts stage it.
+            info = self.blobs.stat(grant["a"])
+            if info is None or info.etag != _multipart_etag(completed):
+                raise
         return self._stage_upload(
             repo_name,
             org_id,

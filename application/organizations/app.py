@@ -11,7 +11,7 @@ from application.ports import TokenSigner
 from application.principal import Principal
 from domain.identity.user import User
 from domain.organizations.agent import Agent
-from domain.organizations.builtins import AGENT_MANAGER, BUILTINS, MEMBER
+from domain.organizations.builtins import AGENT_MANAGER, BUILTINS, MEMBER, OWNER
 from domain.organizations.group import Group, GroupGraph
 from domain.organizations.invitation import Invitation
 from domain.organizations.organization import Organization
@@ -156,6 +156,43 @@ class OrganizationsBase(TildeApplication):
                 policy.attach("user", user_id, actor)
                 grants.append(policy)
         return grants
+
+    def require_an_owner(
+        self,
+        org_id: str,
+        *,
+        drop_user: str = "",
+        drop_attachment: str = "",
+        drop_edge: tuple[str, str] | None = None,
+        drop_group: str = "",
+    ) -> None:
+        """Refuse a change after which no member user would hold Owner (directly or through
+        groups): an organization nobody can administer cannot be repaired through the API."""
+        snap = self.snapshot(org_id)
+        owner = self.find(builtin_policy_id(org_id, OWNER), Policy)
+        if snap is None or owner is None:
+            return
+        children: dict[str, list[str]] = {}
+        for subject, groups in snap.memberships.items():
+            for group in groups:
+                if (group, subject) != drop_edge and group != drop_group:
+                    children.setdefault(group, []).append(subject)
+        seen: set[str] = set()
+        stack = [k for k in owner.attachments if k != drop_attachment]
+        while stack:
+            key = stack.pop()
+            kind, _, ident = key.partition(":")
+            if key in seen or ident == drop_group:
+                continue
+            seen.add(key)
+            if kind == "user" and ident != drop_user and ident in snap.members:
+                return
+            if kind == "group":
+                stack.extend(children.get(ident, []))
+        raise Conflict(
+            "this would remove the last owner of the organization; attach the Owner "
+            "policy to another member first"
+        )
 
     def snapshot(self, org_id: str) -> OrgSnapshot | None:
         return self.authorizer.snapshot(org_id) if self.authorizer else None

@@ -65,6 +65,7 @@ class GroupCommands(OrganizationsBase):
 
         def command() -> Result[None]:
             group = self.group(str(org.id), group_id)
+            self.require_an_owner(str(org.id), drop_group=group_id)
             changed: list[object] = [group]
             graph = self.graph(str(org.id), actor)
             for parent_id, children in graph.edges.items():
@@ -133,6 +134,7 @@ class GroupCommands(OrganizationsBase):
         def command() -> Result[Group]:
             org = self.organization(org_id)
             group = self.group(str(org.id), group_id)
+            self.require_an_owner(str(org.id), drop_edge=(group_id, f"{subject_type}:{subject_id}"))
             group.remove(subject_type, subject_id, actor)
             changed: list[object] = [group]
             if subject_type == "group":

@@ -106,7 +106,7 @@ class OrganizationCommands(OrganizationsBase):
                     changed.append(group)
             policy_ids = snap.attachments.get(f"user:{user_id}", []) if snap else []
             policies = [p for p in (self.find_policy(i) for i in policy_ids) if p is not None]
-            self._keep_an_owner(str(org.id), user_id, policies)
+            self.require_an_owner(str(org.id), drop_user=user_id)
             for policy in policies:
                 if policy.is_attached("user", user_id):
                     policy.detach("user", user_id, actor)
@@ -115,13 +115,3 @@ class OrganizationCommands(OrganizationsBase):
             return Result(None, (self.record(org, *changed),))
 
         return self.retrying(command)
-
-    def _keep_an_owner(self, org_id: str, user_id: str, policies: list[Policy]) -> None:
-        owner = next((p for p in policies if p.is_builtin and p.name == OWNER), None)
-        if owner is None:
-            return
-        others = [k for k in owner.attachments if k != f"user:{user_id}"]
-        if not others:
-            raise Conflict(
-                "the last owner cannot be removed; attach the Owner policy to someone else first"
-            )

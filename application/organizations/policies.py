@@ -10,7 +10,7 @@ from application.principal import Principal
 from domain.organizations.builtins import OWNER
 from domain.organizations.policy import Policy, principal_key
 from domain.organizations.rules import check_label, check_text
-from domain.shared.errors import Conflict, Invalid
+from domain.shared.errors import Invalid
 
 
 def _text(value: object) -> str:
@@ -123,14 +123,9 @@ class PolicyCommands(OrganizationsBase):
 
         def command() -> Result[Policy]:
             policy = self.policy(str(org.id), policy_id)
-            if (
-                policy.is_builtin
-                and policy.name == OWNER
-                and list(policy.attachments) == [principal_key(principal_type, principal_id)]
-            ):
-                raise Conflict(
-                    "the last owner cannot be removed; attach the Owner policy to someone "
-                    "else first"
+            if policy.is_builtin and policy.name == OWNER:
+                self.require_an_owner(
+                    str(org.id), drop_attachment=principal_key(principal_type, principal_id)
                 )
             policy.detach(principal_type, principal_id, principal.actor)
             return Result(policy, (self.record(policy),))

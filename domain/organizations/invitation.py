@@ -85,6 +85,7 @@ class Invitation(OrgAggregate):
             group_ids=group_ids,
             policy_ids=policy_ids,
             expires_at=now + INVITATION_TTL,
+            timestamp=now,
         )
         return invitation
 
