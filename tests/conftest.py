@@ -20,6 +20,7 @@ from litestar.testing import TestClient
 from domain.shared.values import Actor
 from infra.bootstrap import Container, bootstrap
 from infra.crypto.passwords import Argon2PasswordHasher
+from infra.logging import configure_logging
 from infra.settings import Settings
 from interfaces.http.app import create_app
 from tests import services
@@ -176,3 +177,6 @@ class ServerProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+configure_logging("WARNING", "console")
