@@ -18,6 +18,8 @@ from projections.catalog.catalog import INF
 
 ENTRY = "path, address, size, etag, content_type, metadata, last_modified, source_metadata"
 Fetch = Callable[[str, int], tuple[list[dict[str, Any]], bool]]
+LOOKUP_CHUNK = 500  # paths per IN list (SQLite's old 999-variable cap)
+FETCH_MAX = 1001  # rows per listing query: the largest page (1,000) and its probe row
 
 
 def entry_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -49,6 +51,29 @@ def entry_at(db: Reader, repository_id: str, path: str, seq: int | None) -> dict
     )
 
 
+def entries_at(
+    db: Reader, repository_id: str, paths: list[str], seq: int | None
+) -> dict[str, dict[str, Any]]:
+    """`entry_at` for many paths: {path: entry version visible at `seq`} (absent: none)."""
+    where, params = _visible(seq)
+    if seq is not None:
+        # `+valid_to` keeps the (repository, valid_to, path) index out of a historical lookup:
+        # SQLite took it for the `valid_to > ?` range and walked every later version, where
+        # the primary key seeks each path (PostgreSQL picks the key either way).
+        where = "valid_from <= ? AND +valid_to > ?"
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(paths), LOOKUP_CHUNK):
+        chunk = paths[start : start + LOOKUP_CHUNK]
+        rows = db.query(
+            f"SELECT {ENTRY} FROM catalog_entries WHERE repository_id = ?"
+            f" AND path IN ({','.join('?' * len(chunk))}) AND {where}",
+            (repository_id, *chunk, *params),
+        )
+        for row in rows:
+            found.setdefault(row["path"], row)
+    return found
+
+
 def staged_entry(db: Reader, session_id: str, path: str) -> dict[str, Any] | None:
     return db.query_one(
         f"SELECT op, {ENTRY} FROM catalog_staged WHERE session_id = ? AND path = ?",
@@ -69,20 +94,67 @@ def get_session(db: Reader, session_id: str) -> dict[str, Any] | None:
 
 
 # -- listings -----------------------------------------------------------------------------
-def committed_fetch(db: Reader, repository_id: str, seq: int | None, prefix: str) -> Fetch:
-    where, params = _visible(seq)
+class CommittedFetch:
+    """The entries visible at a commit (None: the head) under a prefix, in path order; a
+    `Fetch`, plus `walk` for listings with a delimiter."""
 
-    def fetch(after: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    def __init__(self, db: Reader, repository_id: str, seq: int | None, prefix: str) -> None:
+        self.db = db
+        self.repository_id = repository_id
+        self.prefix = prefix
+        self.where, self.params = _visible(seq)
+
+    def __call__(self, after: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        prefix = self.prefix
         low = max(after, prefix) if after else prefix
         op = ">" if after and after >= prefix else ">="
-        rows = db.query(
+        rows = self.db.query(
             f"SELECT {ENTRY} FROM catalog_entries WHERE repository_id = ?"
-            f" AND {where} AND path {op} ? AND path < ? ORDER BY path LIMIT ?",
-            (repository_id, *params, low, upper_bound(prefix), limit),
+            f" AND {self.where} AND path {op} ? AND path < ? ORDER BY path LIMIT ?",
+            (self.repository_id, *self.params, low, upper_bound(prefix), limit),
         )
         return rows, len(rows) < limit
 
-    return fetch
+    def walk(self, cursor: str, delimiter: str, steps: int) -> list[dict[str, Any]]:
+        """The rows a delimiter listing stops at, from `cursor` on, in one query: each step
+        seeks the first path after the previous one, or after the whole directory of the
+        previous one (a recursive CTE: O(steps · log N), not one round trip per directory).
+        """
+        prefix = self.prefix
+        low = max(cursor, prefix) if cursor else prefix
+        op = ">" if cursor and cursor >= prefix else ">="
+        pg = self.db.dialect == "postgresql"
+        # Characters, as Python's str.find: the delimiter after the prefix ends a directory.
+        cut = f"{'strpos' if pg else 'instr'}(substr(w.path, {len(prefix) + 1}), ?)"
+        after_directory = f"substr(w.path, 1, {len(prefix) - 1 + len(delimiter)} + {cut}) || ?"
+        following = f"(CASE WHEN {cut} > 0 THEN {after_directory} ELSE w.path END)"
+        collate = ' COLLATE "C"' if pg else ""  # byte order, as the path column
+        where_e = self.where.replace("valid_", "e.valid_")
+        seek = (
+            "SELECT e.path FROM catalog_entries e WHERE e.repository_id = ?"
+            f" AND {where_e} AND e.path {{op}} {{low}}{collate} AND e.path < ?{collate}"
+            " ORDER BY e.path LIMIT 1"
+        )
+        columns = ", ".join(f"e.{c.strip()}" for c in ENTRY.split(","))
+        high = upper_bound(prefix)
+        return self.db.query(
+            "WITH RECURSIVE w(path, n) AS ("
+            f" SELECT ({seek.format(op=op, low='?')}), 1"
+            f" UNION ALL SELECT ({seek.format(op='>', low=following)}), w.n + 1"
+            f" FROM w WHERE w.path IS NOT NULL AND w.n < {int(steps)})"
+            f" SELECT {columns} FROM w JOIN catalog_entries e ON e.repository_id = ?"
+            f" AND e.path = w.path AND {where_e} ORDER BY w.n",
+            (
+                *(self.repository_id, *self.params, low, high),
+                *(self.repository_id, *self.params, delimiter, delimiter, upper_bound("")),
+                high,
+                *(self.repository_id, *self.params),
+            ),
+        )
+
+
+def committed_fetch(db: Reader, repository_id: str, seq: int | None, prefix: str) -> Fetch:
+    return CommittedFetch(db, repository_id, seq, prefix)
 
 
 def staged_fetch(db: Reader, session_id: str, prefix: str) -> Fetch:
@@ -134,7 +206,17 @@ def listing(
     cursor = after
     if delimiter and after.endswith(delimiter):
         cursor = upper_bound(after)  # `after` was a prefix: skip everything under it
-    batch = min(amount + 1, 1000)
+    walk = getattr(fetch, "walk", None)
+    if delimiter and walk is not None:  # committed entries: every stop in one query
+        for row in walk(cursor, delimiter, amount + 1):
+            path = row["path"]
+            cut = path.find(delimiter, len(prefix))
+            if cut < 0:
+                out.append({"path": path, "type": "object", "entry": entry_json(row)})
+            elif not out or out[-1]["path"] != path[: cut + len(delimiter)]:
+                out.append({"path": path[: cut + len(delimiter)], "type": "prefix"})
+        return out[: amount + 1]
+    batch = min(amount + 1, FETCH_MAX)
     while len(out) <= amount:
         rows, exhausted = fetch(cursor, batch)
         skipped_dir = False
@@ -158,7 +240,9 @@ def listing(
             continue
         if exhausted or not rows:
             break
-        batch = min(batch * 2, 1000)
+        # Never more rows than the page still needs (the old cap of 1,000 cost a second
+        # 1,000-row query to find the probe row of a full page).
+        batch = min(batch * 2, FETCH_MAX, amount + 1 - len(out))
     return out[: amount + 1]
 
 
@@ -167,6 +251,13 @@ def commit_row(db: Reader, repository_id: str, commit_id: str) -> dict[str, Any]
     return db.query_one(
         "SELECT * FROM catalog_commits WHERE repository_id = ? AND id = ?",
         (repository_id, commit_id),
+    )
+
+
+def commit_of_session(db: Reader, repository_id: str, session_id: str) -> dict[str, Any] | None:
+    return db.query_one(
+        "SELECT * FROM catalog_commits WHERE repository_id = ? AND session_id = ?",
+        (repository_id, session_id),
     )
 
 
@@ -270,9 +361,11 @@ def diff_commits(
         ]
         if not paths:
             break
+        # Both sides of the whole batch in a few queries, not two round trips per path.
+        lefts = entries_at(db, repository_id, paths, left)
+        rights = entries_at(db, repository_id, paths, right)
         for path in paths:
-            before = entry_at(db, repository_id, path, left)
-            now = entry_at(db, repository_id, path, right)
+            before, now = lefts.get(path), rights.get(path)
             status = _status(before, now)
             if status is None:
                 continue
@@ -301,8 +394,11 @@ def diff_session(
     fetch = staged_fetch(db, session["id"], prefix)
     while len(out) <= amount:
         rows, exhausted = fetch(cursor, amount + 1)
+        bases = entries_at(
+            db, session["repository_id"], [r["path"] for r in rows], session["base_seq"]
+        )
         for row in rows:
-            before = entry_at(db, session["repository_id"], row["path"], session["base_seq"])
+            before = bases.get(row["path"])
             now = row if row["op"] == "put" else None
             status = _status(before, now) or ("modified" if now is not None else None)
             cursor = row["path"]

@@ -537,7 +537,10 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", REPO + "/sessions"): repo(),
     ("POST", REPO + "/sessions/{session_id:str}"): repo(body={"message": "m"}),
     ("DELETE", REPO + "/sessions/{session_id:str}"): repo(),
-    ("HEAD", REPO + "/sessions/{session_id:str}/approve"): repo(twin="GET"),
+    # The committing agent polls HEAD …/approve: it is guarded by CommitSession, like commit.
+    ("HEAD", REPO + "/sessions/{session_id:str}/approve"): repo(
+        twin="POST " + REPO + "/sessions/{session_id:str}"
+    ),
     ("GET", REPO + "/sessions/{session_id:str}/approve"): repo(),
     ("POST", REPO + "/sessions/{session_id:str}/approve"): repo(),
     ("GET", REPO + "/changes"): repo(),
@@ -723,10 +726,13 @@ def test_route_enforces_its_action_for_every_principal(
         outcome = expected(action, who, call.resource)
         why = problem(outcome, response, method, world.org, entry)
         if why and entry.twin and outcome == "ok" and response.status_code == 404:
-            twin_handler = matrix.handlers[(entry.twin, template)]
+            twin_method, _, twin_template = entry.twin.partition(" ")
+            twin_template = twin_template or template
+            twin_handler = matrix.handlers[(twin_method, twin_template)]
             assert twin_handler.opt.get("action") == action.name
-            response = client.request(entry.twin, url, **kwargs)
-            why = problem(outcome, response, entry.twin, world.org, entry)
+            twin_url = url_of(twin_template, {**values, **call.params})
+            response = client.request(twin_method, twin_url, **kwargs)
+            why = problem(outcome, response, twin_method, world.org, entry)
         if why:
             failures.append(
                 f"{principal}: expected {outcome}, got {response.status_code} ({why}) "

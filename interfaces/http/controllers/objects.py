@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from email.header import Header
+from email.utils import format_datetime
 from typing import Any
 
 from litestar import Controller, Response, delete, get, head, post, put
@@ -11,6 +13,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.catalog.paths import check_path, check_prefix
 from domain.shared.errors import Gone, Invalid, NotFound
+from domain.shared.values import parse_iso
 from infra.bootstrap import Container
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.pagination import page
@@ -40,10 +43,12 @@ def locate(
     repo = container.catalog.get_repository(org_id, repository)
     db = container.catalog_db
     if session_id:
-        session = queries.get_session(db, session_id)
-        if session is None or session["repository_id"] != str(repo.id):
-            raise NotFound("session not found")
-        entry = queries.session_entry(db, session, path)
+        session = readable_session(db, str(repo.id), session_id)
+        if session["status"] == "committed":  # reads through it see what it committed
+            commit = queries.commit_of_session(db, str(repo.id), session_id)
+            entry = queries.entry_at(db, str(repo.id), path, int(commit["seq"])) if commit else None
+        else:
+            entry = queries.session_entry(db, session, path)
     elif ref:
         commit = queries.commit_row(db, str(repo.id), ref)
         if commit is None:
@@ -58,16 +63,37 @@ def locate(
     return entry
 
 
+def readable_session(db: Any, repository_id: str, session_id: str) -> dict[str, Any]:
+    """A session of this repository that can still be read (not rolled back), or 404."""
+    session = queries.get_session(db, session_id)
+    if session is None or session["repository_id"] != repository_id:
+        raise NotFound("session not found")
+    if session["status"] == "rolled_back":
+        raise NotFound("the session was rolled back")
+    return session
+
+
+def header_value(value: str) -> str:
+    """Latin-1 header text as is; anything else RFC 2047-encoded (as S3 does)."""
+    try:
+        value.encode("latin-1")
+        return value
+    except UnicodeEncodeError:
+        return Header(value, "utf-8").encode()
+
+
 def object_headers(entry: dict[str, Any]) -> dict[str, str]:
     headers = {
         "ETag": f'"{entry["etag"]}"',
         "Content-Type": entry["content_type"],
         "Content-Length": str(entry["size"]),
         "X-Tilde-Reproducible": "false",
-        "Last-Modified": entry["last_modified"],
     }
+    modified = parse_iso(entry["last_modified"])
+    if modified is not None:  # an HTTP-date (RFC 9110 §8.8.2), not RFC 3339
+        headers["Last-Modified"] = format_datetime(modified, usegmt=True)
     for key, value in json.loads(entry["metadata"] or "{}").items():
-        headers[f"X-Tilde-Meta-{key}"] = value
+        headers[f"X-Tilde-Meta-{key}"] = header_value(value)
     return headers
 
 
@@ -97,7 +123,10 @@ class ObjectsController(Controller):
             etag=entry["etag"],
         )
         return Response(
-            None, status_code=307, headers={"Location": url, "Cache-Control": "no-store"}
+            b"",
+            status_code=307,
+            media_type="text/plain",
+            headers={"Location": url, "Cache-Control": "no-store"},
         )
 
     @head("/object", opt={"action": "GetObject"}, operation_id="headObject", sync_to_thread=True)
@@ -394,10 +423,17 @@ class ObjectsController(Controller):
         repo = container.catalog.get_repository(org.org_id, repository)
         db = container.catalog_db
         if session_id:
-            session = queries.get_session(db, session_id)
-            if session is None or session["repository_id"] != str(repo.id):
-                raise NotFound("session not found")
-            fetch = queries.session_fetch(db, session, prefix_)
+            session = readable_session(db, str(repo.id), session_id)
+            committed = (
+                queries.commit_of_session(db, str(repo.id), session_id)
+                if session["status"] == "committed"
+                else None
+            )
+            fetch = (
+                queries.committed_fetch(db, str(repo.id), int(committed["seq"]), prefix_)
+                if committed
+                else queries.session_fetch(db, session, prefix_)
+            )
         else:
             seq = None
             if ref:

@@ -134,7 +134,8 @@ class SessionsController(Controller):
 
     @head(
         "/sessions/{session_id:str}/approve",
-        opt={"action": "ApproveSession"},
+        # The committing agent polls this after its 202: committing is what it may do.
+        opt={"action": "CommitSession"},
         operation_id="headSessionApproval",
         sync_to_thread=True,
     )
