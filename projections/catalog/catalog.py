@@ -214,23 +214,30 @@ class CatalogView(View):
             " WHERE session_id = ?)",
             (seq, repo, INF, session),
         )
+        # ON CONFLICT DO NOTHING: rows of this (repository, seq) exist only if a concurrent
+        # commit took the same seq; this transaction then fails on the event insert anyway
+        # (same Repository version). Failing here instead would abort the PostgreSQL pipeline
+        # ahead of the recorder's prepared statements and poison psycopg's prepared-statement
+        # cache for the connection ("prepared statement _pg3_N does not exist" later).
         columns = ", ".join(ENTRY_COLUMNS)
         cur.execute(
             f"INSERT INTO catalog_entries (repository_id, path, valid_from, valid_to,"
             f" {columns}) SELECT ?, path, ?, ?, {columns} FROM catalog_staged"
-            " WHERE session_id = ? AND op = 'put'",
+            " WHERE session_id = ? AND op = 'put' ON CONFLICT DO NOTHING",
             (repo, seq, INF, session),
         )
         cur.execute(
             "INSERT INTO catalog_changes (repository_id, seq, path, op)"
-            " SELECT ?, ?, path, op FROM catalog_staged WHERE session_id = ?",
+            " SELECT ?, ?, path, op FROM catalog_staged WHERE session_id = ?"
+            " ON CONFLICT DO NOTHING",
             (repo, seq, session),
         )
         cur.execute("DELETE FROM catalog_staged WHERE session_id = ?", (session,))
         cur.execute(
             "INSERT INTO catalog_commits (repository_id, seq, id, parents, message,"
             " metadata, committer, committer_type, committer_id, creation_date,"
-            " session_id, kind, changes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " session_id, kind, changes) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT DO NOTHING",
             (
                 repo,
                 seq,

@@ -1,0 +1,468 @@
+"""Retention and garbage collection never touch live bytes, and do collect garbage.
+
+A controllable clock dates the commits (the app clock stamps them) and moves GC's "now";
+blob ages are their real store times, so a collection shortly after the uploads sees every
+blob inside the upload grace, and one two days later sees every blob past it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from infra.settings import Settings
+from interfaces.cli.main import cli
+from tests import services
+from tests.catalog_ops import (
+    Env,
+    Model,
+    blob_addresses,
+    check,
+    check_model,
+    check_tree,
+    environment,
+    read_blob,
+)
+from tests.conftest import make_settings
+
+DAY = timedelta(days=1)
+LATER = 2 * DAY  # far past the upload grace (2 x upload TTL + 1 h), well inside retention
+
+
+@pytest.fixture
+def env(backend: Settings) -> Iterator[Env]:
+    with environment(backend) as e:
+        yield e
+
+
+def unique(label: str) -> bytes:
+    return f"{label}:{uuid.uuid4().hex}".encode()
+
+
+def all_live_bytes_exist(env: Env) -> None:
+    """Every address a retained entry version or a staged change names is still stored."""
+    for address in env.referenced():
+        assert env.container.blobs.stat(address) is not None, address
+
+
+# -- the whole picture: live things stay, garbage goes ------------------------------------
+
+
+def gc_scenario(env: Env) -> None:
+    api, t0 = env.api, env.start
+    api.create_repository("live", retention_days=30)
+    api.create_repository("doomed")
+    live = Model()
+    keys = ("a1", "b1", "x1", "a2", "e1", "a3", "e2", "r1", "s1", "in1", "ab1", "mp1", "d1", "d2")
+    data = {k: unique(k) for k in keys}
+
+    def session(repo_model: Model, repo: str = "live") -> str:
+        sid = api.open_session(repo)
+        repo_model.open(sid)
+        return sid
+
+    def put(sid: str, path: str, key: str, repo_model: Model = live, repo: str = "live") -> None:
+        api.upload(repo, sid, path, data[key])
+        repo_model.put(sid, path, data[key])
+
+    def commit(sid: str, message: str, repo_model: Model = live, repo: str = "live") -> str:
+        cid = api.commit_ok(repo, sid, message)
+        repo_model.committed(sid, cid)
+        return cid
+
+    env.at(t0 - 40 * DAY)
+    s = session(live)
+    put(s, "a", "a1")
+    put(s, "b", "b1")
+    put(s, "keep/x", "x1")
+    c1 = commit(s, "first")
+
+    env.at(t0 - 35 * DAY)
+    s = session(live)
+    put(s, "a", "a2")
+    api.delete("live", s, "b")
+    live.delete(s, "b")
+    api.copy("live", s, "keep/x", "keep/y")  # metadata-only: y shares x's blob
+    live.copy(s, "keep/x", "keep/y")
+    c2 = commit(s, "second")
+
+    env.at(t0 - 20 * DAY)
+    s = session(live)
+    put(s, "e", "e1")
+    put(s, "a", "a3")
+    c3 = commit(s, "third")
+
+    env.at(t0 - 10 * DAY)
+    s = session(live)
+    put(s, "e", "e2")
+    api.delete("live", s, "keep/y")
+    live.delete(s, "keep/y")
+    c4 = commit(s, "fourth")
+    reverted = check(api.revert("live", c4), 200, 201).json()["commit_id"]
+    live.reverted(c4, reverted)  # e is e1 again and keep/y is back: old addresses, live again
+
+    env.at(t0 - DAY)
+    doomed = Model()
+    s = session(doomed, "doomed")
+    put(s, "d", "d1", doomed, "doomed")
+    commit(s, "doomed", doomed, "doomed")
+    s = session(doomed, "doomed")
+    put(s, "d2", "d2", doomed, "doomed")  # staged in a session of a repository to be deleted
+
+    env.at(t0)
+    rolled = session(live)
+    put(rolled, "r", "r1")
+    api.copy("live", rolled, "a", "z")
+    api.rollback("live", rolled)
+    live.rolled_back(rolled)
+    # An open session: a staged upload, a staged tombstone, and an upload still in flight.
+    open_one = session(live)
+    put(open_one, "s", "s1")
+    api.delete("live", open_one, "a")
+    live.delete(open_one, "a")
+    in_flight = api.upload_unfinalized("live", open_one, "inflight", data["in1"])
+    # Another open session with an upload that is never finalized and a multipart upload
+    # that is never completed.
+    idle = session(live)
+    abandoned = api.upload_unfinalized("live", idle, "abandoned", data["ab1"])
+    api.start_multipart("live", idle, "parts", data["mp1"])
+    live_id, doomed_id = env.repo_id("live"), env.repo_id("doomed")
+    api.delete_repository("doomed")
+    by_content = env.addresses_by_content(live_id) | env.addresses_by_content(doomed_id)
+    stored = {k: by_content[v] for k, v in data.items() if v in by_content}
+    assert set(stored) == set(data) - {"mp1"}, "every single upload is stored"
+
+    # Run 1, just after the uploads: retention expires versions only stale commits saw,
+    # the deleted repository is purged, and no blob is old enough to go.
+    first = env.collect(t0 + timedelta(minutes=1))
+    assert first.entry_versions_expired_up_to == {live_id: 2}
+    assert first.repositories_purged == 1
+    assert first.blobs_deleted == 0
+    # moto reports every multipart upload as initiated in 2010, so on S3 it goes at once.
+    moto = env.container.settings.blob_store == "s3"
+    assert first.multiparts_aborted == (1 if moto else 0)
+    assert first.sessions_rolled_back == 0
+    expired = env.container.catalog_db.query(
+        "SELECT path FROM catalog_entries WHERE repository_id = ? AND valid_to <= 2", (live_id,)
+    )
+    assert expired == []
+    for table in ("catalog_entries", "catalog_changes", "catalog_commits", "catalog_staged"):
+        rows = env.container.catalog_db.query(
+            f"SELECT * FROM {table} WHERE repository_id = ?", (doomed_id,)
+        )
+        assert rows == [], table
+    assert blob_addresses(env.container) >= set(stored.values()), "nothing collected yet"
+    assert check_model(api, "live", live, stale={c1, c2}) >= 20
+    all_live_bytes_exist(env)
+
+    # The upload that was in flight during the collection is finalized and committed.
+    check(api.finalize("live", open_one, "inflight", in_flight, data["in1"]), 200, 201)
+    live.put(open_one, "inflight", data["in1"])
+    c6 = commit(open_one, "in flight, then committed")
+
+    # Run 2, days later: every unreferenced blob is past the grace and goes; nothing live.
+    second = env.collect(t0 + LATER)
+    garbage = {stored[k] for k in ("a1", "b1", "r1", "ab1", "d1", "d2")}
+    remaining = blob_addresses(env.container)
+    assert remaining.isdisjoint(garbage)
+    assert second.blobs_deleted == len(garbage)
+    assert second.multiparts_aborted == (0 if moto else 1)
+    assert second.entry_versions_expired_up_to == {}  # nothing newly stale
+    assert remaining == set(stored.values()) - garbage
+    assert blob_addresses(env.container, doomed_id) == set()
+    for key in ("x1", "a2", "e1", "a3", "e2", "s1", "in1"):
+        assert read_blob(env.container, stored[key]) == data[key], key
+    assert check_model(api, "live", live, stale={c1, c2}) >= 25
+    all_live_bytes_exist(env)
+    assert api.read("live", "keep/y", ref=c6) == data["x1"]
+    assert api.read("live", "e", ref=c4) == data["e2"]  # a retained commit's old version
+    # The abandoned upload's bytes are gone: finalizing it now stages nothing.
+    late = api.finalize("live", idle, "abandoned", abandoned, data["ab1"])
+    assert late.status_code == 400, late.text
+    assert api.list_paths("live", session_id=idle) == sorted(live.view(idle))
+    log = {c["id"]: c["is_stale"] for c in api.log("live")}
+    assert log[c1] is True and log[c2] is True and log[c3] is False
+
+
+def test_gc_never_deletes_live_bytes_and_collects_garbage(env: Env) -> None:
+    gc_scenario(env)
+
+
+def test_gc_on_s3_never_deletes_live_bytes_and_collects_garbage(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        "sqlite",
+        blob_store="s3",
+        s3_bucket=f"gc-{uuid.uuid4().hex[:12]}",
+        s3_endpoint_url=services.s3_endpoint(),
+        s3_access_key_id="test",
+        s3_secret_access_key="test",
+    )
+    with environment(settings) as e:
+        gc_scenario(e)
+
+
+# -- sessions: their base is protected, and they expire --------------------------------------
+
+
+def test_retention_never_expires_what_an_open_sessions_base_sees(env: Env) -> None:
+    api, t0 = env.api, env.start
+    api.create_repository("pinned", retention_days=30)
+    model = Model()
+    v = {k: unique(k) for k in ("a1", "b1", "a2", "c1", "n1")}
+
+    env.at(t0 - 40 * DAY)
+    s = api.open_session("pinned")
+    model.open(s)
+    for path, key in (("a", "a1"), ("b", "b1")):
+        api.upload("pinned", s, path, v[key])
+        model.put(s, path, v[key])
+    c1 = api.commit_ok("pinned", s, "one")
+    model.committed(s, c1)
+    old = api.open_session("pinned")  # based on c1, kept open across the collections
+    model.open(old)
+
+    env.at(t0 - 35 * DAY)
+    s = api.open_session("pinned")
+    model.open(s)
+    api.upload("pinned", s, "a", v["a2"])
+    model.put(s, "a", v["a2"])
+    api.delete("pinned", s, "b")
+    model.delete(s, "b")
+    c2 = api.commit_ok("pinned", s, "two")
+    model.committed(s, c2)
+
+    env.at(t0 - DAY)
+    s = api.open_session("pinned")
+    model.open(s)
+    api.upload("pinned", s, "c", v["c1"])
+    model.put(s, "c", v["c1"])
+    c3 = api.commit_ok("pinned", s, "three")
+    model.committed(s, c3)
+    repo_id = env.repo_id("pinned")
+    stored = env.addresses_by_content(repo_id)
+
+    # c1 and c2 are stale, but the open session still sees c1's a and b: nothing expires.
+    for when in (t0, t0 + LATER):
+        report = env.collect(when)
+        assert repo_id not in report.entry_versions_expired_up_to
+        assert report.blobs_deleted == 0
+        assert api.read("pinned", "a", session_id=old) == v["a1"]
+        assert api.read("pinned", "b", session_id=old) == v["b1"]
+        assert check_model(api, "pinned", model, stale={c1, c2}) >= 5
+    rows = env.container.catalog_db.query(
+        "SELECT COUNT(*) AS n FROM catalog_entries WHERE repository_id = ?", (repo_id,)
+    )
+    assert int(rows[0]["n"]) == 4  # a1, b1, a2, c1: every version the session can reach
+
+    # The session copies b from its base (a version the head no longer has) and commits.
+    api.copy("pinned", old, "b", "b-again")
+    model.copy(old, "b", "b-again")
+    api.upload("pinned", old, "n", v["n1"])
+    model.put(old, "n", v["n1"])
+    c4 = api.commit_ok("pinned", old, "from an old base")
+    model.committed(old, c4)
+
+    # With no session left on c1, retention applies; b1's bytes live on through the copy.
+    report = env.collect(t0 + LATER)
+    assert report.entry_versions_expired_up_to == {repo_id: 2}
+    assert report.blobs_deleted == 1
+    assert env.container.blobs.stat(stored[v["a1"]]) is None
+    assert read_blob(env.container, stored[v["b1"]]) == v["b1"]
+    assert api.read("pinned", "b-again") == v["b1"]
+    assert check_model(api, "pinned", model, stale={c1, c2}) >= 8
+    all_live_bytes_exist(env)
+
+
+def test_gc_rolls_back_sessions_older_than_their_maximum_duration(env: Env) -> None:
+    api, t0 = env.api, env.start
+    api.create_repository("short", session_max_duration_days=2)
+    api.create_repository("long")  # the default: 7 days
+    staged = {k: unique(k) for k in ("short", "long", "fresh", "base")}
+    base = api.open_session("short")
+    api.upload("short", base, "base", staged["base"])
+    api.commit_ok("short", base, "base")
+    expiring = api.open_session("short")
+    api.upload("short", expiring, "f", staged["short"])
+    keeps = api.open_session("long")
+    api.upload("long", keeps, "f", staged["long"])
+    short_id, long_id = env.repo_id("short"), env.repo_id("long")
+    stored = env.addresses_by_content(short_id) | env.addresses_by_content(long_id)
+
+    report = env.collect(t0 + DAY + timedelta(hours=1))
+    assert report.sessions_rolled_back == 0
+    assert api.read("short", "f", session_id=expiring) == staged["short"]
+
+    report = env.collect(t0 + 3 * DAY)
+    assert report.sessions_rolled_back == 1
+    # Rolled back: nothing to commit, its staged bytes were collected in the same pass.
+    gone = api.commit("short", expiring, "too late")
+    assert gone.status_code == 404, gone.text
+    row = env.container.catalog_db.query_one(
+        "SELECT status FROM catalog_sessions WHERE id = ?", (expiring,)
+    )
+    assert row is not None and row["status"] == "rolled_back"
+    assert env.container.blobs.stat(stored[staged["short"]]) is None
+    assert api.read("short", "base") == staged["base"]
+    assert api.read("long", "f", session_id=keeps) == staged["long"]
+
+    report = env.collect(t0 + 8 * DAY)
+    assert report.sessions_rolled_back == 1  # the 7-day session now
+    assert env.container.blobs.stat(stored[staged["long"]]) is None
+    assert api.read("short", "base") == staged["base"]
+    assert env.collect(t0 + 8 * DAY).sessions_rolled_back == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG application/catalog/history.py revert(): reverting a commit beyond "
+    "retention (whose predecessor versions GC expired) silently stages deletes instead of "
+    "answering 410",
+)
+def test_a_commit_beyond_retention_cannot_be_reverted_into_a_wrong_tree(env: Env) -> None:
+    api, t0 = env.api, env.start
+    api.create_repository("old", retention_days=30)
+    v1, v2 = unique("v1"), unique("v2")
+    env.at(t0 - 40 * DAY)
+    s = api.open_session("old")
+    api.upload("old", s, "a", v1)
+    api.commit_ok("old", s, "one")
+    env.at(t0 - 35 * DAY)
+    s = api.open_session("old")
+    api.upload("old", s, "a", v2)
+    c2 = api.commit_ok("old", s, "two")
+    env.collect(t0)  # expires a@v1: only stale commits could see it
+    reverted = api.revert("old", c2)
+    if reverted.status_code in (200, 201):
+        # Undoing c2 must bring a@v1 back; it must never delete `a`.
+        assert api.list_paths("old") == ["a"], "the revert deleted 'a' instead of restoring it"
+        assert api.read("old", "a") == v1
+    else:
+        assert reverted.status_code == 410, reverted.text
+
+
+# -- the CLI ---------------------------------------------------------------------------------
+
+
+def age_blobs(root: Path, seconds: float) -> None:
+    """Make every stored blob look `seconds` older (as if uploaded back then)."""
+    when = time.time() - seconds
+    for repo in root.iterdir():
+        if repo.name.startswith(".") or not repo.is_dir():
+            continue
+        for blob in repo.iterdir():
+            os.utime(blob, (when, when))
+
+
+def test_the_gc_command_collects_garbage_and_keeps_live_bytes(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, "sqlite")
+    v = {k: unique(k) for k in ("a1", "a2", "b1", "r1", "s1", "ab1", "in1")}
+    with environment(settings) as env:
+        api, t0 = env.api, env.start
+        api.create_repository("repo", retention_days=30)
+        model = Model()
+
+        def commit_one(path: str, key: str) -> str:
+            s = api.open_session("repo")
+            model.open(s)
+            api.upload("repo", s, path, v[key])
+            model.put(s, path, v[key])
+            cid = api.commit_ok("repo", s, key)
+            model.committed(s, cid)
+            return cid
+
+        env.at(t0 - 40 * DAY)
+        c1 = commit_one("a", "a1")
+        env.at(t0 - 35 * DAY)
+        c2 = commit_one("a", "a2")
+        env.at(t0 - DAY)
+        commit_one("b", "b1")
+        env.at(t0)
+        rolled = api.open_session("repo")
+        api.upload("repo", rolled, "r", v["r1"])
+        api.rollback("repo", rolled)
+        open_one = api.open_session("repo")
+        model.open(open_one)
+        api.upload("repo", open_one, "s", v["s1"])
+        model.put(open_one, "s", v["s1"])
+        api.upload_unfinalized("repo", open_one, "abandoned", v["ab1"])
+        repo_id = env.repo_id("repo")
+        age_blobs(settings.data_dir / "blobs", 2 * 86400)
+        in_flight = api.upload_unfinalized("repo", open_one, "inflight", v["in1"])
+        stored = env.addresses_by_content(repo_id)
+        assert set(stored) == set(v.values())
+
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["gc", "--data-dir", str(settings.data_dir), "--json"],
+        env={"TILDE_SECRET_KEY": settings.secret_key, "TILDE_DATABASE_URL": ""},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    report: dict[str, Any] = json.loads(result.output.strip().splitlines()[-1])
+    assert report["entry_versions_expired_up_to"] == {repo_id: 2}
+    assert report["blobs_deleted"] == 3  # a1 (expired), r1 (rolled back), the abandoned upload
+    assert report["sessions_rolled_back"] == 0
+    assert report["repositories_purged"] == 0
+
+    with environment(settings, reuse=api) as env:
+        owner = env.api
+        for key in ("a1", "r1", "ab1"):
+            assert env.container.blobs.stat(stored[v[key]]) is None, key
+        for key in ("a2", "b1", "s1", "in1"):
+            assert read_blob(env.container, stored[v[key]]) == v[key], key
+        assert check_model(owner, "repo", model, stale={c1, c2}) >= 4
+        check(owner.finalize("repo", open_one, "inflight", in_flight, v["in1"]), 200, 201)
+        model.put(open_one, "inflight", v["in1"])
+        cid = owner.commit_ok("repo", open_one, "finalized after gc")
+        model.committed(open_one, cid)
+        check_tree(owner, "repo", model.head)
+        assert owner.read("repo", "inflight") == v["in1"]
+
+
+def test_a_commit_racing_the_collector_does_not_abort_the_collection(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit that lands between the collector loading a repository and recording its
+    retention must not make the whole collection fail (it retries, like every command)."""
+    api, t0 = env.api, env.start
+    api.create_repository("busy", retention_days=30)
+    v = {k: unique(k) for k in ("a1", "a2", "raced")}
+    env.at(t0 - 40 * DAY)
+    s = api.open_session("busy")
+    api.upload("busy", s, "a", v["a1"])
+    api.commit_ok("busy", s, "one")
+    env.at(t0 - 35 * DAY)
+    s = api.open_session("busy")
+    api.upload("busy", s, "a", v["a2"])
+    api.commit_ok("busy", s, "two")
+    env.at(t0)
+    busy_id = env.repo_id("busy")
+    reads = env.container.catalog.reads
+    original = reads.stale_boundary
+    raced: list[str] = []
+
+    def racing(repository_id: str, before: str) -> int:
+        if not raced:  # the collector holds the repository now: a commit lands meanwhile
+            s = api.open_session("busy")
+            api.upload("busy", s, "raced", v["raced"])
+            raced.append(api.commit_ok("busy", s, "lands during the collection"))
+        return int(original(repository_id, before))
+
+    monkeypatch.setattr(reads, "stale_boundary", racing)
+    report = env.collect(t0 + LATER)
+    assert raced
+    assert report.entry_versions_expired_up_to == {busy_id: 2}
+    assert report.blobs_deleted == 1  # a1, expired; a2 and the raced commit stay
+    assert api.read("busy", "a") == v["a2"]
+    assert api.read("busy", "raced", ref=raced[0]) == v["raced"]
