@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
 
 from domain.shared.errors import Conflict, NotFound
-from domain.shared.values import utcnow
+from domain.shared.values import Actor, utcnow
 
 T = TypeVar("T")
 Observer = Callable[[str, Sequence[Recording[Any]]], None]
@@ -34,6 +34,19 @@ class Result(Generic[T]):
     written: tuple[Written, ...] = ()
 
 
+class ActorAsDict(Transcoding):
+    """Snapshots carry `Actor` values (who created an aggregate)."""
+
+    type = Actor
+    name = "actor"
+
+    def encode(self, obj: Actor) -> dict[str, str]:
+        return {"type": obj.type, "id": obj.id}
+
+    def decode(self, data: dict[str, str]) -> Actor:
+        return Actor(data["type"], data["id"])
+
+
 class TildeApplication(Application[Any]):
     """An eventsourcing Application with an injectable clock and save observers."""
 
@@ -52,6 +65,10 @@ class TildeApplication(Application[Any]):
         # Views that must never lag: applied in the transaction that appends the events.
         self.inline_projection: Callable[[Any, list[Any]], None] | None = None
         super().__init__(env)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(ActorAsDict())
 
     def _inline(self, cursor: Any, stored_events: Sequence[Any]) -> None:
         assert self.inline_projection is not None

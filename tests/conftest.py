@@ -37,6 +37,8 @@ def make_settings(tmp_path: Path, kind: str, **overrides: Any) -> Settings:
         "db_pool_size": 4,
         "log_level": "WARNING",
         "projector_poll_interval": 0.02,
+        # A port of its own, so base_url (upload URLs, web_url) is right for a LiveServer.
+        "port": services.free_port(),
     }
     if kind == "postgres":
         values["database_url"] = services.create_database()
@@ -101,7 +103,7 @@ class LiveServer:
     """The app under uvicorn in a thread, on a free loopback port."""
 
     def __init__(self, container: Container) -> None:
-        self.port = services.free_port()
+        self.port = container.settings.port
         self.url = f"http://127.0.0.1:{self.port}"
         app = create_app(container, run_background=True)
         config = uvicorn.Config(

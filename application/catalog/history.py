@@ -12,7 +12,7 @@ from application.principal import Principal
 from domain.catalog.commits import check_metadata
 from domain.catalog.session import SHARDS, Session
 from domain.catalog.staging import MAX_BATCH, StagingShard, shard_of, staged_delete, staged_put
-from domain.shared.errors import Conflict, Invalid, NotFound
+from domain.shared.errors import Conflict, Gone, Invalid, NotFound
 from domain.shared.values import stamp
 
 
@@ -39,6 +39,10 @@ class HistoryCommands(SessionCommands):
                 raise NotFound(f"commit '{target}' not found")
             if seq == 1:
                 raise Invalid("the root commit cannot be reverted")
+            target_row = self.reads.commit_row_by_seq(str(repo.id), seq)
+            if target_row and self.is_stale(repo, target_row["creation_date"]):
+                # Older versions may already be expired: a revert could not restore them.
+                raise Gone(f"commit '{target}' is older than the repository's retention period")
             changes = self.reads.changes_of(str(repo.id), seq)
             if not changes:
                 raise Invalid("nothing to revert: the commit changed no objects")

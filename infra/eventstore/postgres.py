@@ -40,6 +40,11 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
         inline = kwargs.get("inline")
         if inline is not None:
             inline(_PgCursor(curs), stored_events)
+            # Sync the pipeline now: an error in the projection must surface here, before the
+            # event store's own prepared statements are queued behind it on this connection
+            # (an aborted pipeline would leave psycopg believing they were prepared).
+            with curs.connection.pipeline():
+                pass
         super()._insert_events(curs, stored_events, **kwargs)
 
     def insert_events(

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import psycopg
 import psycopg_pool
+from psycopg import pq
 from psycopg.rows import dict_row
 
 from domain.shared.errors import Unavailable
@@ -127,13 +128,30 @@ def _pg_sql(sql: str) -> str:
 
 
 class _PgCursor:
-    """psycopg cursor speaking `?` placeholders."""
+    """psycopg cursor speaking `?` placeholders.
 
-    def __init__(self, cursor: psycopg.Cursor[dict[str, Any]]) -> None:
+    In pipeline mode results arrive asynchronously: a late result of an earlier statement can
+    land on the cursor after a later statement was sent, and reading the cursor would report
+    it. Reads (`fetchone`, `fetchall`, `rowcount`) therefore sync the pipeline first, so the
+    cursor holds the result of its last statement.
+    """
+
+    def __init__(
+        self, cursor: psycopg.Cursor[dict[str, Any]], pipeline: psycopg.Pipeline | None = None
+    ) -> None:
         self._cursor = cursor
+        self._pipeline = pipeline
+
+    def _settle(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline.sync()
+        elif self._cursor.connection.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            with self._cursor.connection.pipeline():
+                pass  # someone else's pipeline: a nested block syncs it on exit
 
     @property
     def rowcount(self) -> int:
+        self._settle()
         return self._cursor.rowcount
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _PgCursor:
@@ -145,9 +163,11 @@ class _PgCursor:
         return self
 
     def fetchone(self) -> dict[str, Any] | None:
+        self._settle()
         return self._cursor.fetchone()
 
     def fetchall(self) -> list[dict[str, Any]]:
+        self._settle()
         return self._cursor.fetchall()
 
 
@@ -192,8 +212,8 @@ class PostgresDatabase:
         with self._conn() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
             if pipeline:
-                with conn.pipeline():
-                    yield _PgCursor(cur)
+                with conn.pipeline() as p:
+                    yield _PgCursor(cur, p)
             else:
                 yield _PgCursor(cur)
 

@@ -322,12 +322,6 @@ def test_gc_rolls_back_sessions_older_than_their_maximum_duration(env: Env) -> N
     assert env.collect(t0 + 8 * DAY).sessions_rolled_back == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG application/catalog/history.py revert(): reverting a commit beyond "
-    "retention (whose predecessor versions GC expired) silently stages deletes instead of "
-    "answering 410",
-)
 def test_a_commit_beyond_retention_cannot_be_reverted_into_a_wrong_tree(env: Env) -> None:
     api, t0 = env.api, env.start
     api.create_repository("old", retention_days=30)

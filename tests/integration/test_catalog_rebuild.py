@@ -226,7 +226,6 @@ SNAPSHOT_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=SNAPSHOT_BUG)
 def test_a_repository_with_more_commits_than_its_snapshot_interval(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, "sqlite")
     with environment(settings) as env:
@@ -251,7 +250,6 @@ def test_a_repository_with_more_commits_than_its_snapshot_interval(tmp_path: Pat
         assert (dump_catalog(env.container), commit_ids(env.container)) == (before, ids)
 
 
-@pytest.mark.xfail(strict=True, reason=SNAPSHOT_BUG)
 def test_a_session_staging_more_often_than_a_shards_snapshot_interval(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, "sqlite")
     with environment(settings) as env:
