@@ -258,7 +258,9 @@ def bootstrap(
     def on_saved(app_name: str, recordings: Sequence[Recording[Any]]) -> None:
         metrics.events_appended.labels(app_name).inc(len(recordings))
         if "manager" in holder:
-            holder["manager"].wake(app_name)
+            holder["manager"].wake(
+                app_name, frozenset(r.notification.topic for r in recordings)
+            )
 
     identity = IdentityApplication(
         application_env(settings, "identity"),

@@ -133,9 +133,13 @@ class ProjectionManager:
             runner.stop()
         self.started = False
 
-    def wake(self, application: str) -> None:
+    def wake(self, application: str, topics: frozenset[str] | None = None) -> None:
+        """Wake the runners following `application` (only those interested in `topics`, when
+        the caller knows which event types it just appended)."""
         for runner in self.runners.values():
-            if application in runner.apps:
+            if application in runner.apps and (
+                topics is None or topics & runner.topic_set(application)
+            ):
                 runner.wake()
 
     # -- read-your-writes -----------------------------------------------------------------

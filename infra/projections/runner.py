@@ -60,6 +60,7 @@ class ProjectorRunner:
         self.positions: dict[str, int] = {}
         self.active = False
         self._topics = {name: view.topics(name) for name in self.apps}
+        self._topic_sets = {name: frozenset(t) for name, t in self._topics.items()}
         self._cond = threading.Condition()
         # Serializes batches (and position reloads) of the loop thread with callers of
         # `catch_up` in the same process: both would fold the same events otherwise.
@@ -134,25 +135,29 @@ class ProjectorRunner:
                 self._cond.notify_all()
 
     # -- work -----------------------------------------------------------------------------
+    def topic_set(self, application: str) -> frozenset[str]:
+        return self._topic_sets[application]
+
     def catch_up(self) -> int:
-        """Apply everything available now (used by rebuilds and tests); events processed."""
+        """Apply everything available now (used by rebuilds and tests); events processed.
+        Throughput matters here, not latency: full batches, no per-transaction time cap."""
         if not self.positions:
             self.reload()
         total = 0
-        while (n := self.step()) > 0:
+        while (n := self.step(batch_seconds=3600.0)) > 0:
             total += n
         return total
 
-    def step(self) -> int:
+    def step(self, batch_seconds: float | None = None) -> int:
         """One batch per followed application; the number of log positions advanced."""
         advanced = 0
         with self._step_lock:
             self._behind = False
             for name, app in self.apps.items():
-                advanced += self._step_app(name, app)
+                advanced += self._step_app(name, app, batch_seconds or self.batch_seconds)
         return advanced
 
-    def _step_app(self, name: str, app: Application[Any]) -> int:
+    def _step_app(self, name: str, app: Application[Any], batch_seconds: float) -> int:
         position = self.positions.get(name, 0)
         head = app.recorder.max_notification_id() or 0
         labels = (self.view.name, name)
@@ -162,7 +167,7 @@ class ProjectorRunner:
         notes = app.recorder.select_notifications(
             start=position + 1, limit=self.batch_size, stop=head, topics=self._topics[name]
         )
-        deadline = time.monotonic() + self.batch_seconds
+        deadline = time.monotonic() + batch_seconds
         applied = 0
         new_position = head if len(notes) < self.batch_size else notes[-1].id
         with self.db.transaction(pipeline=True) as cur:
