@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import FromQuery, Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from domain.shared.errors import Invalid
 from domain.shared.values import iso, parse_iso
@@ -36,7 +36,7 @@ class AuditController(Controller):
         container: ContainerDep,
         since: FromQuery[str | None] = None,
         until: FromQuery[str | None] = None,
-        actor: Annotated[str | None, Parameter(query="principal")] = None,
+        actor: Annotated[str | None, QueryParameter(name="principal")] = None,
         event_type: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
