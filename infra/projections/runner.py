@@ -144,20 +144,24 @@ class ProjectorRunner:
         if not self.positions:
             self.reload()
         total = 0
-        while (n := self.step(batch_seconds=3600.0)) > 0:
+        while (n := self.step(batch_seconds=3600.0, batch_size=max(self.batch_size, 5000))) > 0:
             total += n
         return total
 
-    def step(self, batch_seconds: float | None = None) -> int:
+    def step(self, batch_seconds: float | None = None, batch_size: int | None = None) -> int:
         """One batch per followed application; the number of log positions advanced."""
         advanced = 0
         with self._step_lock:
             self._behind = False
             for name, app in self.apps.items():
-                advanced += self._step_app(name, app, batch_seconds or self.batch_seconds)
+                advanced += self._step_app(
+                    name, app, batch_seconds or self.batch_seconds, batch_size or self.batch_size
+                )
         return advanced
 
-    def _step_app(self, name: str, app: Application[Any], batch_seconds: float) -> int:
+    def _step_app(
+        self, name: str, app: Application[Any], batch_seconds: float, batch_size: int
+    ) -> int:
         position = self.positions.get(name, 0)
         head = app.recorder.max_notification_id() or 0
         labels = (self.view.name, name)
@@ -165,11 +169,11 @@ class ProjectorRunner:
             self.metrics.projector_lag.labels(*labels).set(0)
             return 0
         notes = app.recorder.select_notifications(
-            start=position + 1, limit=self.batch_size, stop=head, topics=self._topics[name]
+            start=position + 1, limit=batch_size, stop=head, topics=self._topics[name]
         )
         deadline = time.monotonic() + batch_seconds
         applied = 0
-        new_position = head if len(notes) < self.batch_size else notes[-1].id
+        new_position = head if len(notes) < batch_size else notes[-1].id
         with self.db.transaction(pipeline=True) as cur:
             for note in notes:
                 self.view.apply(cur, app.mapper.to_domain_event(note))
