@@ -28,6 +28,7 @@ from interfaces.http.controllers.invitations import (
 )
 from interfaces.http.controllers.keys import ApiKeysController
 from interfaces.http.controllers.me import MeController
+from interfaces.http.controllers.object_reads import ObjectReadsController
 from interfaces.http.controllers.objects import ObjectsController
 from interfaces.http.controllers.organizations import OrganizationsController
 from interfaces.http.controllers.policies import PoliciesController
@@ -60,6 +61,7 @@ API_CONTROLLERS: list[Any] = [
     AllRepositoriesController,
     SessionsController,
     ObjectsController,
+    ObjectReadsController,
     CommitsController,
 ]
 

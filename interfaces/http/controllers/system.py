@@ -37,7 +37,8 @@ class OpenAPIDocument(Controller):
     path = "/api/v1"
     include_in_schema = False
 
-    @get("/openapi.json", opt={"action": "GetOpenAPI"}, operation_id="openapi",
-         sync_to_thread=False)
+    @get(
+        "/openapi.json", opt={"action": "GetOpenAPI"}, operation_id="openapi", sync_to_thread=False
+    )
     def document(self, request: Request[Any, Any, Any]) -> dict[str, Any]:
         return request.app.openapi_schema.to_schema()
