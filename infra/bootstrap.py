@@ -252,15 +252,15 @@ def bootstrap(
         )
     secret = _secret(settings)
     signer = HmacTokenSigner(secret)
-    holder: dict[str, ProjectionManager] = {}
+    holder: dict[str, Any] = {}
     generation = Generation()
 
     def on_saved(app_name: str, recordings: Sequence[Recording[Any]]) -> None:
         metrics.events_appended.labels(app_name).inc(len(recordings))
+        if app_name in ("identity", "organizations") and "identity" in holder:
+            holder["identity"].invalidate_credentials()
         if "manager" in holder:
-            holder["manager"].wake(
-                app_name, frozenset(r.notification.topic for r in recordings)
-            )
+            holder["manager"].wake(app_name, frozenset(r.notification.topic for r in recordings))
 
     identity = IdentityApplication(
         application_env(settings, "identity"),
@@ -272,6 +272,7 @@ def bootstrap(
         observers=[on_saved],
         has_open_invitation=lambda email: has_open_invitation(db, email, iso(clock()) or ""),
     )
+    holder["identity"] = identity
     authorizer = Authorizer(SqlAuthzSource(db, generation))
     organizations = OrganizationsApplication(
         application_env(settings, "organizations"),
@@ -336,8 +337,15 @@ def bootstrap(
     manager.ensure_schema()
     holder["manager"] = manager
     outbox = OutboxSender(db, mailer or _mailer(settings), metrics, locks("outbox-sender"), clock)
+
+    def heard(app_name: str) -> None:
+        """Another process appended events: wake projectors, drop verified credentials."""
+        if app_name in ("identity", "organizations"):
+            identity.invalidate_credentials()
+        manager.wake(app_name)
+
     listener = (
-        PostgresNotifyListener(settings.database_url, apps, manager.wake, generation.bump)
+        PostgresNotifyListener(settings.database_url, apps, heard, generation.bump)
         if settings.is_postgres
         else None
     )

@@ -63,6 +63,10 @@ class IdentityBase(TildeApplication):
         self.basic_cache: TTLCache[str] = TTLCache(maxsize=10_000, ttl=300)
         # Hashing a throwaway password keeps "unknown user" as slow as "wrong password".
         self._dummy_hash = hasher.hash("timing-equalizer-not-a-real-password")
+        # Verified Bearer tokens (sha256 -> generation, principal, verified at), valid
+        # while `credentials_generation` is unchanged.
+        self.bearer_cache: TTLCache[tuple[int, Any, Any]] = TTLCache(maxsize=10_000, ttl=300)
+        self.credentials_generation = 0
         # Resolvers for role and agent keys, registered by the organizations context.
         self.key_owner_resolvers: dict[str, Callable[[ApiKey], Any]] = {}
 

@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError
 from application.base import Result
 from application.identity.app import IdentityBase
 from application.principal import Principal
-from domain.identity.api_key import ApiKey, parse_token
+from domain.identity.api_key import USED_RESOLUTION, ApiKey, parse_token
 from domain.identity.errors import AccountLocked, InvalidCredentials, PendingApproval, RateLimited
 from domain.identity.login_session import LoginSession
 from domain.identity.rules import clean_text
@@ -142,7 +142,29 @@ class CredentialCommands(IdentityBase):
         return self._user_principal(user, via="basic")
 
     def authenticate_bearer(self, token: str) -> Principal | None:
-        """An API key's principal, or None when the key is unknown, wrong or revoked."""
+        """An API key's principal, or None when the key is unknown, wrong or revoked.
+
+        Verified keys are remembered until the next identity or organization write anywhere
+        (`invalidate_credentials`, called on local saves and on other processes' NOTIFY), so a
+        steady stream of requests costs no event-store reads while revocations still apply
+        to the next request."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        remembered = self.bearer_cache.get(digest)
+        if remembered is not None and remembered[0] == self.credentials_generation:
+            _, principal, noted = remembered
+            # Within a minute of the last recorded use nothing needs writing either.
+            if self.clock() - noted < USED_RESOLUTION:
+                return principal
+        principal = self._authenticate_bearer(token)
+        if principal is not None:
+            self.bearer_cache.put(digest, (self.credentials_generation, principal, self.clock()))
+        return principal
+
+    def invalidate_credentials(self) -> None:
+        """Forget verified credentials (after any write that could revoke one)."""
+        self.credentials_generation += 1
+
+    def _authenticate_bearer(self, token: str) -> Principal | None:
         parsed = parse_token(token)
         if parsed is None:
             return None
