@@ -163,7 +163,9 @@ class Raw:
         if self.pg:
             self.conn: Any = psycopg.connect(target, autocommit=True)
         else:
-            self.conn = sqlite3.connect(target, isolation_level=None, timeout=30)
+            self.conn = sqlite3.connect(
+                target, isolation_level=None, timeout=30, check_same_thread=False
+            )
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")  # as infra.sql.database
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
@@ -23,7 +23,9 @@ from domain.shared.ids import index_id
 from domain.shared.index import IndexEntry
 from domain.shared.values import Actor, parse_iso
 
-STAGE_ATTEMPTS = 30
+CONTENDED_ATTEMPTS = 30
+KNOWN_REPOSITORIES = 10_000  # remembered (organization, name) -> id pairs
+T = TypeVar("T")
 
 
 class CatalogBase(TildeApplication):
@@ -50,6 +52,7 @@ class CatalogBase(TildeApplication):
         self.base_url = base_url.rstrip("/")
         self.upload_ttl = upload_ttl
         self.download_ttl = download_ttl
+        self._repository_ids: dict[tuple[str, str], UUID] = {}  # (org, name) -> id seen
 
     # -- retention ------------------------------------------------------------------------
     @staticmethod
@@ -65,10 +68,28 @@ class CatalogBase(TildeApplication):
 
     # -- lookups --------------------------------------------------------------------------
     def get_repository(self, org_id: str, name: str) -> Repository:
+        # A live repository owns its name (the name's index entry is claimed and released
+        # with it, and names never change): once an id is known, loading that repository
+        # alone decides, one event-store read per request instead of two.
+        key = (org_id, name)
+        known = self._repository_ids.get(key)
+        if known is not None:
+            repo = self.find(known, Repository)
+            if (
+                repo is not None
+                and not repo.deleted
+                and repo.organization_id == org_id
+                and repo.name == name
+            ):
+                return repo
+            self._repository_ids.pop(key, None)
         entry = self.find(index_id(f"repo-name:{org_id}", name), IndexEntry)
         repo = self.find(UUID(entry.owner_id), Repository) if entry and entry.owner_id else None
         if repo is None or repo.deleted or repo.organization_id != org_id:
             raise NotFound(f"repository '{name}' not found")
+        if len(self._repository_ids) >= KNOWN_REPOSITORIES:
+            self._repository_ids.clear()
+        self._repository_ids[key] = repo.id
         return repo
 
     def session(self, repo: Repository, session_id: str) -> Session:
@@ -98,25 +119,32 @@ class CatalogBase(TildeApplication):
             for start in range(0, len(batch), MAX_BATCH):
                 chunk = batch[start : start + MAX_BATCH]
                 written.append(
-                    self._retry_staging(
-                        partial(self._stage_shard, repo, session_id, index, chunk, actor)
+                    self.retrying(
+                        partial(self._stage_shard, repo, session_id, index, chunk, actor),
+                        conflict="the session changed concurrently; retry",
                     )
                 )
         return written
 
-    @staticmethod
-    def _retry_staging(command: Callable[[], Written]) -> Written:
-        """Stagings race only with stagings into the same session (the first use of a shard
-        also registers it on the session), so parallel uploads to different paths collide
-        often: retry with a jittered backoff instead of failing one of them with a 409."""
-        for attempt in range(STAGE_ATTEMPTS):
+    def retrying(
+        self,
+        command: Callable[[], T],
+        *,
+        conflict: str = "the resource changed concurrently; retry the request",
+    ) -> T:
+        """Catalog writes contend on hot streams (a session's shards, which its first use of a
+        shard also registers on the session; a repository's head), so parallel uploads to
+        different paths and commits of disjoint sessions lose races often: retry them with a
+        jittered backoff rather than fail one with a 409 that names no real conflict."""
+        for attempt in range(CONTENDED_ATTEMPTS - 1):
             try:
                 return command()
             except IntegrityError:
-                if attempt == STAGE_ATTEMPTS - 1:
-                    break
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
-        raise Conflict("the session changed concurrently; retry")
+        try:
+            return command()
+        except IntegrityError:
+            raise Conflict(conflict) from None
 
     def _stage_shard(
         self,

@@ -15,6 +15,7 @@ from application.ports import BlobInfo, CompletedPart
 from application.principal import Principal
 from domain.catalog.commits import check_metadata
 from domain.catalog.paths import check_path
+from domain.catalog.repository import Repository
 from domain.catalog.staging import staged_delete, staged_put
 from domain.shared.errors import Invalid, NotFound
 from domain.shared.values import stamp
@@ -128,8 +129,7 @@ class ObjectCommands(CatalogBase):
         if info is None:
             raise Invalid("nothing was uploaded for this token: PUT the bytes to upload_url first")
         return self._stage_upload(
-            repo_name,
-            org_id,
+            repo,
             session_id,
             object_path,
             grant["a"],
@@ -143,8 +143,7 @@ class ObjectCommands(CatalogBase):
 
     def _stage_upload(
         self,
-        repo_name: str,
-        org_id: str,
+        repo: Repository,
         session_id: str,
         path: str,
         address: str,
@@ -178,7 +177,8 @@ class ObjectCommands(CatalogBase):
             metadata=check_object_metadata(metadata),
             last_modified=stamp(self.clock()),
         )
-        repo = self.get_repository(org_id, repo_name)
+        # `repo` was loaded by the caller: staging needs only its id and organization, and
+        # the staging save itself re-checks the session (a second load cost two reads).
         written = self.stage(repo, session_id, [entry], principal.actor)
         return Result({"path": path, "etag": f'"{info.etag}"'}, tuple(written))
 
@@ -266,8 +266,7 @@ class ObjectCommands(CatalogBase):
             if info is None or info.etag != _multipart_etag(completed):
                 raise
         return self._stage_upload(
-            repo_name,
-            org_id,
+            repo,
             session_id,
             object_path,
             grant["a"],

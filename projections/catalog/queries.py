@@ -142,7 +142,8 @@ class CommittedFetch:
             f" SELECT ({seek.format(op=op, low='?')}), 1"
             f" UNION ALL SELECT ({seek.format(op='>', low=following)}), w.n + 1"
             f" FROM w WHERE w.path IS NOT NULL AND w.n < {int(steps)})"
-            f" SELECT {columns} FROM w JOIN catalog_entries e ON e.repository_id = ?"
+            # CROSS JOIN: SQLite keeps `w` outside (it otherwise walked the whole head).
+            f" SELECT {columns} FROM w CROSS JOIN catalog_entries e WHERE e.repository_id = ?"
             f" AND e.path = w.path AND {where_e} ORDER BY w.n",
             (
                 *(self.repository_id, *self.params, low, high),
@@ -351,11 +352,15 @@ def diff_commits(
     if delimiter and after.endswith(delimiter):
         cursor, op = upper_bound(after), ">="
     while len(rows) <= amount:
+        # `path || ''` keeps the (repository, path, seq) index out: walking it in path order
+        # visits every change the repository ever had (O(history)), which PostgreSQL's
+        # generic plan for this prepared statement chose, as SQLite always did. The key's
+        # seq range reads only the churn between the two commits, then sorts it.
         paths = [
             r["path"]
             for r in db.query(
                 "SELECT DISTINCT path FROM catalog_changes WHERE repository_id = ? AND seq > ?"
-                f" AND seq <= ? AND path {op} ? AND path < ? ORDER BY path LIMIT ?",
+                f" AND seq <= ? AND path || '' {op} ? AND path || '' < ? ORDER BY path LIMIT ?",
                 (repository_id, low, high, cursor, upper_bound(prefix), amount + 1),
             )
         ]

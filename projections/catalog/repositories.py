@@ -103,12 +103,16 @@ def list_repositories(
     if not org_ids:
         return []
     marks = ",".join("?" * len(org_ids))
+    # Compare (organization, name) as a pair, like the ORDER BY: comparing the joined string
+    # instead skips organizations whose name extends another's ("acme" < "acme-labs", yet
+    # "acme-labs/x" < "acme/y").
+    org_after, _, name_after = after.partition("/")
     rows = db.query(
         "SELECT r.*, o.name AS organization_slug, o.display_name AS organization_display_name"
         " FROM repositories r JOIN organizations o ON o.id = r.organization_id"
         f" WHERE r.organization_id IN ({marks}) AND r.deleted = ?"
-        " AND (o.name || '/' || r.name) > ? ORDER BY o.name, r.name LIMIT ?",
-        (*org_ids, False, after, amount),
+        " AND (o.name > ? OR (o.name = ? AND r.name > ?)) ORDER BY o.name, r.name LIMIT ?",
+        (*org_ids, False, org_after, org_after, name_after, amount),
     )
     return [
         {
