@@ -83,8 +83,10 @@ class Settings(BaseSettings):
         description="Idle poll of the event log (SQLite, or PostgreSQL without NOTIFY)",
     )
     read_your_writes_timeout: float = 5.0
-    gc_interval_seconds: float = Field(default=3600, description="Retention and garbage "
-                                       "collection period (0 = only `tilde-server gc`)")
+    gc_interval_seconds: float = Field(
+        default=3600,
+        description="Retention and garbage collection period (0 = only `tilde-server gc`)",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"

@@ -50,7 +50,7 @@ def application_env(settings: Settings, name: str) -> dict[str, str]:
                 "POSTGRES_MAX_WAITING": str(settings.db_max_waiting),
                 "POSTGRES_LOCK_TIMEOUT": "5",
                 "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
-                    "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
+                "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
             }
         )
     else:
