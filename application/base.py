@@ -110,6 +110,18 @@ class TildeApplication(Application[Any]):
             return None
         return aggregate if isinstance(aggregate, kind) else None
 
+    def peek(self, aggregate_id: Any, kind: type[T]) -> T | None:
+        """A read-only load: the cached instance itself (no defensive copy), and no waiting
+        behind another thread's fast-forward of it (its state may be a moment old). Never
+        mutate what this returns."""
+        try:
+            aggregate: Any = self.repository.get(
+                aggregate_id, fastforward_skipping=True, deepcopy_from_cache=False
+            )
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, kind) else None
+
     def retrying(
         self,
         command: Callable[[], T],

@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     projector_batch_size: int = 500
     projector_batch_seconds: float = 0.02
     projector_poll_interval: float = Field(
-        default=0.05,
-        description="Idle poll of the event log (SQLite, or PostgreSQL without NOTIFY)",
+        default=1.0,
+        description="Idle poll of the event log: projectors wake on this process's saves and "
+        "on PostgreSQL NOTIFY at once; the poll only catches writes by other SQLite processes",
     )
     read_your_writes_timeout: float = 5.0
     gc_interval_seconds: float = Field(

@@ -67,14 +67,18 @@ class CatalogBase(TildeApplication):
         )
 
     # -- lookups --------------------------------------------------------------------------
-    def get_repository(self, org_id: str, name: str) -> Repository:
+    def get_repository(self, org_id: str, name: str, *, read_only: bool = False) -> Repository:
+        """The live repository `name` of an organization (NotFound otherwise). Reads pass
+        `read_only`: they get the cached instance without copying it or queueing behind a
+        concurrent refresh, and must not change it."""
         # A live repository owns its name (the name's index entry is claimed and released
         # with it, and names never change): once an id is known, loading that repository
         # alone decides, one event-store read per request instead of two.
+        load = self.peek if read_only else self.find
         key = (org_id, name)
         known = self._repository_ids.get(key)
         if known is not None:
-            repo = self.find(known, Repository)
+            repo = load(known, Repository)
             if (
                 repo is not None
                 and not repo.deleted
@@ -84,7 +88,7 @@ class CatalogBase(TildeApplication):
                 return repo
             self._repository_ids.pop(key, None)
         entry = self.find(index_id(f"repo-name:{org_id}", name), IndexEntry)
-        repo = self.find(UUID(entry.owner_id), Repository) if entry and entry.owner_id else None
+        repo = load(UUID(entry.owner_id), Repository) if entry and entry.owner_id else None
         if repo is None or repo.deleted or repo.organization_id != org_id:
             raise NotFound(f"repository '{name}' not found")
         if len(self._repository_ids) >= KNOWN_REPOSITORIES:

@@ -262,9 +262,10 @@ class ObjectCommands(CatalogBase):
         except NotFound:
             # A complete refused after the store had assembled the blob (e.g. for a wrong
             # size_bytes) leaves it at the upload's own address: the same parts stage it.
-            info = self.blobs.stat(grant["a"])
-            if info is None or info.etag != _multipart_etag(completed):
+            assembled = self.blobs.stat(grant["a"])
+            if assembled is None or assembled.etag != _multipart_etag(completed):
                 raise
+            info = assembled
         return self._stage_upload(
             repo,
             session_id,

@@ -15,9 +15,11 @@ button{padding:.4rem 1rem;margin-right:.5rem}.note{background:#f4f4f4;padding:.6
 
 
 def page(title: str, body: str) -> str:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)} — Tilde"
-            f"</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
-            "</body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)} — Tilde"
+        f"</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
+        "</body></html>"
+    )
 
 
 def hidden(name: str, value: str) -> str:
@@ -26,11 +28,14 @@ def hidden(name: str, value: str) -> str:
 
 def login_form(next_url: str, error: str = "") -> str:
     problem = f"<p class='error' id='error'>{escape(error)}</p>" if error else ""
-    return page("Sign in", f"""{problem}
-<form method='post' action='/console/login'>{hidden('next', next_url)}
+    return page(
+        "Sign in",
+        f"""{problem}
+<form method='post' action='/console/login'>{hidden("next", next_url)}
 <p><label>Username or email<br><input type='text' name='login' id='login'></label></p>
 <p><label>Password<br><input type='password' name='password' id='password'></label></p>
-<p><button type='submit' id='sign-in'>Sign in</button></p></form>""")
+<p><button type='submit' id='sign-in'>Sign in</button></p></form>""",
+    )
 
 
 def message(title: str, text: str, kind: str = "note") -> str:

@@ -97,8 +97,13 @@ def create_app(
 
     api = Router(path="/api/v1", route_handlers=API_CONTROLLERS)
     app = TildeLitestar(
-        route_handlers=[api, SystemController, BlobsController, ConsoleController,
-                        AccountPagesController],
+        route_handlers=[
+            api,
+            SystemController,
+            BlobsController,
+            ConsoleController,
+            AccountPagesController,
+        ],
         guards=[guard],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

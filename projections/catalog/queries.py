@@ -262,6 +262,14 @@ def commit_of_session(db: Reader, repository_id: str, session_id: str) -> dict[s
     )
 
 
+def head_seq(db: Reader, repository_id: str) -> int:
+    """The sequence number of the repository's latest commit (0 before the first)."""
+    row = db.query_one(
+        "SELECT MAX(seq) AS seq FROM catalog_commits WHERE repository_id = ?", (repository_id,)
+    )
+    return int(row["seq"] or 0) if row else 0
+
+
 def commit_by_seq(db: Reader, repository_id: str, seq: int) -> dict[str, Any] | None:
     return db.query_one(
         "SELECT * FROM catalog_commits WHERE repository_id = ? AND seq = ?", (repository_id, seq)

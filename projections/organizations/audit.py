@@ -61,8 +61,13 @@ class AuditView(View):
     follows = {
         "organizations": _events(Organization, Invitation, Group, GroupGraph, Policy, Role, Agent),
         "identity": (ApiKey.Created, ApiKey.Revoked),
-        "catalog": (*_events(Repository), Session.Opened, Session.ApprovalRequested,
-                    Session.Committed, Session.RolledBack),
+        "catalog": (
+            *_events(Repository),
+            Session.Opened,
+            Session.ApprovalRequested,
+            Session.Committed,
+            Session.RolledBack,
+        ),
     }
     tables = ("audit_log",)
 

@@ -42,7 +42,7 @@ class CommitsController(Controller):
         org: OrgDep,
         container: ContainerDep,
     ) -> dict[str, Any]:
-        repo = container.catalog.get_repository(org.org_id, repository)
+        repo = container.catalog.get_repository(org.org_id, repository, read_only=True)
         row = queries.commit_row(container.catalog_db, str(repo.id), commit_id)
         if row is None:
             raise NotFound(f"commit '{commit_id}' not found")
@@ -89,8 +89,9 @@ class CommitsController(Controller):
         prefix: FromQuery[str | None] = None,
         object: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        repo = container.catalog.get_repository(org.org_id, repository)
-        below = repo.head_seq + 1
+        repo = container.catalog.get_repository(org.org_id, repository, read_only=True)
+        # The head from the (never-lagging) commits table, not the cached aggregate.
+        below = queries.head_seq(container.catalog_db, str(repo.id)) + 1
         if ref:
             below = _seq(container, str(repo.id), ref, "ref") + 1
         if after:
@@ -121,7 +122,7 @@ class CommitsController(Controller):
         amount: FromQuery[int | None] = None,
         delimiter: FromQuery[str | None] = None,
     ) -> dict[str, Any]:
-        repo = container.catalog.get_repository(org.org_id, repository)
+        repo = container.catalog.get_repository(org.org_id, repository, read_only=True)
         db = container.catalog_db
         size = page.size(amount, default=1000)
         prefix_ = check_prefix(prefix)
@@ -131,7 +132,11 @@ class CommitsController(Controller):
                 raise NotFound("session not found")
             rows = queries.diff_session(db, session, prefix=prefix_, after=after or "", amount=size)
             return page.of(rows, size, key="path")
-        right_seq = _seq(container, str(repo.id), right, "right") if right else repo.head_seq
+        right_seq = (
+            _seq(container, str(repo.id), right, "right")
+            if right
+            else queries.head_seq(db, str(repo.id))
+        )
         left_seq = _seq(container, str(repo.id), left, "left") if left else 0
         for name, seq in (("left", left_seq), ("right", right_seq)):
             row = queries.commit_by_seq(db, str(repo.id), seq) if seq else None

@@ -36,7 +36,7 @@ def locate(
     """The entry a read names (head, a session, or a retained commit), or 404/410."""
     if session_id and ref:
         raise Invalid("give session_id or ref, not both")
-    repo = container.catalog.get_repository(org_id, repository)
+    repo = container.catalog.get_repository(org_id, repository, read_only=True)
     db = container.catalog_db
     if session_id:
         session = readable_session(db, str(repo.id), session_id)
@@ -158,7 +158,7 @@ class ObjectReadsController(Controller):
         if delimiter is not None and len(delimiter) > 8:
             raise Invalid("delimiter is at most 8 characters")
         prefix_ = check_prefix(prefix)
-        repo = container.catalog.get_repository(org.org_id, repository)
+        repo = container.catalog.get_repository(org.org_id, repository, read_only=True)
         db = container.catalog_db
         if session_id:
             session = readable_session(db, str(repo.id), session_id)

@@ -74,7 +74,9 @@ class RepositoriesController(Controller):
     def read(
         self, repository: FromPath[str], org: OrgDep, container: ContainerDep
     ) -> dict[str, Any]:
-        return repository_of(container.catalog.get_repository(org.org_id, repository))
+        return repository_of(
+            container.catalog.get_repository(org.org_id, repository, read_only=True)
+        )
 
     @put(
         "/{repository:str}",

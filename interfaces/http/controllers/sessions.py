@@ -41,7 +41,7 @@ def staged_page(
     *,
     diff_type: bool = False,
 ) -> dict[str, Any]:
-    repo = container.catalog.get_repository(org_id, repository)
+    repo = container.catalog.get_repository(org_id, repository, read_only=True)
     session = get_session(container.catalog_db, session_id)
     if session is None or session["repository_id"] != str(repo.id):
         raise NotFound("session not found")
