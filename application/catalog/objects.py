@@ -79,13 +79,18 @@ class ObjectCommands(CatalogBase):
         kind: str,
         upload_id: str = "",
     ) -> dict[str, str]:
+        """The verified grant of an upload token. A multipart upload's id is its token, so a
+        request that carries only the upload id (as the reference's curl example does) is
+        just as verifiable."""
+        if kind == "multipart" and not token:
+            token = upload_id
         raw = self.signer.verify("upload", token) if isinstance(token, str) and token else None
         grant = json.loads(raw) if raw else None
         if (
             not grant
             or (grant.get("s"), grant.get("p"), grant.get("r"), grant.get("k"))
             != (session_id, path, repository_id, kind)
-            or (upload_id and grant.get("u") != upload_id)
+            or (upload_id and upload_id not in (token, grant.get("u")))
         ):
             raise Invalid(
                 "upload_token is invalid, expired, or for another session, path or upload"
@@ -194,7 +199,7 @@ class ObjectCommands(CatalogBase):
         token = self._token(
             s=session_id, p=object_path, r=str(repo.id), a=address, k="multipart", u=upload_id
         )
-        return UploadGrant(upload_token=token, upload_id=upload_id)
+        return UploadGrant(upload_token=token, upload_id=token)
 
     def part_url(
         self,
@@ -219,7 +224,7 @@ class ObjectCommands(CatalogBase):
         )
         if not 1 <= part_number <= MAX_PARTS:
             raise Invalid(f"part_number must be between 1 and {MAX_PARTS}")
-        return self.blobs.part_url(grant["a"], upload_id, part_number, expires_in=self.upload_ttl)
+        return self.blobs.part_url(grant["a"], grant["u"], part_number, expires_in=self.upload_ttl)
 
     def complete_multipart(
         self,
@@ -258,7 +263,7 @@ class ObjectCommands(CatalogBase):
             key=lambda p: p.part_number,
         )
         try:
-            info = self.blobs.complete_multipart(grant["a"], upload_id, completed)
+            info = self.blobs.complete_multipart(grant["a"], grant["u"], completed)
         except NotFound:
             # A complete refused after the store had assembled the blob (e.g. for a wrong
             # size_bytes) leaves it at the upload's own address: the same parts stage it.
@@ -299,7 +304,7 @@ class ObjectCommands(CatalogBase):
             kind="multipart",
             upload_id=upload_id,
         )
-        self.blobs.abort_multipart(grant["a"], upload_id)
+        self.blobs.abort_multipart(grant["a"], grant["u"])
 
     # -- metadata-only changes ------------------------------------------------------------
     def copy(

@@ -213,12 +213,6 @@ def test_the_multipart_example_uploads_a_part_and_completes(live: Live) -> None:
     assert head.headers["content-length"] == str(len(part1))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the reference's part-URL example sends no upload_token; the server requires it "
-    "(interfaces/http/controllers/objects.py part(): _required(upload_token)) → 400",
-)
 def test_the_multipart_example_verbatim_without_upload_token(live: Live) -> None:
     path, part1 = multipart_walkthrough(live, send_upload_token=False)
     assert live.repo.read(path) == part1

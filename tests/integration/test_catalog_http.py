@@ -997,12 +997,20 @@ def test_multipart_upload_over_raw_http(client: TestClient[Any], repo: Repo) -> 
         parts.append({"part_number": number, "etag": sent.headers["etag"]})  # quotes kept
     for bad in (0, 10001, -1):
         assert_error(part_url(bad), 400)
+    # The upload id is itself a signed credential: the reference's curl example sends no
+    # upload_token and still gets a part URL; a forged upload id gets nothing.
     no_token = client.get(
         f"{repo.base}/object/multipart/part",
         params={**where, "upload_id": upload_id, "part_number": 1},
         headers=repo.auth,
     )
-    assert_error(no_token, 400)
+    assert no_token.status_code == 200 and no_token.json()["upload_url"].startswith("http")
+    forged = client.get(
+        f"{repo.base}/object/multipart/part",
+        params={**where, "upload_id": upload_id[:-4] + "AAAA", "part_number": 1},
+        headers=repo.auth,
+    )
+    assert_error(forged, 400)
 
     complete_url = f"{repo.base}/object/multipart/complete"
     common = {"upload_id": upload_id, "upload_token": token, "content_type": OCTETS}

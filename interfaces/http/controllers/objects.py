@@ -118,7 +118,7 @@ class ObjectsController(Controller):
             _required(session_id, "session_id"),
             _required(path, "path"),
             upload_id=_required(upload_id, "upload_id"),
-            upload_token=_required(upload_token, "upload_token"),
+            upload_token=upload_token or "",
             part_number=part_number if part_number is not None else 0,
         )
         return {"upload_url": url}
@@ -179,7 +179,7 @@ class ObjectsController(Controller):
             _required(session_id, "session_id"),
             _required(path, "path"),
             upload_id=_required(upload_id, "upload_id"),
-            upload_token=_required(upload_token, "upload_token"),
+            upload_token=upload_token or "",
         )
 
     @post(
