@@ -58,6 +58,13 @@ class ProjectorRunner:
         self.batch_seconds = batch_seconds
         self.poll_interval = poll_interval
         self.positions: dict[str, int] = {}
+        # Positions as last written to the tracking table. A batch with no event of interest
+        # advances `positions` in memory only (nothing to write), and is persisted with the next
+        # applied batch or once `persist_every` seconds have passed: notifications about other
+        # views' events (every save wakes every runner) then cost no transaction.
+        self._persisted: dict[str, int] = {}
+        self._persisted_at: dict[str, float] = {}
+        self.persist_every = 5.0
         self.active = False
         self._topics = {name: view.topics(name) for name in self.apps}
         self._topic_sets = {name: frozenset(t) for name, t in self._topics.items()}
@@ -86,6 +93,11 @@ class ProjectorRunner:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        if self.active:
+            try:
+                self.flush()
+            except Exception:  # the next start re-scans from the stored position
+                log.warning("projector_flush_failed", projection=self.view.name, exc_info=True)
         self.active = False
         self.lock.release()
         with self._cond:
@@ -129,9 +141,21 @@ class ProjectorRunner:
 
     def reload(self) -> None:
         with self._step_lock:
-            positions = read_positions(self.db, self.view.name)
+            stored = read_positions(self.db, self.view.name)
             with self._cond:
-                self.positions = {name: positions.get(name, 0) for name in self.apps}
+                positions = {}
+                for name in self.apps:
+                    position = stored.get(name, 0)
+                    if position == self._persisted.get(name) and name in self.positions:
+                        # Nobody moved it: keep what we skipped past without writing.
+                        position = max(position, self.positions[name])
+                    positions[name] = position
+                self.positions = positions
+                now = time.monotonic()
+                for name in self.apps:
+                    if stored.get(name, 0) != self._persisted.get(name):
+                        self._persisted_at[name] = now
+                self._persisted = {name: stored.get(name, 0) for name in self.apps}
                 self._cond.notify_all()
 
     # -- work -----------------------------------------------------------------------------
@@ -144,36 +168,91 @@ class ProjectorRunner:
         if not self.positions:
             self.reload()
         total = 0
-        while (n := self.step(batch_seconds=3600.0, batch_size=max(self.batch_size, 5000))) > 0:
+        size = max(self.batch_size, 5000)
+        while (n := self.step(batch_seconds=3600.0, batch_size=size, persist=True)) > 0:
             total += n
+        self.flush()
         return total
 
-    def step(self, batch_seconds: float | None = None, batch_size: int | None = None) -> int:
-        """One batch per followed application; the number of log positions advanced."""
+    def flush(self) -> None:
+        """Write positions advanced in memory only (past events of no interest)."""
+        with self._step_lock:
+            ahead = {
+                name: position
+                for name, position in self.positions.items()
+                if position > self._persisted.get(name, 0)
+            }
+            if not ahead:
+                return
+            with self.db.transaction() as cur:
+                for name, position in ahead.items():
+                    cur.execute(
+                        f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"
+                        " AND application = ? AND position = ? RETURNING position",
+                        (position, self.view.name, name, self._persisted.get(name, 0)),
+                    )
+                    if cur.fetchone() is None:
+                        raise LostTracking(self.view.name)
+            now = time.monotonic()
+            for name, position in ahead.items():
+                self._persisted[name] = position
+                self._persisted_at[name] = now
+
+    def step(
+        self,
+        batch_seconds: float | None = None,
+        batch_size: int | None = None,
+        *,
+        persist: bool = False,
+    ) -> int:
+        """One batch per followed application; the number of log positions advanced.
+        `persist` writes the position even when no event of interest was found."""
         advanced = 0
         with self._step_lock:
             self._behind = False
             for name, app in self.apps.items():
                 advanced += self._step_app(
-                    name, app, batch_seconds or self.batch_seconds, batch_size or self.batch_size
+                    name,
+                    app,
+                    batch_seconds or self.batch_seconds,
+                    batch_size or self.batch_size,
+                    persist,
                 )
         return advanced
 
     def _step_app(
-        self, name: str, app: Application[Any], batch_seconds: float, batch_size: int
+        self,
+        name: str,
+        app: Application[Any],
+        batch_seconds: float,
+        batch_size: int,
+        persist: bool,
     ) -> int:
         position = self.positions.get(name, 0)
         head = app.recorder.max_notification_id() or 0
         labels = (self.view.name, name)
         if head <= position:
             self.metrics.projector_lag.labels(*labels).set(0)
+            if (
+                position > self._persisted.get(name, 0)
+                and time.monotonic() - self._persisted_at.get(name, 0.0) >= self.persist_every
+            ):
+                self.flush()  # idle: write what was skipped in memory
             return 0
         notes = app.recorder.select_notifications(
             start=position + 1, limit=batch_size, stop=head, topics=self._topics[name]
         )
-        deadline = time.monotonic() + batch_seconds
+        now = time.monotonic()
+        deadline = now + batch_seconds
         applied = 0
         new_position = head if len(notes) < batch_size else notes[-1].id
+        if (
+            not notes
+            and not persist
+            and now - self._persisted_at.get(name, 0.0) < self.persist_every
+        ):
+            return self._advanced(name, labels, position, new_position, head, 0)
+        persisted = self._persisted.get(name, 0)
         with self.db.transaction(pipeline=True) as cur:
             for note in notes:
                 self.view.apply(cur, app.mapper.to_domain_event(note))
@@ -184,15 +263,29 @@ class ProjectorRunner:
             cur.execute(
                 f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"
                 " AND application = ? AND position = ? RETURNING position",
-                (new_position, self.view.name, name, position),
+                (new_position, self.view.name, name, persisted),
             )
             if cur.fetchone() is None:
                 raise LostTracking(self.view.name)
-            if self.db.dialect == "postgresql":
+            if applied and self.db.dialect == "postgresql":
                 # Delivered at commit: other processes drop caches built on this view.
                 cur.execute("SELECT pg_notify(?, ?)", (VIEWS_CHANNEL, self.view.name))
-        for callback in self.on_advanced:
-            callback(self.view.name)
+        self._persisted[name] = new_position
+        self._persisted_at[name] = time.monotonic()
+        if applied:
+            for callback in self.on_advanced:
+                callback(self.view.name)
+        return self._advanced(name, labels, position, new_position, head, applied)
+
+    def _advanced(
+        self,
+        name: str,
+        labels: tuple[str, str],
+        position: int,
+        new_position: int,
+        head: int,
+        applied: int,
+    ) -> int:
         with self._cond:
             self.positions[name] = new_position
             self._cond.notify_all()

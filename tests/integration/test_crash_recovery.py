@@ -97,7 +97,7 @@ def wait_until_caught_up(settings: Settings, timeout: float = 60.0) -> list[dict
             status = container.projections.status()
             if all(row["lag"] == 0 for row in status):
                 return status
-            assert time.monotonic() < deadline, status
+            assert time.monotonic() < deadline, [r for r in status if r["lag"]]
             time.sleep(0.1)
     finally:
         container.close()

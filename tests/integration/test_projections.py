@@ -15,6 +15,7 @@ from domain.identity.errors import InvalidCredentials
 from domain.shared.errors import Invalid
 from domain.shared.values import Actor
 from infra.bootstrap import Container
+from infra.projections.runner import read_positions
 from projections.identity.api_keys import list_keys
 from tests.builders import PASSWORD, name, signup_body
 
@@ -160,6 +161,49 @@ def test_a_created_key_is_listed_as_soon_as_the_write_is_waited_for(
     # Generous bound (the target is p50 <= 5 ms): catches a fall back to 100 ms sleeps.
     p50 = statistics.median(timings)
     assert p50 < 0.08, f"read-your-writes p50 {p50 * 1000:.1f} ms"
+
+
+def test_events_of_no_interest_advance_a_runner_without_a_write_until_it_flushes(
+    container: Container,
+) -> None:
+    container.projections.catch_up()
+    runner = container.projections.runners["api_keys"]
+    stored = lambda: read_positions(container.db, "api_keys")["identity"]  # noqa: E731
+    before = stored()
+    assert runner.positions["identity"] == before
+    user_body = signup_body()
+    container.identity.signup(**user_body)  # User events only: api_keys follows ApiKey.*
+    head = container.identity.recorder.max_notification_id()
+    assert head > before
+
+    assert runner.step() > 0
+    assert runner.positions["identity"] == head and stored() == before
+    runner.reload()  # nobody else moved the row: the in-memory advance is kept
+    assert runner.positions["identity"] == head
+    assert runner.step() == 0 and stored() == before  # idle, written recently
+    runner.persist_every = 0.0
+    assert runner.step() == 0 and stored() == head  # idle long enough: written
+    runner.persist_every = 5.0
+
+    # An event of interest is written at once, together with the row it produces.
+    user = container.identity.approve(user_body["username"], Actor.operator()).value
+    key = container.identity.create_api_key(
+        owner_type="user", owner_id=str(user.id), name="k", actor=Actor.operator()
+    )
+    assert runner.step() > 0
+    assert stored() == key.written[-1].position == runner.positions["identity"]
+    assert [k["name"] for k in list_keys(container.db, "user", str(user.id))] == ["k"]
+
+    # Another process moved the row (a rebuild): reload takes the stored position.
+    container.identity.signup(**signup_body())
+    runner.step()
+    assert runner.positions["identity"] > stored()
+    with container.db.transaction() as cur:
+        cur.execute(
+            "UPDATE projection_tracking SET position = 0 WHERE projection = ?", ("api_keys",)
+        )
+    runner.reload()
+    assert runner.positions["identity"] == 0
 
 
 def test_a_view_whose_version_changed_is_rebuilt_by_ensure_schema(container: Container) -> None:
