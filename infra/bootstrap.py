@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from domain.shared.values import iso, utcnow
 from infra.crypto.passwords import Argon2PasswordHasher
 from infra.crypto.tokens import HmacTokenSigner, SessionTokens, load_or_create_secret
 from infra.eventstore.environment import application_env
+from infra.eventstore.postgres import TildePostgresApplicationRecorder
 from infra.gc_worker import GcWorker
 from infra.localfs.blob_store import LocalBlobStore
 from infra.mail.mailers import MailboxMailer, SmtpMailer
@@ -338,14 +340,20 @@ def bootstrap(
     holder["manager"] = manager
     outbox = OutboxSender(db, mailer or _mailer(settings), metrics, locks("outbox-sender"), clock)
 
-    def heard(app_name: str) -> None:
-        """Another process appended events: wake projectors, drop verified credentials."""
+    def heard(app_name: str, topics: frozenset[str] | None) -> None:
+        """Another container appended events: wake the projectors interested in them, drop
+        verified credentials."""
         if app_name in ("identity", "organizations"):
             identity.invalidate_credentials()
-        manager.wake(app_name)
+        manager.wake(app_name, topics)
 
+    # Names this container's appends in their NOTIFY payloads, so its listener skips them.
+    sender = uuid.uuid4().hex
+    for app in apps.values():
+        if isinstance(app.recorder, TildePostgresApplicationRecorder):
+            app.recorder.notify_sender = sender
     listener = (
-        PostgresNotifyListener(settings.database_url, apps, heard, generation.bump)
+        PostgresNotifyListener(settings.database_url, apps, heard, generation.bump, sender=sender)
         if settings.is_postgres
         else None
     )

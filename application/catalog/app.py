@@ -96,17 +96,22 @@ class CatalogBase(TildeApplication):
         self._repository_ids[key] = repo.id
         return repo
 
-    def session(self, repo: Repository, session_id: str) -> Session:
+    def session(self, repo: Repository, session_id: str, *, read_only: bool = False) -> Session:
+        """The repository's session `session_id` (NotFound otherwise). With `read_only`, the
+        cached instance itself: checks only, never mutate it (see `peek`)."""
+        load = self.peek if read_only else self.find
         try:
-            session = self.find(UUID(str(session_id)), Session)
+            session = load(UUID(str(session_id)), Session)
         except ValueError:
             session = None
         if session is None or session.repository_id != str(repo.id):
             raise NotFound("session not found")
         return session
 
-    def open_session(self, repo: Repository, session_id: str) -> Session:
-        session = self.session(repo, session_id)
+    def open_session(
+        self, repo: Repository, session_id: str, *, read_only: bool = False
+    ) -> Session:
+        session = self.session(repo, session_id, read_only=read_only)
         session.require_open()
         return session
 

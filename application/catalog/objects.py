@@ -101,8 +101,8 @@ class ObjectCommands(CatalogBase):
         self, org_id: str, repo_name: str, session_id: str, path: object, principal: Principal
     ) -> UploadGrant:
         object_path = check_path(path)
-        repo = self.get_repository(org_id, repo_name)
-        self.open_session(repo, session_id)
+        repo = self.get_repository(org_id, repo_name, read_only=True)
+        self.open_session(repo, session_id, read_only=True)
         address = self.blobs.new_address(str(repo.id))
         token = self._token(s=session_id, p=object_path, r=str(repo.id), a=address, k="single")
         return UploadGrant(self.blobs.upload_url(address, expires_in=self.upload_ttl), token)
@@ -122,7 +122,7 @@ class ObjectCommands(CatalogBase):
         principal: Principal,
     ) -> Result[dict[str, str]]:
         object_path = check_path(path)
-        repo = self.get_repository(org_id, repo_name)
+        repo = self.get_repository(org_id, repo_name, read_only=True)
         grant = self._grant(
             upload_token,
             session_id=session_id,
@@ -192,8 +192,8 @@ class ObjectCommands(CatalogBase):
         self, org_id: str, repo_name: str, session_id: str, path: object, principal: Principal
     ) -> UploadGrant:
         object_path = check_path(path)
-        repo = self.get_repository(org_id, repo_name)
-        self.open_session(repo, session_id)
+        repo = self.get_repository(org_id, repo_name, read_only=True)
+        self.open_session(repo, session_id, read_only=True)
         address = self.blobs.new_address(str(repo.id))
         upload_id = self.blobs.create_multipart(address)
         token = self._token(
@@ -213,7 +213,7 @@ class ObjectCommands(CatalogBase):
         part_number: int,
     ) -> str:
         object_path = check_path(path)
-        repo = self.get_repository(org_id, repo_name)
+        repo = self.get_repository(org_id, repo_name, read_only=True)
         grant = self._grant(
             upload_token,
             session_id=session_id,
@@ -248,8 +248,8 @@ class ObjectCommands(CatalogBase):
             raise Invalid("parts must list at least one uploaded part")
         if len(parts) > MAX_PARTS:
             raise Invalid(f"at most {MAX_PARTS} parts")
-        repo = self.get_repository(org_id, repo_name)
-        self.open_session(repo, session_id)
+        repo = self.get_repository(org_id, repo_name, read_only=True)
+        self.open_session(repo, session_id, read_only=True)
         grant = self._grant(
             upload_token,
             session_id=session_id,
@@ -295,7 +295,7 @@ class ObjectCommands(CatalogBase):
         upload_token: object,
     ) -> None:
         object_path = check_path(path)
-        repo = self.get_repository(org_id, repo_name)
+        repo = self.get_repository(org_id, repo_name, read_only=True)
         grant = self._grant(
             upload_token,
             session_id=session_id,
@@ -319,8 +319,8 @@ class ObjectCommands(CatalogBase):
     ) -> Result[None]:
         source = check_path(source_path, "source_path")
         destination = check_path(destination_path, "destination_path")
-        repo = self.get_repository(org_id, repo_name)
-        self.open_session(repo, session_id)
+        repo = self.get_repository(org_id, repo_name, read_only=True)
+        self.open_session(repo, session_id, read_only=True)
         entry = self.reads.session_entry(session_id, source)
         if entry is None:
             raise NotFound(f"object '{source}' not found")
@@ -350,8 +350,8 @@ class ObjectCommands(CatalogBase):
     ) -> Result[int]:
         """Stage tombstones for the paths that exist in the session; how many were staged."""
         checked = list(dict.fromkeys(check_path(p) for p in paths))
-        repo = self.get_repository(org_id, repo_name)
-        self.open_session(repo, session_id)
+        repo = self.get_repository(org_id, repo_name, read_only=True)
+        self.open_session(repo, session_id, read_only=True)
         now = stamp(self.clock())
         existing = [p for p in checked if self.reads.session_entry(session_id, p) is not None]
         if require_existing and not existing:

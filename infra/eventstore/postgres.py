@@ -7,12 +7,31 @@ from typing import Any, TypeVar
 
 import psycopg_pool
 from eventsourcing.persistence import Notification, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from psycopg.sql import SQL, Identifier, Literal
 
 from domain.shared.errors import Unavailable
 from infra.sql.database import _PgCursor
 
 T = TypeVar("T")
+# NOTIFY payloads are limited to 8,000 bytes; beyond this the topics are left out ("any").
+_MAX_PAYLOAD = 7_000
+
+
+def notify_payload(sender: str, topics: Sequence[str]) -> str:
+    """`<sender>\t<topic>,<topic>…`: who appended (a container's token, so it can ignore its
+    own writes, which woke its projectors already) and which event types, so listeners wake
+    only the projectors interested in them. `*` when the topics do not fit."""
+    payload = f"{sender}\t{','.join(sorted(set(topics)))}"
+    return payload if len(payload) <= _MAX_PAYLOAD else f"{sender}\t*"
+
+
+def parse_notify_payload(payload: str) -> tuple[str, frozenset[str] | None]:
+    """(sender, topics); topics None when unknown (an empty or foreign payload, or `*`)."""
+    sender, tab, topics = payload.partition("\t")
+    if not tab or not topics or topics == "*":
+        return sender, None
+    return sender, frozenset(topics.split(","))
 
 
 def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
@@ -32,7 +51,10 @@ def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
 
 class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
     """The library's default insert path, minus its 10 x 0.2 s retry loop on pool timeouts,
-    plus an optional inline projection run in the same transaction as the insert."""
+    plus an optional inline projection run in the same transaction as the insert, and a
+    NOTIFY payload naming the sender and the event types (see `notify_payload`)."""
+
+    notify_sender = ""  # set by the container that owns this recorder
 
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -46,6 +68,14 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
             with curs.connection.pipeline():
                 pass
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _insert_stored_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        self._lock_table(curs)
+        payload = notify_payload(self.notify_sender, [e.topic for e in stored_events])
+        curs.execute(SQL("NOTIFY {0}, {1}").format(Identifier(self.channel_name), Literal(payload)))
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any

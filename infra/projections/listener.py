@@ -9,22 +9,28 @@ import psycopg
 import structlog
 from psycopg import sql
 
+from infra.eventstore.postgres import parse_notify_payload
 from infra.projections.runner import VIEWS_CHANNEL
 
 log = structlog.get_logger("tilde.projections")
 
 
 class PostgresNotifyListener:
-    """One LISTEN connection per process; calls `on_notify(application)` on each notification."""
+    """One LISTEN connection per container; calls `on_notify(application, topics)` for each
+    append by another container (`topics` None when the notification does not say), and
+    `on_view(name)` when a view advanced anywhere."""
 
     def __init__(
         self,
         url: str,
         applications: Iterable[str],
-        on_notify: Callable[[str], None],
+        on_notify: Callable[[str, frozenset[str] | None], None],
         on_view: Callable[[str], None] | None = None,
+        *,
+        sender: str = "",
     ) -> None:
         self.url = url
+        self.sender = sender
         self.channels = {f"{name.lower()}_events": name for name in applications}
         self.on_notify = on_notify
         self.on_view = on_view
@@ -50,7 +56,10 @@ class PostgresNotifyListener:
                         for note in conn.notifies(timeout=0.5):
                             app = self.channels.get(note.channel)
                             if app is not None:
-                                self.on_notify(app)
+                                sender, topics = parse_notify_payload(note.payload)
+                                if self.sender and sender == self.sender:
+                                    continue  # our own append: its save woke our projectors
+                                self.on_notify(app, topics)
                             elif note.channel == VIEWS_CHANNEL and self.on_view is not None:
                                 self.on_view(note.payload)
             except psycopg.Error:
