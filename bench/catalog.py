@@ -992,8 +992,9 @@ def make_user(container: Any) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def served(settings: Any) -> Iterator[Any]:
-    """`tilde-server serve` in a child process with production defaults (pool size 10)."""
+def served(settings: Any, workers: int = 1) -> Iterator[Any]:
+    """`tilde-server serve [--workers N]` in a child process with production defaults (pool
+    size 10)."""
     from tests.conftest import ServerProcess
 
     class Server(ServerProcess):
@@ -1003,7 +1004,10 @@ def served(settings: Any) -> Iterator[Any]:
             env["TILDE_LOG_LEVEL"] = "WARNING"
             return env
 
-    server = Server(settings, port=settings.port).start()
+    server = Server(settings, port=settings.port)
+    if workers > 1:
+        server.extra_args = ["--workers", str(workers)]
+    server.start()
     try:
         yield server
     finally:
@@ -1085,9 +1089,11 @@ def run_in(backend: str, cfg: Config, skip_http: bool, work: Path, url: str) -> 
             r.raise_for_status()
             live = Live(server.url, server.proc.pid, token, org, "sdk", r.json()["id"])
         log(f"PUT+upload+finalize: {cfg.put_threads} threads x {cfg.put_seconds:.0f} s x 3…")
-        more, detail, sessions = measure_puts(live, backend, url or str(work / "raw.sqlite"), cfg)
+        more, put_detail, sessions = measure_puts(
+            live, backend, url or str(work / "raw.sqlite"), cfg
+        )
         rows += more
-        put_total = detail["tilde"]["operations"] + 5 * cfg.put_threads
+        put_total = put_detail["tilde"]["operations"] + 5 * cfg.put_threads
         for client, session in sessions:
             session.commit("bench puts")
             client.close()
@@ -1109,6 +1115,21 @@ def run_in(backend: str, cfg: Config, skip_http: bool, work: Path, url: str) -> 
         more, detail = measure_blobs(live, work, cfg)
         rows += more
         checks.update(detail["checks"])
+    if backend == "postgres":
+        # Production shape: N API processes (here 2, one per core) behind one port.
+        log(f"PUT+upload+finalize, 2 API processes: {cfg.put_threads} threads…")
+        with served(settings, workers=2) as server:
+            rate, sessions = sdk_puts(server.url, token, live.org, live.repo, cfg, "w")
+            for client, session in sessions:
+                session.commit("bench puts, 2 processes")
+                client.close()
+        echo = put_detail["echo"]
+        echo_rate = echo["operations"] / echo["seconds"]
+        rows.append(
+            Row(f"PUT+upload+finalize objects/s, SDK, {cfg.put_threads} threads, 2 API processes"
+                " [vs bare-ASGI echo]", "/s", rate.per_second, echo_rate, PUTS,
+                {"tilde": asdict(rate), "echo": echo})
+        )  # fmt: skip
     return {"rows": rows, "notes": notes, "checks": checks}
 
 

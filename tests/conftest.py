@@ -136,6 +136,7 @@ class ServerProcess:
         self.port = port or services.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_args: list[str] = []  # more `serve` options, e.g. ["--workers", "2"]
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -152,7 +153,15 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "interfaces.cli.main",
+                "serve",
+                "--port",
+                str(self.port),
+                *self.extra_args,
+            ],
             env=self.env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
