@@ -20,7 +20,8 @@ from interfaces.http.auth import CSRF_COOKIE, authenticate
 from interfaces.http.context import client_ip
 from interfaces.http.cookies import session_cookies
 from interfaces.http.deps import ContainerDep
-from projections.catalog.queries import diff_session, get_session
+from projections.catalog.history import diff_session
+from projections.catalog.queries import get_session
 
 HTML = "text/html; charset=utf-8"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from projections.base import Reader
-from projections.catalog import queries
+from projections.catalog import history, queries
 
 
 class SqlCatalogReads:
@@ -19,19 +19,19 @@ class SqlCatalogReads:
         return queries.session_entry(self.db, session, path) if session else None
 
     def staged_changes(self, session_id: str) -> list[dict[str, Any]]:
-        return queries.staged_changes(self.db, session_id)
+        return history.staged_changes(self.db, session_id)
 
     def conflicting_paths(
         self, repository_id: str, session_id: str, base_seq: int, head_seq: int
     ) -> list[str]:
-        return queries.conflicting_paths(self.db, repository_id, session_id, base_seq, head_seq)
+        return history.conflicting_paths(self.db, repository_id, session_id, base_seq, head_seq)
 
     def commit_seq(self, repository_id: str, commit_id: str) -> int | None:
-        row = queries.commit_row(self.db, repository_id, commit_id)
+        row = history.commit_row(self.db, repository_id, commit_id)
         return int(row["seq"]) if row else None
 
     def commit_row_by_seq(self, repository_id: str, seq: int) -> dict[str, Any] | None:
-        return queries.commit_by_seq(self.db, repository_id, seq)
+        return history.commit_by_seq(self.db, repository_id, seq)
 
     def repositories(self) -> list[dict[str, Any]]:
         return self.db.query("SELECT * FROM catalog_repositories ORDER BY id")

@@ -13,11 +13,11 @@ from infra.bootstrap import Container
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.pagination import page
 from interfaces.http.schemas.catalog import RevertRequest, commit_log
-from projections.catalog import queries
+from projections.catalog import history, queries
 
 
 def _seq(container: Container, repo_id: str, commit_id: str, name: str) -> int:
-    row = queries.commit_row(container.catalog_db, repo_id, commit_id)
+    row = history.commit_row(container.catalog_db, repo_id, commit_id)
     if row is None:
         raise NotFound(f"{name} commit '{commit_id}' not found")
     return int(row["seq"])
@@ -43,7 +43,7 @@ class CommitsController(Controller):
         container: ContainerDep,
     ) -> dict[str, Any]:
         repo = container.catalog.get_repository(org.org_id, repository, read_only=True)
-        row = queries.commit_row(container.catalog_db, str(repo.id), commit_id)
+        row = history.commit_row(container.catalog_db, str(repo.id), commit_id)
         if row is None:
             raise NotFound(f"commit '{commit_id}' not found")
         return commit_log(row, container.catalog.retention_days(repo), container.catalog.clock())
@@ -91,13 +91,13 @@ class CommitsController(Controller):
     ) -> dict[str, Any]:
         repo = container.catalog.get_repository(org.org_id, repository, read_only=True)
         # The head from the (never-lagging) commits table, not the cached aggregate.
-        below = queries.head_seq(container.catalog_db, str(repo.id)) + 1
+        below = history.head_seq(container.catalog_db, str(repo.id)) + 1
         if ref:
             below = _seq(container, str(repo.id), ref, "ref") + 1
         if after:
             below = min(below, _seq(container, str(repo.id), after, "after"))
         size = page.size(amount)
-        rows = queries.log(
+        rows = history.log(
             container.catalog_db,
             str(repo.id),
             below_seq=below,
@@ -130,16 +130,16 @@ class CommitsController(Controller):
             session = queries.get_session(db, session_id)
             if session is None or session["repository_id"] != str(repo.id):
                 raise NotFound("session not found")
-            rows = queries.diff_session(db, session, prefix=prefix_, after=after or "", amount=size)
+            rows = history.diff_session(db, session, prefix=prefix_, after=after or "", amount=size)
             return page.of(rows, size, key="path")
         right_seq = (
             _seq(container, str(repo.id), right, "right")
             if right
-            else queries.head_seq(db, str(repo.id))
+            else history.head_seq(db, str(repo.id))
         )
         left_seq = _seq(container, str(repo.id), left, "left") if left else 0
         for name, seq in (("left", left_seq), ("right", right_seq)):
-            row = queries.commit_by_seq(db, str(repo.id), seq) if seq else None
+            row = history.commit_by_seq(db, str(repo.id), seq) if seq else None
             if row and container.catalog.is_stale(repo, row["creation_date"]):
                 raise Gone(f"the {name} commit is older than the repository's retention period")
         if left_seq == 0 and right_seq == 0:
@@ -153,7 +153,7 @@ class CommitsController(Controller):
                 )
             ]
         else:
-            rows = queries.diff_commits(
+            rows = history.diff_commits(
                 db,
                 str(repo.id),
                 left_seq,

@@ -16,7 +16,7 @@ from domain.shared.values import parse_iso
 from infra.bootstrap import Container
 from interfaces.http.deps import ContainerDep, OrgDep
 from interfaces.http.pagination import page
-from projections.catalog import queries
+from projections.catalog import history, queries
 
 
 def required(value: str | None, name: str) -> str:
@@ -41,12 +41,12 @@ def locate(
     if session_id:
         session = readable_session(db, str(repo.id), session_id)
         if session["status"] == "committed":  # reads through it see what it committed
-            commit = queries.commit_of_session(db, str(repo.id), session_id)
+            commit = history.commit_of_session(db, str(repo.id), session_id)
             entry = queries.entry_at(db, str(repo.id), path, int(commit["seq"])) if commit else None
         else:
             entry = queries.session_entry(db, session, path)
     elif ref:
-        commit = queries.commit_row(db, str(repo.id), ref)
+        commit = history.commit_row(db, str(repo.id), ref)
         if commit is None:
             raise NotFound(f"commit '{ref}' not found")
         if container.catalog.is_stale(repo, commit["creation_date"]):
@@ -163,7 +163,7 @@ class ObjectReadsController(Controller):
         if session_id:
             session = readable_session(db, str(repo.id), session_id)
             committed = (
-                queries.commit_of_session(db, str(repo.id), session_id)
+                history.commit_of_session(db, str(repo.id), session_id)
                 if session["status"] == "committed"
                 else None
             )
@@ -175,7 +175,7 @@ class ObjectReadsController(Controller):
         else:
             seq = None
             if ref:
-                commit = queries.commit_row(db, str(repo.id), ref)
+                commit = history.commit_row(db, str(repo.id), ref)
                 if commit is None:
                     raise NotFound(f"commit '{ref}' not found")
                 if container.catalog.is_stale(repo, commit["creation_date"]):

@@ -14,7 +14,8 @@ from domain.shared.errors import Invalid, NotFound
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.pagination import page
 from interfaces.http.schemas.catalog import CommitRequest
-from projections.catalog.queries import diff_session, get_session
+from projections.catalog.history import diff_session
+from projections.catalog.queries import get_session
 
 APPROVAL_MESSAGE = "this commit requires human approval before it can be applied"
 
