@@ -11,6 +11,7 @@ import json
 import math
 import os
 import platform
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -213,6 +214,15 @@ class Row:
             "status": self.status or None,
             "detail": self.detail,
         }
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1e3
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout carries the table)."""
+    print(f"… {message}", file=sys.stderr, flush=True)
 
 
 def fmt(value: float, unit: str) -> str:
