@@ -1,0 +1,73 @@
+"""Metric 5: GET object (307) without following the redirect, beside `GET /health` on the same
+server and the bare-ASGI 307."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import httpx
+
+from bench.catalog.config import GETS, Config
+from bench.catalog.echo import echo_server
+from bench.catalog.live import Live, Usage
+from bench.common import Row, Throughput, run_threads
+
+
+def http_gets(url: str, path: str, params: Callable[[random.Random], dict[str, str]],
+              headers: dict[str, str], expect: int, cfg: Config) -> Throughput:  # fmt: skip
+    clients: list[httpx.Client] = []
+
+    def worker(i: int) -> Callable[[], None]:
+        http = httpx.Client(base_url=url, headers=headers, follow_redirects=False, timeout=30)
+        clients.append(http)
+        rng = random.Random(i)
+        for _ in range(5):
+            http.get(path, params=params(rng))
+
+        def op() -> None:
+            response = http.get(path, params=params(rng))
+            if response.status_code != expect:
+                raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+
+        return op
+
+    try:
+        return run_threads(worker, threads=cfg.get_threads, duration=cfg.get_seconds)
+    finally:
+        for http in clients:
+            http.close()
+
+
+def measure_gets(live: Live, paths: list[str], cfg: Config) -> tuple[list[Row], dict[str, Any]]:
+    auth = {"Authorization": f"Bearer {live.token}"}
+    object_path = f"/api/v1/organizations/{live.org}/repositories/{live.repo}/object"
+
+    def pick(rng: random.Random) -> dict[str, str]:
+        return {"path": rng.choice(paths)}
+
+    with Usage(live.pid) as usage:
+        tilde = http_gets(live.url, object_path, pick, auth, 307, cfg)
+    with Usage(live.pid) as health_usage:
+        health = http_gets(live.url, "/health", lambda _r: {}, {}, 200, cfg)
+    with echo_server() as (echo_url, echo_pid), Usage(echo_pid) as echo_usage:
+        echo = http_gets(echo_url, object_path, pick, auth, 307, cfg)
+    detail = {
+        "tilde": asdict(tilde),
+        "tilde_cpu": usage.result,
+        "health": asdict(health),
+        "health_cpu": health_usage.result,
+        "echo": asdict(echo),
+        "echo_cpu": echo_usage.result,
+        "objects_at_head": len(paths),
+    }
+    label = f"GET object (307) req/s, {cfg.get_threads} threads"
+    rows = [
+        Row(f"{label} [vs GET /health]", "/s", tilde.per_second, health.per_second, GETS,
+            detail),
+        Row(f"{label} [vs bare-ASGI 307]", "/s", tilde.per_second, echo.per_second, GETS,
+            detail),
+    ]  # fmt: skip
+    return rows, detail

@@ -1,0 +1,107 @@
+"""Phase B's stack: `tilde-server serve` in a child process, its owner's API key, and the CPU a
+phase costs the server, this (client) process and the machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of all CPUs since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    total = sum(values[:8])
+    return total - idle, total
+
+
+@dataclass
+class Usage:
+    """CPU used during a phase: server process, this (client) process, the whole machine."""
+
+    server_pid: int
+    started: float = 0.0
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    busy: tuple[float, float] = (0.0, 0.0)
+
+    def __enter__(self) -> Usage:
+        self.started = time.perf_counter()
+        self.server_cpu = cpu_seconds(self.server_pid)
+        self.client_cpu = time.process_time()
+        self.busy = machine_busy()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, total = machine_busy()
+        self.result = {
+            "wall_seconds": time.perf_counter() - self.started,
+            "server_cpu_seconds": cpu_seconds(self.server_pid) - self.server_cpu,
+            "client_cpu_seconds": time.process_time() - self.client_cpu,
+            "machine_busy_share": (busy - self.busy[0]) / max(1.0, total - self.busy[1]),
+        }
+
+
+@dataclass
+class Live:
+    """The served stack: URL, the owner's API key, organization and repository names."""
+
+    url: str
+    pid: int
+    token: str
+    org: str
+    repo: str
+    repo_id: str
+
+
+def make_user(container: Any) -> tuple[str, str]:
+    """An approved user with an API key, folded into the views; (user id, token)."""
+    from domain.shared.values import Actor
+
+    identity = container.identity
+    name = f"bench{uuid.uuid4().hex[:8]}"
+    user = identity.signup(
+        username=name,
+        email=f"{name}@example.com",
+        full_name="Bench Mark",
+        password="correct-horse-battery-staple",
+    ).value
+    identity.approve(name, Actor.operator())
+    result = identity.create_api_key(
+        owner_type="user", owner_id=str(user.id), name="bench", actor=Actor("user", str(user.id))
+    )
+    return str(user.id), str(result.value[1])
+
+
+@contextlib.contextmanager
+def served(settings: Any, workers: int = 1) -> Iterator[Any]:
+    """`tilde-server serve [--workers N]` in a child process with production defaults (pool
+    size 10)."""
+    from tests.conftest import ServerProcess
+
+    class Server(ServerProcess):
+        def env(self) -> dict[str, str]:
+            env = super().env()
+            env.pop("TILDE_DB_POOL_SIZE", None)
+            env["TILDE_LOG_LEVEL"] = "WARNING"
+            return env
+
+    server = Server(settings, port=settings.port)
+    if workers > 1:
+        server.extra_args = ["--workers", str(workers)]
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
