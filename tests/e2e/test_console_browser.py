@@ -17,7 +17,7 @@ from playwright.sync_api import Page, sync_playwright
 from infra.bootstrap import Container, bootstrap
 from tests import services
 from tests.builders import PASSWORD
-from tests.catalog_ops import API, Api, agent_api, check
+from tests.catalog_api import API, Api, agent_api, check
 from tests.conftest import FAST_HASHER, LiveServer, bearer, create_key, create_user, make_settings
 
 pytestmark = pytest.mark.e2e

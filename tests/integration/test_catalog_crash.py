@@ -20,18 +20,8 @@ from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 from interfaces.http.app import create_app
 from projections.catalog.catalog import INF
-from tests.catalog_ops import (
-    Api,
-    LoggedServer,
-    Unexpected,
-    backpressure,
-    blob_addresses,
-    check,
-    commit_ids,
-    dump_catalog,
-    open_org,
-    read_blob,
-)
+from tests.catalog_api import Api, Unexpected, backpressure, check, open_org
+from tests.catalog_env import LoggedServer, blob_addresses, commit_ids, dump_catalog, read_blob
 from tests.conftest import FAST_HASHER, LiveServer
 
 REPOS = ("crash-a", "crash-b")

@@ -15,16 +15,9 @@ from domain.catalog.staging import shard_of
 from infra.bootstrap import bootstrap
 from infra.settings import Settings
 from interfaces.cli.main import cli
-from tests.catalog_ops import (
-    Env,
-    Model,
-    agent_api,
-    check,
-    check_model,
-    commit_ids,
-    dump_catalog,
-    environment,
-)
+from tests.catalog_api import agent_api, check
+from tests.catalog_env import Env, commit_ids, dump_catalog, environment
+from tests.catalog_model import Model, check_model
 from tests.conftest import FAST_HASHER, make_settings
 
 DAY = timedelta(days=1)

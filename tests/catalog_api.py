@@ -1,42 +1,26 @@
-"""Catalog helpers shared by the GC, rebuild, crash and console tests.
+"""The catalog over HTTP, as one principal: shared by the GC, rebuild, crash and console tests.
 
-`Api` drives the catalog over HTTP through any httpx-style client (the Litestar TestClient
-or a plain `httpx.Client` against a live server); `Model` is the expected state of a
-repository (head, every commit, open sessions) that reads are checked against; the dump
-helpers snapshot the inline catalog tables for rebuild comparisons.
+`Api` drives the catalog routes of one organization through any httpx-style client (the
+Litestar TestClient or a plain `httpx.Client` against a live server); `open_org` and
+`agent_api` make the principals it acts as; `check` turns an unexpected status into
+`Unexpected`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from litestar.testing import TestClient
 
-from application.catalog import GcReport
-from domain.shared.values import utcnow
-from infra.bootstrap import Container, bootstrap
-from infra.settings import Settings
-from interfaces.http.app import create_app
-from projections.catalog.catalog import CatalogView
+from infra.bootstrap import Container
 from tests.builders import name
-from tests.conftest import FAST_HASHER, ServerProcess, bearer, create_key, create_user
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import bearer, create_key, create_user
 
 API = "/api/v1"
-Snapshot = dict[str, bytes]
 
 
 def md5_hex(data: bytes) -> str:
@@ -257,65 +241,6 @@ class Api:
         return bytes(body.content)
 
 
-@dataclass
-class Env:
-    """A container on a movable clock, its API, and the instant the test started."""
-
-    container: Container
-    api: Api
-    now: list[datetime]
-    start: datetime
-
-    def at(self, when: datetime) -> None:
-        self.now[0] = when
-
-    def collect(self, when: datetime) -> GcReport:
-        self.at(when)
-        return self.container.catalog.collect()
-
-    def repo_id(self, repo: str) -> str:
-        return str(self.container.catalog.get_repository(self.api_org_id(), repo).id)
-
-    def api_org_id(self) -> str:
-        return self.container.resolve_organization(self.api.org)
-
-    def addresses_by_content(self, repo_id: str) -> dict[bytes, str]:
-        """Every stored blob of a repository by its (unique) bytes."""
-        found = {}
-        for address in blob_addresses(self.container, repo_id):
-            found[read_blob(self.container, address)] = address
-        return found
-
-    def referenced(self) -> set[str]:
-        rows = self.container.catalog_db.query(
-            "SELECT address FROM catalog_entries UNION SELECT address FROM catalog_staged"
-        )
-        return {r["address"] for r in rows if r["address"]}
-
-
-@contextmanager
-def environment(settings: Settings, reuse: Api | None = None) -> Iterator[Env]:
-    """A container on a movable clock behind a TestClient; a fresh owner and organization
-    unless `reuse` names the ones of an earlier environment on the same store."""
-    start = utcnow()
-    now = [start]
-    settings = settings.model_copy(update={"gc_interval_seconds": 0})
-    container = bootstrap(settings, clock=lambda: now[0], hasher=FAST_HASHER)
-    try:
-        app = create_app(container, run_background=True)
-        with TestClient(app, base_url="http://testserver.local") as client:
-            api = Api(client, reuse.auth, reuse.org) if reuse else open_org(client, container)
-            if settings.blob_store == "s3":
-                api.blob_http = httpx.Client(timeout=30)
-            try:
-                yield Env(container, api, now, start)
-            finally:
-                if api.blob_http is not None:
-                    api.blob_http.close()
-    finally:
-        container.close()
-
-
 def open_org(client: Any, container: Container) -> Api:
     """A fresh user with an API key and an organization they own."""
     user = create_user(container)
@@ -349,166 +274,3 @@ def agent_api(owner: Api, repo: str, actions: tuple[str, ...] = AGENT_ACTIONS) -
     )
     token = check(key, 201).json()["token"]
     return Api(owner.http, bearer(token), owner.org, owner.blob_http)
-
-
-# -- the expected state of a repository ---------------------------------------------------
-
-
-@dataclass
-class Model:
-    """What a repository must show: the head and the tree at every commit, by commit id."""
-
-    head: Snapshot = field(default_factory=dict)
-    commits: list[tuple[str, Snapshot]] = field(default_factory=list)
-    sessions: dict[str, tuple[Snapshot, dict[str, bytes | None]]] = field(default_factory=dict)
-
-    def open(self, session_id: str) -> None:
-        self.sessions[session_id] = (dict(self.head), {})
-
-    def view(self, session_id: str) -> Snapshot:
-        base, staged = self.sessions[session_id]
-        tree = dict(base)
-        for path, data in staged.items():
-            if data is None:
-                tree.pop(path, None)
-            else:
-                tree[path] = data
-        return tree
-
-    def put(self, session_id: str, path: str, data: bytes) -> None:
-        self.sessions[session_id][1][path] = data
-
-    def delete(self, session_id: str, path: str) -> None:
-        self.sessions[session_id][1][path] = None
-
-    def copy(self, session_id: str, source: str, destination: str) -> None:
-        self.sessions[session_id][1][destination] = self.view(session_id)[source]
-
-    def committed(self, session_id: str, commit_id: str) -> None:
-        _, staged = self.sessions.pop(session_id)
-        for path, data in staged.items():
-            if data is None:
-                self.head.pop(path, None)
-            else:
-                self.head[path] = data
-        self.commits.append((commit_id, dict(self.head)))
-
-    def rolled_back(self, session_id: str) -> None:
-        self.sessions.pop(session_id)
-
-    def reverted(self, target: str, commit_id: str) -> None:
-        ids = [c for c, _ in self.commits]
-        index = ids.index(target)
-        before = self.commits[index - 1][1] if index else {}
-        after = self.commits[index][1]
-        for path in set(before) | set(after):
-            if before.get(path) != after.get(path):
-                if path in before:
-                    self.head[path] = before[path]
-                else:
-                    self.head.pop(path, None)
-        self.commits.append((commit_id, dict(self.head)))
-
-    def tree(self, commit_id: str) -> Snapshot:
-        return next(t for c, t in self.commits if c == commit_id)
-
-
-def check_tree(api: Api, repo: str, tree: Snapshot, **where: str) -> int:
-    """The listing at `where` (head, ref=…, session_id=…) is exactly `tree`, every object
-    reads back with its bytes; how many objects were read."""
-    assert api.list_paths(repo, **where) == sorted(tree), where
-    for path, data in tree.items():
-        assert api.read(repo, path, **where) == data, (path, where)
-    return len(tree)
-
-
-def check_model(
-    api: Api,
-    repo: str,
-    model: Model,
-    *,
-    stale: frozenset[str] | set[str] = frozenset(),
-    last: int | None = None,
-) -> int:
-    """Head, every retained commit (or the `last` few) and every open session read back
-    exactly; stale commits answer 410 and the log marks them. Returns objects read."""
-    read = check_tree(api, repo, model.head)
-    log = {c["id"]: c for c in api.log(repo)}
-    assert set(log) == {c for c, _ in model.commits}, "the log lists every commit"
-    for index, (commit_id, tree) in enumerate(model.commits):
-        assert log[commit_id]["is_stale"] is (commit_id in stale), commit_id
-        if last is not None and index < len(model.commits) - last:
-            continue
-        if commit_id in stale:
-            some = next(iter(tree), "missing")
-            assert api.get_object(repo, some, ref=commit_id).status_code == 410
-            assert api.list_status(repo, ref=commit_id) == 410
-        else:
-            read += check_tree(api, repo, tree, ref=commit_id)
-    for session_id in model.sessions:
-        read += check_tree(api, repo, model.view(session_id), session_id=session_id)
-    return read
-
-
-# -- snapshots of the inline catalog ------------------------------------------------------
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, memoryview | bytearray):
-        return bytes(value)
-    return value
-
-
-def dump_catalog(container: Container) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every inline catalog table, normalised and sorted."""
-    out: dict[str, list[tuple[Any, ...]]] = {}
-    for table in CatalogView.tables:
-        rows = container.catalog_db.query(f"SELECT * FROM {table}")
-        out[table] = sorted(
-            (tuple(sorted((k, _plain(v)) for k, v in row.items())) for row in rows),
-            key=lambda r: json.dumps(r, default=str),
-        )
-    return out
-
-
-def commit_ids(container: Container) -> list[tuple[str, int, str]]:
-    rows = container.catalog_db.query("SELECT repository_id, seq, id FROM catalog_commits")
-    return sorted((r["repository_id"], int(r["seq"]), r["id"]) for r in rows)
-
-
-def blob_addresses(container: Container, repository_id: str = "") -> set[str]:
-    prefix = f"{repository_id}/" if repository_id else ""
-    return {a for a, _ in container.blobs.list_addresses(prefix)}
-
-
-def read_blob(container: Container, address: str) -> bytes:
-    with container.blobs.open(address) as stream:
-        return stream.read()
-
-
-class LoggedServer(ServerProcess):
-    """`tilde-server serve` in a child process whose output goes to a file, so a failed
-    (re)start says why."""
-
-    def start(self) -> LoggedServer:
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        log = self.settings.data_dir.parent / f"server-{self.port}.log"
-        with log.open("ab") as sink:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(self.port)],
-                env=self.env(),
-                stdout=sink,
-                stderr=sink,
-                cwd=str(ROOT),
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        output = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"server did not become healthy (exit {self.proc.poll()}):\n{output}")
