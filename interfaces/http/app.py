@@ -11,10 +11,13 @@ from litestar.types import Receive, Scope, Send
 
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
-from interfaces.console.controller import AccountPagesController, ConsoleController
+from interfaces.console.account import AccountPagesController
+from interfaces.console.approval import ApprovalController
+from interfaces.console.signin import ConsoleController
 from interfaces.http.auth import guard
 from interfaces.http.context import observe
 from interfaces.http.controllers.admin import AdminController
+from interfaces.http.controllers.agents import AgentsController
 from interfaces.http.controllers.audit import AuditController
 from interfaces.http.controllers.auth import AuthController
 from interfaces.http.controllers.blobs import BlobsController
@@ -32,11 +35,11 @@ from interfaces.http.controllers.object_reads import ObjectReadsController
 from interfaces.http.controllers.objects import ObjectsController
 from interfaces.http.controllers.organizations import OrganizationsController
 from interfaces.http.controllers.policies import PoliciesController
-from interfaces.http.controllers.principals import AgentsController, RolesController
 from interfaces.http.controllers.repositories import (
     AllRepositoriesController,
     RepositoriesController,
 )
+from interfaces.http.controllers.roles import RolesController
 from interfaces.http.controllers.sessions import SessionsController
 from interfaces.http.controllers.system import OpenAPIDocument, SystemController
 from interfaces.http.deps import DEPENDENCIES
@@ -102,6 +105,7 @@ def create_app(
             SystemController,
             BlobsController,
             ConsoleController,
+            ApprovalController,
             AccountPagesController,
         ],
         guards=[guard],
