@@ -10,12 +10,12 @@ class Argon2PasswordHasher:
     """Adapter for the PasswordHasher port."""
 
     def __init__(self, *, time_cost: int | None = None, memory_cost: int | None = None) -> None:
-        kwargs = {}
-        if time_cost:
-            kwargs["time_cost"] = time_cost
-        if memory_cost:
-            kwargs["memory_cost"] = memory_cost
-        self._hasher = argon2.PasswordHasher(type=argon2.Type.ID, **kwargs)
+        defaults = argon2.PasswordHasher()
+        self._hasher = argon2.PasswordHasher(
+            time_cost=time_cost or defaults.time_cost,
+            memory_cost=memory_cost or defaults.memory_cost,
+            type=argon2.Type.ID,
+        )
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)

@@ -6,12 +6,13 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 
 class MemoryRateLimiter:
     """Sliding log per key; refused hits are not counted."""
 
-    def __init__(self, clock: type[time.monotonic] | None = None) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.monotonic
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()

@@ -72,7 +72,7 @@ API_CONTROLLERS: list[Any] = [
 class TildeLitestar(Litestar):
     """Litestar that gives every request — routed or not — an id, metrics and an access log."""
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import structlog
 from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
@@ -65,7 +67,7 @@ def error_response(
     message: str,
     code: str | None = None,
     headers: dict[str, str] | None = None,
-) -> Response[dict[str, str]]:
+) -> Response[Any]:
     """`{"message","code","request_id"}` — exactly the spec's Error schema."""
     body = {
         "message": message,

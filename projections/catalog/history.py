@@ -53,6 +53,7 @@ def log(
 ) -> list[dict[str, Any]]:
     """Commits newest first with seq < below_seq, optionally only those touching a path."""
     if path or prefix:
+        params: tuple[str, ...]
         if path:
             cond, params = "ch.path = ?", (path,)
         else:

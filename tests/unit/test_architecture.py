@@ -190,3 +190,22 @@ def test_import_linter_contracts_are_kept() -> None:
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
     assert "0 broken" in output and "BROKEN" not in output, output
+
+
+# -- lint, format and types ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["-m", "ruff", "check", "--no-cache", "."],
+        ["-m", "ruff", "format", "--check", "--no-cache", "."],
+        ["-m", "mypy", "--cache-dir", "/dev/null"],
+    ],
+    ids=["ruff-check", "ruff-format", "mypy"],
+)
+def test_the_tree_is_linted_formatted_and_type_checked(command: list[str]) -> None:
+    run = subprocess.run(
+        [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

@@ -166,7 +166,7 @@ class InvitationTokenController(Controller):
         org = container.organizations.organization(invitation.organization_id)
         local, _, domain = invitation.email.partition("@")
         return {
-            "match": bool(email) and email.strip().lower() == invitation.email,
+            "match": email is not None and email.strip().lower() == invitation.email,
             "invited_email_hint": f"{local[:1]}***@{domain}",
             "organization_display_name": org.display_name,
         }

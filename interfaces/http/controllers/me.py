@@ -154,9 +154,10 @@ class MeController(Controller):
     def add_email(
         self, data: JSONBody[AddEmailRequest], principal: PrincipalDep, container: ContainerDep
     ) -> UserEmail:
-        return UserEmail(
-            **settled(container, container.identity.add_email(principal.id, data.email))
+        added: dict[str, Any] = settled(
+            container, container.identity.add_email(principal.id, data.email)
         )
+        return UserEmail(**added)
 
     @get("/emails", opt={"action": "ListEmails"}, operation_id="listEmails", sync_to_thread=True)
     def list_emails(self, principal: PrincipalDep, container: ContainerDep) -> UserEmailList:

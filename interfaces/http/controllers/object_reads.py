@@ -108,7 +108,7 @@ class ObjectReadsController(Controller):
         path: FromQuery[str | None] = None,
         session_id: FromQuery[str | None] = None,
         ref: FromQuery[str | None] = None,
-    ) -> Response[None]:
+    ) -> Response[bytes]:
         entry = locate(
             container, org.org_id, repository, check_path(required(path, "path")), session_id, ref
         )
