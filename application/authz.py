@@ -238,9 +238,19 @@ class Authorizer:
                 self._cache[org] = (generation, snapshot)
         return snapshot
 
+    def cached(self, org: str) -> OrgSnapshot | None:
+        """The organization's snapshot if it is cached and current (no I/O), else None."""
+        cached = self._cache.get(org)
+        if cached is not None and cached[0] == self.source.generation():
+            return cached[1]
+        return None
+
     def organization(self, principal: Principal, org: str) -> OrgSnapshot:
         """The organization if the principal belongs to it; NotFound otherwise (no leak)."""
-        snap = self.snapshot(org)
+        return self.member_view(principal, org, self.snapshot(org))
+
+    def member_view(self, principal: Principal, org: str, snap: OrgSnapshot | None) -> OrgSnapshot:
+        """`snap` if the principal belongs to it; NotFound otherwise (no leak)."""
         if (
             snap is None
             or not snap.knows(principal.type, principal.id)

@@ -141,6 +141,16 @@ class CredentialCommands(IdentityBase):
         self.basic_cache.put(cache_key, user.password_hash)
         return self._user_principal(user, via="basic")
 
+    def remembered_bearer(self, token: str) -> Principal | None:
+        """The principal of a key verified since the last credentials write and used within
+        the last minute, from memory alone (no I/O); None when that needs the event store."""
+        remembered = self.bearer_cache.get(hashlib.sha256(token.encode()).hexdigest())
+        if remembered is not None and remembered[0] == self.credentials_generation:
+            _, principal, noted = remembered
+            if self.clock() - noted < USED_RESOLUTION:
+                return principal  # type: ignore[no-any-return]
+        return None
+
     def authenticate_bearer(self, token: str) -> Principal | None:
         """An API key's principal, or None when the key is unknown, wrong or revoked.
 

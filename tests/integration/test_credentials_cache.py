@@ -18,12 +18,15 @@ def test_a_revoked_key_stops_working_at_once_in_the_same_process(tmp_path: Path)
         user = create_user(container)
         token = create_key(container, user)
         identity = container.identity
+        assert identity.remembered_bearer(token) is None  # not verified yet
         first = identity.authenticate_bearer(token)
         assert first is not None and identity.authenticate_bearer(token) == first
+        assert identity.remembered_bearer(token) == first  # the guard's no-I/O path
         key_id = first.key_id
         identity.revoke_api_key(
             key_id, owner_type="user", owner_id=user["id"], actor=Actor("user", user["id"])
         )
+        assert identity.remembered_bearer(token) is None
         assert identity.authenticate_bearer(token) is None
     finally:
         container.close()

@@ -287,3 +287,17 @@ def test_the_authorizer_hides_the_organization_from_outsiders_and_caches_snapsho
     source.gen += 1  # a view advanced: the next decision reloads
     authorizer.snapshot("acme")
     assert source.loads == loads + 1
+
+
+def test_a_cached_snapshot_is_offered_without_io_only_while_current() -> None:
+    source = FakeSource(snapshot())
+    authorizer = Authorizer(source)
+    assert authorizer.cached("acme") is None  # never loaded: the guard must take the slow path
+    loaded = authorizer.snapshot("acme")
+    loads = source.loads
+    assert authorizer.cached("acme") is loaded and source.loads == loads
+    assert authorizer.member_view(user(ALICE), "acme", loaded) is loaded
+    with pytest.raises(NotFound):
+        authorizer.member_view(user("u-stranger"), "acme", loaded)
+    source.gen += 1  # a membership or policy view advanced
+    assert authorizer.cached("acme") is None and source.loads == loads
