@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,40 +14,19 @@ from infra.settings import Settings
 from projections.identity.api_keys import get_key
 from projections.identity.users import get_users
 from tests.builders import PASSWORD, signup_body
-from tests.conftest import FAST_HASHER, ServerProcess, bearer
+from tests.catalog_env import LoggedServer
+from tests.conftest import FAST_HASHER, bearer
 from tests.integration.test_projections import dump_views
 
 WORKERS = 4
-ROOT = Path(__file__).resolve().parents[2]
 
 
-class AutoApprovingServer(ServerProcess):
-    """The real server process, with signups active at once (no operator step); its stderr
+class AutoApprovingServer(LoggedServer):
+    """The real server process, with signups active at once (no operator step); its output
     goes to a file so a failed (re)start says why."""
 
     def env(self) -> dict[str, str]:
         return {**super().env(), "TILDE_AUTO_APPROVE_SIGNUPS": "true"}
-
-    def start(self) -> AutoApprovingServer:
-        log = self.settings.data_dir.parent / f"server-{self.port}.log"
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as sink:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "interfaces.cli.main", "serve", "--port", str(self.port)],
-                env=self.env(),
-                stdout=sink,
-                stderr=sink,
-                cwd=str(ROOT),
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        output = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"server did not become healthy (exit {self.proc.poll()}):\n{output}")
 
 
 @dataclass
