@@ -226,7 +226,7 @@ class Authorizer:
         self._lock = threading.Lock()
 
     def snapshot(self, org: str) -> OrgSnapshot | None:
-        generation = self.source.generation()
+        generation = self.source.generation()  # before loading: a bump during it refreshes
         cached = self._cache.get(org)
         if cached is not None and cached[0] == generation:
             return cached[1]

@@ -144,9 +144,13 @@ class CredentialCommands(IdentityBase):
     def remembered_bearer(self, token: str) -> Principal | None:
         """The principal of a key verified since the last credentials write and used within
         the last minute, from memory alone (no I/O); None when that needs the event store."""
-        remembered = self.bearer_cache.get(hashlib.sha256(token.encode()).hexdigest())
+        return self._remembered(hashlib.sha256(token.encode()).hexdigest())
+
+    def _remembered(self, digest: str) -> Principal | None:
+        remembered = self.bearer_cache.get(digest)
         if remembered is not None and remembered[0] == self.credentials_generation:
             _, principal, noted = remembered
+            # Within a minute of the last recorded use nothing needs writing either.
             if self.clock() - noted < USED_RESOLUTION:
                 return principal  # type: ignore[no-any-return]
         return None
@@ -159,12 +163,9 @@ class CredentialCommands(IdentityBase):
         steady stream of requests costs no event-store reads while revocations still apply
         to the next request."""
         digest = hashlib.sha256(token.encode()).hexdigest()
-        remembered = self.bearer_cache.get(digest)
-        if remembered is not None and remembered[0] == self.credentials_generation:
-            _, principal, noted = remembered
-            # Within a minute of the last recorded use nothing needs writing either.
-            if self.clock() - noted < USED_RESOLUTION:
-                return principal
+        principal = self._remembered(digest)
+        if principal is not None:
+            return principal
         principal = self._authenticate_bearer(token)
         if principal is not None:
             self.bearer_cache.put(digest, (self.credentials_generation, principal, self.clock()))

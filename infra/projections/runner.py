@@ -143,19 +143,11 @@ class ProjectorRunner:
         with self._step_lock:
             stored = read_positions(self.db, self.view.name)
             with self._cond:
-                positions = {}
                 for name in self.apps:
-                    position = stored.get(name, 0)
-                    if position == self._persisted.get(name) and name in self.positions:
-                        # Nobody moved it: keep what we skipped past without writing.
-                        position = max(position, self.positions[name])
-                    positions[name] = position
-                self.positions = positions
-                now = time.monotonic()
-                for name in self.apps:
+                    # A row nobody moved keeps what we skipped past without writing.
                     if stored.get(name, 0) != self._persisted.get(name):
-                        self._persisted_at[name] = now
-                self._persisted = {name: stored.get(name, 0) for name in self.apps}
+                        self.positions[name] = stored.get(name, 0)
+                        self._wrote(name, self.positions[name])
                 self._cond.notify_all()
 
     # -- work -----------------------------------------------------------------------------
@@ -186,17 +178,27 @@ class ProjectorRunner:
                 return
             with self.db.transaction() as cur:
                 for name, position in ahead.items():
-                    cur.execute(
-                        f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"
-                        " AND application = ? AND position = ? RETURNING position",
-                        (position, self.view.name, name, self._persisted.get(name, 0)),
-                    )
-                    if cur.fetchone() is None:
-                        raise LostTracking(self.view.name)
-            now = time.monotonic()
+                    self._move_tracking(cur, name, position)
             for name, position in ahead.items():
-                self._persisted[name] = position
-                self._persisted_at[name] = now
+                self._wrote(name, position)
+
+    def _move_tracking(self, cur: Any, name: str, position: int) -> None:
+        """Compare-and-set of the stored position: another instance moving it since we last
+        wrote (a rebuild, a second runner) fails the transaction with LostTracking."""
+        cur.execute(
+            f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"
+            " AND application = ? AND position = ? RETURNING position",
+            (position, self.view.name, name, self._persisted.get(name, 0)),
+        )
+        if cur.fetchone() is None:
+            raise LostTracking(self.view.name)
+
+    def _wrote(self, name: str, position: int) -> None:
+        self._persisted[name] = position
+        self._persisted_at[name] = time.monotonic()
+
+    def _write_due(self, name: str, now: float) -> bool:
+        return now - self._persisted_at.get(name, 0.0) >= self.persist_every
 
     def step(
         self,
@@ -233,10 +235,7 @@ class ProjectorRunner:
         labels = (self.view.name, name)
         if head <= position:
             self.metrics.projector_lag.labels(*labels).set(0)
-            if (
-                position > self._persisted.get(name, 0)
-                and time.monotonic() - self._persisted_at.get(name, 0.0) >= self.persist_every
-            ):
+            if position > self._persisted.get(name, 0) and self._write_due(name, time.monotonic()):
                 self.flush()  # idle: write what was skipped in memory
             return 0
         notes = app.recorder.select_notifications(
@@ -246,13 +245,8 @@ class ProjectorRunner:
         deadline = now + batch_seconds
         applied = 0
         new_position = head if len(notes) < batch_size else notes[-1].id
-        if (
-            not notes
-            and not persist
-            and now - self._persisted_at.get(name, 0.0) < self.persist_every
-        ):
+        if not notes and not persist and not self._write_due(name, now):
             return self._advanced(name, labels, position, new_position, head, 0)
-        persisted = self._persisted.get(name, 0)
         with self.db.transaction(pipeline=True) as cur:
             for note in notes:
                 self.view.apply(cur, app.mapper.to_domain_event(note))
@@ -260,18 +254,11 @@ class ProjectorRunner:
                 if applied < len(notes) and time.monotonic() > deadline:
                     new_position = note.id  # time cap: the rest goes in the next transaction
                     break
-            cur.execute(
-                f"UPDATE {TRACKING_TABLE} SET position = ? WHERE projection = ?"
-                " AND application = ? AND position = ? RETURNING position",
-                (new_position, self.view.name, name, persisted),
-            )
-            if cur.fetchone() is None:
-                raise LostTracking(self.view.name)
+            self._move_tracking(cur, name, new_position)
             if applied and self.db.dialect == "postgresql":
                 # Delivered at commit: other processes drop caches built on this view.
                 cur.execute("SELECT pg_notify(?, ?)", (VIEWS_CHANNEL, self.view.name))
-        self._persisted[name] = new_position
-        self._persisted_at[name] = time.monotonic()
+        self._wrote(name, new_position)
         if applied:
             for callback in self.on_advanced:
                 callback(self.view.name)
