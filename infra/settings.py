@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["all", "api", "worker", "cli"]
 
 
 class Settings(BaseSettings):
@@ -63,7 +66,12 @@ class Settings(BaseSettings):
     upload_url_ttl_seconds: int = Field(default=900, description="Lifetime of upload URLs")
     download_url_ttl_seconds: int = Field(default=300, description="Lifetime of download URLs")
 
-    db_pool_size: int = Field(default=10, description="PostgreSQL connections per pool")
+    db_pool_size: int = Field(
+        default=10,
+        ge=1,
+        description="PostgreSQL connections of one process, shared by the event store and the "
+        "read models (CLI commands use 2; see the README's connection formula)",
+    )
     db_pool_timeout: float = Field(
         default=2.0, description="Seconds to wait for a pooled connection before answering 503"
     )
@@ -71,10 +79,14 @@ class Settings(BaseSettings):
         default=64, description="Requests allowed to queue for a connection before 503 at once"
     )
 
-    run_projectors: bool = Field(
-        default=True,
-        description="Run projectors and the outbox in "
-        "this process (one active instance per projector anyway)",
+    role: Role = Field(
+        default="all",
+        description="What this process runs: all = API + projectors/outbox/GC (embedded serve), "
+        "api = HTTP only, worker = projectors/outbox/GC only, cli = a one-shot command",
+    )
+    health_max_lag_events: int = Field(
+        default=1000,
+        description="/health says degraded when a projector lags the log by more events",
     )
     projector_batch_size: int = 500
     projector_batch_seconds: float = 0.02
@@ -104,6 +116,20 @@ class Settings(BaseSettings):
         default=False,
         description="Take the client address from X-Forwarded-For (behind a trusted proxy)",
     )
+
+    @property
+    def run_projectors(self) -> bool:
+        """Whether this process runs projectors, the outbox and GC (its role says so)."""
+        return self.role in ("all", "worker")
+
+    def to_environment(self) -> dict[str, str]:
+        """`TILDE_*` variables from which `Settings()` rebuilds exactly these settings (what a
+        re-executed child process such as a uvicorn worker inherits)."""
+        env = {}
+        for name, value in self.model_dump(mode="json").items():
+            text = value if isinstance(value, str) else json.dumps(value)
+            env[f"TILDE_{name.upper()}"] = text
+        return env
 
     @property
     def is_postgres(self) -> bool:
