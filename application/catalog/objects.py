@@ -14,9 +14,11 @@ from application.catalog.app import CatalogBase
 from application.ports import BlobInfo, CompletedPart
 from application.principal import Principal
 from domain.catalog.commits import check_metadata
+from domain.catalog.media_types import check_content_type
 from domain.catalog.paths import check_path
 from domain.catalog.repository import Repository
 from domain.catalog.staging import staged_delete, staged_put
+from domain.catalog.user_metadata import check_metadata_size
 from domain.shared.errors import Invalid, NotFound
 from domain.shared.values import stamp
 
@@ -178,8 +180,8 @@ class ObjectCommands(CatalogBase):
             address=address,
             size=info.size,
             etag=info.etag,
-            content_type=content_type or DEFAULT_CONTENT_TYPE,
-            metadata=check_object_metadata(metadata),
+            content_type=check_content_type(content_type),
+            metadata=check_metadata_size(check_object_metadata(metadata)),
             last_modified=stamp(self.clock()),
         )
         # `repo` was loaded by the caller: staging needs only its id and organization, and

@@ -11,6 +11,10 @@ MAX_PATH_BYTES = 1024
 # The top code point bounds prefix ranges (`path < prefix + TOP`), so it may not appear.
 TOP = "\U0010ffff"
 REPO_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+# Controls, surrogates, line/paragraph separators and format characters (Cf: bidirectional
+# overrides and isolates U+202A-U+202E/U+2066-U+2069, zero-width U+200B-U+200F, BOM): the
+# format characters are invisible, so they make look-alike names ("invoice\u202efdp.exe").
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Cf", "Zl", "Zp"})
 
 
 def check_path(value: object, field: str = "path") -> str:
@@ -21,8 +25,11 @@ def check_path(value: object, field: str = "path") -> str:
         raise Invalid(f"{field} must be at most {MAX_PATH_BYTES} bytes")
     if value.startswith("/"):
         raise Invalid(f"{field} must not start with '/'")
-    if any(unicodedata.category(ch) in ("Cc", "Cs") or ch == TOP for ch in value):
-        raise Invalid(f"{field} must not contain NUL or control characters")
+    if any(unicodedata.category(ch) in _REFUSED_CATEGORIES or ch == TOP for ch in value):
+        raise Invalid(
+            f"{field} must not contain control, invisible formatting or bidirectional "
+            "override characters"
+        )
     for segment in value.split("/"):
         if segment == "":
             raise Invalid(f"{field} must not contain empty segments ('//' or a trailing '/')")

@@ -12,9 +12,15 @@ USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,38}$")
 EMAIL_RE = re.compile(
     r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
-RESERVED_USERNAMES = frozenset(
-    {"admin", "api", "auth", "system", "root", "operator", "tilde", "me"}
-)
+# Names that would pass for the service itself (or one of its URLs) in a link or an email.
+_RESERVED = """
+    about abuse account accounts admin administrator anonymous api assets auth billing
+    blob blobs console dashboard docs health help hostmaster info login logout mail me metrics
+    new no-reply noreply null openapi operator organizations postmaster privacy register root
+    security settings signin signup staff static status support sysadmin system terms tilde
+    undefined webmaster www
+    """
+RESERVED_USERNAMES = frozenset(_RESERVED.split())
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
 TEXT_MAX = 200

@@ -7,7 +7,15 @@ import re
 from domain.shared.errors import Invalid
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-RESERVED_ORG_NAMES = frozenset({"api", "auth", "admin", "system"})
+# Names that would pass for the service itself (or one of its URLs) in a link or an email.
+_RESERVED = """
+    about abuse account accounts admin administrator anonymous api assets auth billing blob
+    blobs console dashboard docs health help hostmaster info login logout mail me metrics new
+    no-reply noreply null openapi operator organizations postmaster privacy register root
+    security settings signin signup staff static status support sysadmin system terms tilde
+    undefined webmaster www
+    """
+RESERVED_ORG_NAMES = frozenset(_RESERVED.split())
 DISPLAY_MAX = 200
 DESCRIPTION_MAX = 2000
 
