@@ -17,7 +17,7 @@ from domain.organizations.invitation import Invitation
 from domain.organizations.organization import Organization
 from domain.organizations.policy import Policy
 from domain.organizations.role import Role
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, Forbidden, NotFound
 from domain.shared.ids import derived_id, index_id
 from domain.shared.index import IndexEntry
 from domain.shared.values import Actor
@@ -29,6 +29,39 @@ class UserDirectory(Protocol):
     def user(self, user_id: str | UUID) -> User | None: ...
 
     def user_by_login(self, login: str) -> User | None: ...
+
+
+# What an agent may never do, whatever its policy says: each action mints a credential or
+# grants power (a role, another principal's key, a member, a policy, an attachment, a group
+# membership) that would stop depending on the agent's creator, so the per-request "never
+# more than its creator" check could no longer bound it. Identity administration is for users
+# and roles. (An agent may still issue keys for itself.)
+AGENT_FORBIDDEN_ACTIONS: dict[str, str] = {
+    "CreateAgent": "create agents",
+    "UpdateAgent": "update agents",
+    "DeleteAgent": "delete agents",
+    "CreateRole": "create roles",
+    "CreateRoleAPIKey": "issue keys for roles",
+    "CreateAgentAPIKey": "issue keys for other agents",
+    "CreateInvitation": "invite people",
+    "AddMember": "add members",
+    "CreatePolicy": "create policies",
+    "UpdatePolicy": "update policies",
+    "DeletePolicy": "delete policies",
+    "AttachPolicy": "attach policies",
+    "DetachPolicy": "detach policies",
+    "AddGroupMember": "add group members",
+    "RemoveGroupMember": "remove group members",
+}
+
+
+def require_identity_admin(principal: Principal, action: str) -> None:
+    """Refuse identity administration (`AGENT_FORBIDDEN_ACTIONS`) to agents."""
+    if principal.type == "agent":
+        raise Forbidden(
+            f"agents cannot {AGENT_FORBIDDEN_ACTIONS[action]}: identity administration is "
+            "for users and roles"
+        )
 
 
 def builtin_policy_id(org_id: str, name: str) -> UUID:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 from application.base import Result
-from application.organizations.app import OrganizationsBase
+from application.organizations.app import OrganizationsBase, require_identity_admin
 from application.principal import Principal
 from domain.organizations.group import SUBJECT_TYPES, Group
 from domain.organizations.rules import check_label, check_text
@@ -102,6 +102,7 @@ class GroupCommands(OrganizationsBase):
                 f"subject_type must be one of {', '.join(SUBJECT_TYPES)} and subject_id a string"
             )
         assert isinstance(subject_type, str)
+        require_identity_admin(principal, "AddGroupMember")
         actor = principal.actor
 
         def command() -> Result[Group]:
@@ -129,6 +130,7 @@ class GroupCommands(OrganizationsBase):
     ) -> Result[Group]:
         if not isinstance(subject_type, str) or not isinstance(subject_id, str):
             raise Invalid("subject_type and subject_id are required")
+        require_identity_admin(principal, "RemoveGroupMember")
         actor = principal.actor
 
         def command() -> Result[Group]:

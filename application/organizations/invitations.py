@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID, uuid4
 
 from application.base import Result
-from application.organizations.app import OrganizationsBase
+from application.organizations.app import OrganizationsBase, require_identity_admin
 from application.ports import TokenSigner
 from application.principal import Principal
 from domain.identity.rules import normalize_email
@@ -51,6 +51,7 @@ class InvitationCommands(OrganizationsBase):
         policy_ids: object = None,
         principal: Principal,
     ) -> Result[Invitation]:
+        require_identity_admin(principal, "CreateInvitation")
         if (email is None) == (username is None):
             raise Invalid("give exactly one of email or username")
         org = self.organization(org_id)

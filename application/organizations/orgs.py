@@ -7,7 +7,11 @@ from uuid import uuid4
 from eventsourcing.persistence import IntegrityError
 
 from application.base import Result
-from application.organizations.app import OrganizationsBase, builtin_policy_id
+from application.organizations.app import (
+    OrganizationsBase,
+    builtin_policy_id,
+    require_identity_admin,
+)
 from application.principal import Principal
 from domain.identity.rules import clean_text
 from domain.organizations.builtins import BUILTINS, OWNER
@@ -74,6 +78,7 @@ class OrganizationCommands(OrganizationsBase):
         self, org_id: str, username: object, principal: Principal
     ) -> Result[Organization]:
         """The legacy `POST /members {"username"}`: add an existing active user directly."""
+        require_identity_admin(principal, "AddMember")
         if not isinstance(username, str) or not username:
             raise NotFound("user not found")
         user = self.users.user_by_login(username)

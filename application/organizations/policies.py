@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import uuid4
 
 from application.base import Result
-from application.organizations.app import OrganizationsBase
+from application.organizations.app import OrganizationsBase, require_identity_admin
 from application.principal import Principal
 from domain.organizations.builtins import OWNER
 from domain.organizations.policy import Policy, principal_key
@@ -31,6 +31,7 @@ class PolicyCommands(OrganizationsBase):
         description: object = None,
         principal: Principal,
     ) -> Result[Policy]:
+        require_identity_admin(principal, "CreatePolicy")
         org = self.organization(org_id)
         label = check_label(name, "policy")
         policy_id = uuid4()
@@ -55,6 +56,7 @@ class PolicyCommands(OrganizationsBase):
         policy_text: object = None,
         principal: Principal,
     ) -> Result[Policy]:
+        require_identity_admin(principal, "UpdatePolicy")
         org = self.organization(org_id)
 
         def command() -> Result[Policy]:
@@ -77,6 +79,7 @@ class PolicyCommands(OrganizationsBase):
         return self.retrying(command)
 
     def delete_policy(self, org_id: str, policy_id: str, principal: Principal) -> Result[None]:
+        require_identity_admin(principal, "DeletePolicy")
         org = self.organization(org_id)
 
         def command() -> Result[None]:
@@ -98,6 +101,7 @@ class PolicyCommands(OrganizationsBase):
     ) -> Result[Policy]:
         if not isinstance(principal_type, str) or not isinstance(principal_id, str):
             raise Invalid("principal_type and principal_id are required strings")
+        require_identity_admin(principal, "AttachPolicy")
         org = self.organization(org_id)
 
         def command() -> Result[Policy]:
@@ -119,6 +123,7 @@ class PolicyCommands(OrganizationsBase):
     ) -> Result[Policy]:
         if not isinstance(principal_type, str) or not isinstance(principal_id, str):
             raise Invalid("principal_type and principal_id are required")
+        require_identity_admin(principal, "DetachPolicy")
         org = self.organization(org_id)
 
         def command() -> Result[Policy]:

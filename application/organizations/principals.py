@@ -7,13 +7,13 @@ from typing import Any, Protocol
 from uuid import uuid4
 
 from application.base import Result, Written
-from application.organizations.app import OrganizationsBase
+from application.organizations.app import OrganizationsBase, require_identity_admin
 from application.principal import Principal
 from domain.identity.api_key import ApiKey
 from domain.organizations.agent import Agent, check_metadata
 from domain.organizations.role import Role
 from domain.organizations.rules import check_slug, check_text
-from domain.shared.errors import Forbidden, Invalid, NotFound
+from domain.shared.errors import Invalid, NotFound
 from domain.shared.values import Actor
 
 
@@ -56,6 +56,7 @@ class PrincipalCommands(OrganizationsBase):
     def create_role(
         self, org_id: str, *, name: object, description: object, principal: Principal
     ) -> Result[Role]:
+        require_identity_admin(principal, "CreateRole")
         org = self.organization(org_id)
         slug = check_slug(name, "role")
         role_id = uuid4()
@@ -94,8 +95,7 @@ class PrincipalCommands(OrganizationsBase):
         inline_policy: object = None,
         principal: Principal,
     ) -> Result[Agent]:
-        if principal.type == "agent":
-            raise Forbidden("agents cannot create, update or delete agents")
+        require_identity_admin(principal, "CreateAgent")
         org = self.organization(org_id)
         slug = check_slug(name, "agent")
         agent_id = uuid4()
@@ -121,8 +121,7 @@ class PrincipalCommands(OrganizationsBase):
         inline_policy: object = None,
         principal: Principal,
     ) -> Result[Agent]:
-        if principal.type == "agent":
-            raise Forbidden("agents cannot create, update or delete agents")
+        require_identity_admin(principal, "UpdateAgent")
         org = self.organization(org_id)
 
         def command() -> Result[Agent]:
@@ -138,8 +137,7 @@ class PrincipalCommands(OrganizationsBase):
         return self.retrying(command)
 
     def delete_agent(self, org_id: str, name: str, principal: Principal) -> Result[None]:
-        if principal.type == "agent":
-            raise Forbidden("agents cannot create, update or delete agents")
+        require_identity_admin(principal, "DeleteAgent")
         org = self.organization(org_id)
 
         def command() -> tuple[str, Written]:
@@ -201,6 +199,10 @@ class PrincipalCommands(OrganizationsBase):
         principal: Principal,
     ) -> Result[tuple[ApiKey, str]]:
         owner: Any = self.owner(org_id, owner_type, name)
+        if not (owner_type == "agent" and str(owner.id) == principal.id):
+            # An agent's own key is bounded by the agent; anyone else's would not be.
+            action = "CreateAgentAPIKey" if owner_type == "agent" else "CreateRoleAPIKey"
+            require_identity_admin(principal, action)
         return self.keys.create_api_key(
             owner_type=owner_type,
             owner_id=str(owner.id),

@@ -34,6 +34,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute, WebSocketRoute
 from litestar.testing import TestClient
 
+from application.organizations.app import AGENT_FORBIDDEN_ACTIONS
 from domain.shared.actions import ACTIONS, Action
 from infra.bootstrap import bootstrap
 from interfaces.http.app import create_app
@@ -53,7 +54,9 @@ from tests.orgs import create_org, person
 
 BACKENDS = os.environ.get("TILDE_MATRIX_BACKENDS", "sqlite").split(",")
 
-AGENT_WRITES = frozenset({"CreateAgent", "UpdateAgent", "DeleteAgent"})
+# Identity administration is for users and roles (an agent's own keys aside, see
+# tests/integration/test_agent_identity_admin.py, which walks these routes as an agent).
+AGENT_WRITES = frozenset(AGENT_FORBIDDEN_ACTIONS) - {"CreateAgentAPIKey"}
 ORG_SCOPES = ("organization", "repository")
 
 
@@ -91,7 +94,7 @@ def expected(action: Action, who: Who, resource: dict[str, str]) -> str:
     if not who.member:
         return "404"
     if who.kind == "agent" and action.name in AGENT_WRITES:
-        return "403"  # agents never create, update or delete agents
+        return "403"  # agents never administer identities
     relevant = {k: v for k, v in resource.items() if k in action.resources}
     return "ok" if who.grants(action.name, relevant) else "403"
 
