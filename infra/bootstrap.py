@@ -205,7 +205,7 @@ def _blob_store(settings: Settings, secret: str) -> BlobStore:
         )
         store.ensure_bucket()
         return store
-    return LocalBlobStore(settings.data_dir / "blobs", settings.base_url, secret)
+    return LocalBlobStore(settings.data_dir / "blobs", settings.blob_base_url, secret)
 
 
 def _lock_factory(settings: Settings) -> Callable[[str], InstanceLock]:

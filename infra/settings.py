@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_access_key_id: str = Field(default="", description="Empty = the AWS default chain")
     s3_secret_access_key: str = ""
+    blob_public_url: str = Field(
+        default="",
+        description="Base URL of the local store's signed /_blob URLs, e.g. "
+        "https://blobs.example-usercontent.net: serve user bytes from an origin other than the "
+        "API and console (same process, other hostname); default = the public URL",
+    )
     upload_url_ttl_seconds: int = Field(default=900, description="Lifetime of upload URLs")
     download_url_ttl_seconds: int = Field(default=300, description="Lifetime of download URLs")
 
@@ -114,7 +120,13 @@ class Settings(BaseSettings):
     auto_approve_signups: bool = False
     trust_forwarded_for: bool = Field(
         default=False,
-        description="Take the client address from X-Forwarded-For (behind a trusted proxy)",
+        description="Take the client address from X-Forwarded-For and the scheme from "
+        "X-Forwarded-Proto (behind a trusted proxy)",
+    )
+    metrics_token: str = Field(
+        default="",
+        description="When set, GET /metrics requires `Authorization: Bearer <token>`; "
+        "empty = /metrics is open",
     )
 
     @property
@@ -140,3 +152,7 @@ class Settings(BaseSettings):
         if self.public_url:
             return self.public_url.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def blob_base_url(self) -> str:
+        return self.blob_public_url.rstrip("/") if self.blob_public_url else self.base_url

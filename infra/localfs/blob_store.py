@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from application.ports import BlobInfo, CompletedPart
+from domain.catalog import media_types
 from domain.shared.errors import Conflict, Invalid, NotFound
 from infra import blobs
 from infra.localfs.files import BlobWriter, append, fsync_dir, open_slice, remove
@@ -74,7 +75,7 @@ class LocalBlobStore:
             DOWNLOAD,
             blobs.check_address(address),
             _expiry(expires_in),
-            content_type=content_type or "application/octet-stream",
+            content_type=media_types.servable(content_type),
             etag=blobs.bare_etag(etag),
         )
         return self._url("d", grant)

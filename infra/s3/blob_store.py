@@ -11,6 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from application.ports import BlobInfo, CompletedPart
+from domain.catalog import media_types
 from domain.shared.errors import Invalid, NotFound
 from infra import blobs
 
@@ -94,11 +95,16 @@ class S3BlobStore:
         return self._presign("put_object", {"Key": self._key(address)}, expires_in)
 
     def download_url(self, address: str, *, expires_in: int, content_type: str, etag: str) -> str:
+        served = media_types.servable(content_type)
         params = {
             "Key": self._key(address),
-            "ResponseContentType": content_type or "application/octet-stream",
+            "ResponseContentType": served,
             "ResponseCacheControl": f"private, max-age={int(expires_in)}",
         }
+        if not media_types.is_safe_inline(served):
+            # S3 cannot add nosniff or a CSP, so a download is the only way to keep a browser
+            # from running an uploaded page (S3 serves it from the bucket's origin, though).
+            params["ResponseContentDisposition"] = "attachment"
         return self._presign("get_object", params, expires_in)
 
     def stat(self, address: str) -> BlobInfo | None:

@@ -15,6 +15,7 @@ from interfaces.console.account import AccountPagesController
 from interfaces.console.approval import ApprovalController
 from interfaces.console.signin import ConsoleController
 from interfaces.http.auth import guard
+from interfaces.http.body_limits import check_json_body
 from interfaces.http.context import observe
 from interfaces.http.controllers.admin import AdminController
 from interfaces.http.controllers.agents import AgentsController
@@ -44,6 +45,7 @@ from interfaces.http.controllers.sessions import SessionsController
 from interfaces.http.controllers.system import OpenAPIDocument, SystemController
 from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
+from interfaces.http.security_headers import SecurityHeaders
 
 API_CONTROLLERS: list[Any] = [
     AuthController,
@@ -70,12 +72,16 @@ API_CONTROLLERS: list[Any] = [
 
 
 class TildeLitestar(Litestar):
-    """Litestar that gives every request — routed or not — an id, metrics and an access log."""
+    """Litestar that gives every request — routed or not — an id, metrics, an access log and
+    the security headers."""
+
+    security_headers: SecurityHeaders
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        send = self.security_headers.wrap(scope, send)
         await observe(super().__call__, scope, receive, send, self.state.container.metrics)
 
 
@@ -109,6 +115,7 @@ def create_app(
             AccountPagesController,
         ],
         guards=[guard],
+        before_request=check_json_body,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         on_startup=[on_startup],
@@ -133,4 +140,5 @@ def create_app(
         debug=False,
     )
     app.state.container = container
+    app.security_headers = SecurityHeaders(container.settings)
     return app

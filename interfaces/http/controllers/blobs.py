@@ -2,6 +2,9 @@
 
 The signature in the URL is the credential (clients send no Authorization header), so every
 route declares the public `TransferBlob` action and trusts only what the token grants.
+Downloads are user-supplied bytes: besides the sandboxing CSP and `nosniff` the app gives every
+`/_blob` response (`interfaces/http/security_headers.py`), any type a browser could run script
+in is sent as an attachment.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from application.ports import BlobInfo
+from domain.catalog import media_types
 from domain.shared.errors import Invalid, NotFound
 from infra.localfs import LocalBlobStore
 from infra.localfs.files import BlobWriter
@@ -28,6 +32,8 @@ from interfaces.http.errors import error_response
 CHUNK = 1 << 20
 MAX_BODY = 5 * 1024**3  # S3's limit for one PUT or one part, so both stores accept the same
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# 19 digits cover any real offset (2**63 has 19) and keep int() far from Python's digit limit.
+MAX_DIGITS = 19
 UNSATISFIABLE = (-1, -1)
 
 
@@ -74,7 +80,11 @@ async def _receive(request: Request[Any, Any, Any], operation: str, token: str) 
         except InternalServerException as e:  # Litestar's "client disconnected prematurely"
             raise Invalid("the request body ended early; nothing was stored") from e
         expected = request.headers.get("content-length")
-        if expected is not None and int(expected) != writer.size:
+        if expected is not None and (
+            not (expected.isascii() and expected.isdigit())
+            or len(expected) > MAX_DIGITS
+            or int(expected) != writer.size
+        ):
             raise Invalid(f"received {writer.size} bytes, Content-Length said {expected}")
         info: BlobInfo = await anyio.to_thread.run_sync(writer.commit)
         committed = True
@@ -92,6 +102,8 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not match or match.groups() == ("", ""):
         return None  # absent, multi-range or malformed: RFC 9110 lets us send it all
     first, last = match.groups()
+    if len(first) > MAX_DIGITS or len(last) > MAX_DIGITS:
+        return UNSATISFIABLE
     if not first:
         suffix = int(last)
         return (max(0, size - suffix), size - 1) if suffix and size else UNSATISFIABLE
@@ -137,6 +149,7 @@ class BlobsController(Controller):
         grant = store.verify(DOWNLOAD, token)
         info = await self._stat(store, grant)
         headers = _headers(grant, info)
+        media_type = headers.pop("Content-Type")
         span = byte_range(request.headers.get("range"), info.size)
         if span == UNSATISFIABLE:
             refused = {"Accept-Ranges": "bytes", "Content-Range": f"bytes */{info.size}"}
@@ -150,7 +163,7 @@ class BlobsController(Controller):
             _chunks(reader),
             status_code=206 if span else 200,
             headers=headers,
-            media_type=grant.content_type,
+            media_type=media_type,
         )
 
     @head("/d/{token:str}", opt={"action": "TransferBlob"}, operation_id="blobHead")
@@ -160,7 +173,7 @@ class BlobsController(Controller):
         store = _store(request)
         grant = store.verify(DOWNLOAD, token)
         info = await self._stat(store, grant)
-        headers = {**_headers(grant, info), "Content-Type": grant.content_type}
+        headers = _headers(grant, info)
         return Response(None, status_code=200, headers=headers)
 
     @staticmethod
@@ -172,9 +185,14 @@ class BlobsController(Controller):
 
 
 def _headers(grant: Grant, info: BlobInfo) -> dict[str, str]:
-    return {
+    content_type = media_types.servable(grant.content_type)
+    headers = {
         "Accept-Ranges": "bytes",
         "ETag": f'"{info.etag}"',
         "Content-Length": str(info.size),
         "Cache-Control": f"private, max-age={grant.seconds_left()}",
+        "Content-Type": content_type,
     }
+    if not media_types.is_safe_inline(content_type):
+        headers["Content-Disposition"] = "attachment"
+    return headers

@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Controller, Response, get, head
 from litestar.params import FromPath, FromQuery
 
+from domain.catalog import media_types
 from domain.catalog.paths import check_path, check_prefix
 from domain.shared.errors import Gone, Invalid, NotFound
 from domain.shared.values import parse_iso
@@ -81,7 +82,7 @@ def header_value(value: str) -> str:
 def object_headers(entry: dict[str, Any]) -> dict[str, str]:
     headers = {
         "ETag": f'"{entry["etag"]}"',
-        "Content-Type": entry["content_type"],
+        "Content-Type": media_types.servable(entry["content_type"]),
         "Content-Length": str(entry["size"]),
         "X-Tilde-Reproducible": "false",
     }

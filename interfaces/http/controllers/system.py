@@ -1,12 +1,15 @@
-"""Health, Prometheus metrics and the OpenAPI document (no authentication)."""
+"""Health, Prometheus metrics and the OpenAPI document (no user authentication; `/metrics`
+asks for a bearer token of its own when `TILDE_METRICS_TOKEN` is set)."""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from litestar import Controller, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from domain.shared.errors import Unauthenticated
 from interfaces.http.deps import ContainerDep
 
 
@@ -26,7 +29,15 @@ class SystemController(Controller):
         )
 
     @get("/metrics", opt={"action": "GetMetrics"}, operation_id="metrics", sync_to_thread=True)
-    def metrics(self, container: ContainerDep) -> Response[bytes]:
+    def metrics(self, container: ContainerDep, request: Request[Any, Any, Any]) -> Response[bytes]:
+        required = container.settings.metrics_token
+        if required:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            # Bytes, so a non-ASCII header is a mismatch rather than compare_digest's TypeError.
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                token.strip().encode("utf-8", "surrogateescape"), required.encode()
+            ):
+                raise Unauthenticated("/metrics requires the metrics bearer token")
         container.refresh_lag_metrics()
         return Response(generate_latest(container.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
