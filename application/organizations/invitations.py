@@ -12,7 +12,7 @@ from domain.identity.rules import normalize_email
 from domain.identity.user import User
 from domain.organizations.invitation import Invitation
 from domain.organizations.policy import Policy
-from domain.shared.errors import Conflict, Invalid, NotFound
+from domain.shared.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.shared.ids import index_id
 from domain.shared.index import IndexEntry
 
@@ -34,8 +34,9 @@ def invitation_token(signer: TokenSigner, invitation_id: str) -> str:
 
 
 def addresses_of(user: User) -> set[str]:
-    """Emails an invitation may be addressed to for this user: primary or verified."""
-    return {e["email"] for e in user.emails.values() if e["is_primary"] or e["verified"]}
+    """Emails this user proved to control (verified): an unverified address proves nothing,
+    since anyone can sign up with an address they guessed an invitation was sent to."""
+    return {e["email"] for e in user.emails.values() if e["verified"]}
 
 
 class InvitationCommands(OrganizationsBase):
@@ -88,11 +89,17 @@ class InvitationCommands(OrganizationsBase):
             entry = IndexEntry.claim(f"invite:{org.id}", address, invitation_id)
         else:
             entry.reclaim(invitation_id)
+        # By email, the invitation names the account holding that address only once the
+        # address is verified there: otherwise whoever claimed it unverified would be invited.
+        if username is None and (user is None or address not in addresses_of(user)):
+            addressee = ""
+        else:
+            addressee = invitee_id
         invitation = Invitation.create(
             invitation_id=invitation_id,
             organization_id=str(org.id),
             email=address,
-            user_id=invitee_id,
+            user_id=addressee,
             group_ids=groups,
             policy_ids=policies,
             now=now,
@@ -106,9 +113,15 @@ class InvitationCommands(OrganizationsBase):
         if self.authorizer is not None:
             self.authorizer.authorize(principal, org_id, action, resource)
 
+    def _token_names(self, token: object) -> str | None:
+        """The invitation id an emailed token carries, if the token is genuine and current."""
+        if not isinstance(token, str) or not token or self.signer is None:
+            return None
+        return self.signer.verify("invite", token)
+
     def invitation_by_token(self, token: str) -> Invitation:
         """The pending invitation an emailed token names, or NotFound."""
-        invitation_id = self.signer.verify("invite", token) if self.signer else None
+        invitation_id = self._token_names(token)
         try:
             invitation = self.find(UUID(invitation_id or ""), Invitation)
         except ValueError:
@@ -126,26 +139,39 @@ class InvitationCommands(OrganizationsBase):
         released = self.release(f"invite:{org.id}", invitation.email, invitation.id)
         return Result(None, (self.record(invitation, released),))
 
-    def _addressed(self, invitation_id: str, principal: Principal) -> tuple[Invitation, User]:
+    def _addressed(
+        self, invitation_id: str, principal: Principal, token: object
+    ) -> tuple[Invitation, User]:
+        """The invitation, if the caller proves it is theirs: the emailed token, a verified
+        address it was sent to, or being the user it was made out to by username."""
         user = self.users.user(principal.id)
         try:
             invitation = self.find(UUID(invitation_id), Invitation)
         except ValueError:
             invitation = None
-        if (
-            user is None
-            or invitation is None
-            or not (invitation.user_id == principal.id or invitation.email in addresses_of(user))
-        ):
+        if user is None or invitation is None:
             raise NotFound("invitation not found")
-        return invitation, user
+        if (
+            self._token_names(token) == str(invitation.id)
+            or invitation.user_id == principal.id
+            or invitation.email in addresses_of(user)
+        ):
+            return invitation, user
+        if any(e["email"] == invitation.email for e in user.emails.values()):
+            raise Forbidden(
+                f"verify {invitation.email} first, or answer through the link in the "
+                "invitation email"
+            )
+        raise NotFound("invitation not found")
 
-    def accept_invitation(self, invitation_id: str, principal: Principal) -> Result[None]:
+    def accept_invitation(
+        self, invitation_id: str, principal: Principal, *, token: object = None
+    ) -> Result[None]:
         """Join: membership, the built-in member grants, and the invitation's groups/policies."""
         actor = principal.actor
 
         def command() -> Result[None]:
-            invitation, _ = self._addressed(invitation_id, principal)
+            invitation, _ = self._addressed(invitation_id, principal, token)
             org = self.organization(invitation.organization_id)
             invitation.accept(principal.id, self.clock(), actor)
             changed: list[object] = [invitation]
@@ -172,8 +198,10 @@ class InvitationCommands(OrganizationsBase):
 
         return self.retrying(command)
 
-    def decline_invitation(self, invitation_id: str, principal: Principal) -> Result[None]:
-        invitation, _ = self._addressed(invitation_id, principal)
+    def decline_invitation(
+        self, invitation_id: str, principal: Principal, *, token: object = None
+    ) -> Result[None]:
+        invitation, _ = self._addressed(invitation_id, principal, token)
         invitation.decline(self.clock(), principal.actor)
         released = self.release(
             f"invite:{invitation.organization_id}", invitation.email, invitation.id

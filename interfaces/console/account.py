@@ -88,7 +88,7 @@ action='/console/reset-password'>{hidden("token", token or "")}
                 f"""<p>You are invited to
 <b>{escape(org.display_name)}</b> ({escape(org.name)}).</p>
 <form method='post' action='/console/invitations'>{hidden("csrf", csrf)}
-{hidden("invitation", str(invitation.id))}
+{hidden("invitation", str(invitation.id))}{hidden("token", token or "")}
 <button type='submit' name='decision' value='accept' id='accept'>Accept</button>
 <button type='submit' name='decision' value='decline' id='decline'>Decline</button></form>""",
             )
@@ -113,7 +113,8 @@ action='/console/reset-password'>{hidden("token", token or "")}
         )
         try:
             result = await anyio.to_thread.run_sync(
-                lambda: decide(form.get("invitation", ""), principal)
+                # The emailed token proves the address (the account's may be unverified).
+                lambda: decide(form.get("invitation", ""), principal, token=form.get("token"))
             )
         except DomainError as e:
             return html(message("Invitation", e.message, "error"), 409)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,6 +51,13 @@ def invite(client: TestClient[Any], owner: Person, org: str, **body: Any) -> Any
     return client.post(f"{API}/organizations/{org}/invitations", json=body, headers=owner.auth)
 
 
+def verify_email(client: TestClient[Any], container: Container, who: Person) -> None:
+    """Follow the link of the signup email: the primary address becomes verified."""
+    token = link_token(read_mail(container, who.email, "signup"))
+    verified = client.get(f"{API}/auth/verify-email", params={"token": token})
+    assert verified.status_code == 200, verified.text
+
+
 def my_invitations(client: TestClient[Any], who: Person) -> list[dict[str, Any]]:
     response = client.get(f"{API}/invitations", headers=who.auth)
     assert response.status_code == 200, response.text
@@ -60,6 +68,7 @@ def test_an_invitation_by_email_applies_its_groups_and_policies_on_accept(
     client: TestClient[Any], container: Container
 ) -> None:
     owner, invitee = person(container), person(container)
+    verify_email(client, container, invitee)
     org = create_org(client, owner)
     group = create_group(client, owner, org["name"])
     policy = create_policy(client, owner, org["name"], "ListRoles()")
@@ -289,12 +298,97 @@ def test_a_signup_matching_an_open_invitation_is_active_and_the_email_carries_a_
         json={"name": "k"},
         headers={"Authorization": "Basic " + _basic(body["username"], body["password"])},
     ).json()["token"]
-    assert [i["id"] for i in my_invitations(client, newcomer)] == [invitation["id"]]
-    accepted = client.post(f"{API}/invitations/{invitation['id']}/accept", headers=newcomer.auth)
-    assert accepted.json() == {"status": "accepted"}
+    # The address is not verified yet: the invitation shows only with proof (the token).
+    assert my_invitations(client, newcomer) == []
+    accept = f"{API}/invitations/{invitation['id']}/accept"
+    assert_error(client.post(accept, headers=newcomer.auth), 403, "FORBIDDEN")
+    accepted = client.post(accept, json={"token": token}, headers=newcomer.auth)
+    assert accepted.status_code == 200 and accepted.json() == {"status": "accepted"}
     # Once accepted the token no longer validates.
     assert_error(client.get(validate, params={"token": token}), 404)
 
 
 def _basic(login: str, password: str) -> str:
     return base64.b64encode(f"{login}:{password}".encode()).decode()
+
+
+# -- proof of the invited address (issue #8, finding 2) ------------------------------------
+
+
+def test_signing_up_with_an_invited_address_does_not_join_the_organization(
+    client: TestClient[Any], container: Container
+) -> None:
+    """The reported takeover: sign up as the invited address, list, accept, read."""
+    owner = person(container)
+    org = create_org(client, owner)["name"]
+    body = signup_body()
+    invitation = invite(client, owner, org, email=body["email"]).json()
+    signed_up = client.post(f"{API}/auth/signup", json=body)
+    assert signed_up.status_code == 201 and signed_up.json()["status"] == "active"
+    squatter = Person(signed_up.json()["id"], body["username"], body["email"], "")
+    squatter.token = client.post(
+        f"{API}/auth/keys",
+        json={"name": "k"},
+        headers={"Authorization": "Basic " + _basic(body["username"], body["password"])},
+    ).json()["token"]
+    assert my_invitations(client, squatter) == []
+    for answer in ("accept", "decline"):
+        url = f"{API}/invitations/{invitation['id']}/{answer}"
+        assert "verify" in assert_error(client.post(url, headers=squatter.auth), 403)["message"]
+    # A token of another invitation proves nothing about this one.
+    other = invite(client, owner, org, email=f"{name('other')}@example.com").json()
+    other_token = link_token(read_mail(container, other["email"], "invitation"))
+    url = f"{API}/invitations/{invitation['id']}/accept"
+    assert_error(client.post(url, params={"token": other_token}, headers=squatter.auth), 403)
+    assert_error(client.post(url, json={"token": "forged"}, headers=squatter.auth), 403)
+    assert members_of(client, owner, org) == {owner.username}
+    assert_error(client.get(f"{API}/organizations/{org}", headers=squatter.auth), 404)
+    listed = client.get(f"{API}/organizations/{org}/invitations", headers=owner.auth).json()
+    assert {i["id"]: i["status"] for i in listed["results"]}[invitation["id"]] == "pending"
+
+
+def test_a_verified_address_or_the_emailed_token_proves_the_invitation(
+    client: TestClient[Any], container: Container
+) -> None:
+    owner, verified, by_token = person(container), person(container), person(container)
+    org = create_org(client, owner)["name"]
+    first = invite(client, owner, org, email=verified.email).json()
+    second = invite(client, owner, org, email=by_token.email).json()
+    assert my_invitations(client, verified) == []
+    verify_email(client, container, verified)
+    assert [i["id"] for i in my_invitations(client, verified)] == [first["id"]]
+    accepted = client.post(f"{API}/invitations/{first['id']}/accept", headers=verified.auth)
+    assert accepted.status_code == 200, accepted.text
+    # The token from the email, as `?token=` (the body shape is covered above).
+    token = link_token(read_mail(container, by_token.email, "invitation"))
+    declined = client.post(
+        f"{API}/invitations/{second['id']}/decline", params={"token": token}, headers=by_token.auth
+    )
+    assert declined.status_code == 200 and declined.json() == {"status": "declined"}
+    assert members_of(client, owner, org) == {owner.username, verified.username}
+
+
+def test_the_console_invitation_page_accepts_with_the_emailed_token(
+    client: TestClient[Any], container: Container
+) -> None:
+    owner = person(container)
+    org = create_org(client, owner)["name"]
+    body = signup_body()
+    invite(client, owner, org, email=body["email"])
+    token = link_token(read_mail(container, body["email"], "invitation"))
+    assert client.post(f"{API}/auth/signup", json=body).status_code == 201
+    login = {"login": body["username"], "password": body["password"]}
+    assert client.post(f"{API}/auth/login", json=login).status_code == 200
+    page = client.get("/console/invitations", params={"token": token})
+    assert page.status_code == 200, page.text
+    found = re.search(r"name='invitation' value='([^']+)'", page.text)
+    assert found is not None and f"name='token' value='{token}'" in page.text
+    form = {
+        "csrf": client.cookies.get("tilde_csrf") or "",
+        "invitation": found.group(1),
+        "token": token,
+        "decision": "accept",
+    }
+    answered = client.post("/console/invitations", data=form)
+    assert answered.status_code == 200 and "Done." in answered.text, answered.text
+    assert body["username"] in members_of(client, owner, org)

@@ -11,6 +11,7 @@ from domain.shared.errors import Invalid, NotFound
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.schemas.identity import Status
 from interfaces.http.schemas.organizations import (
+    AnswerInvitationRequest,
     CreateInvitationRequest,
     Invitation,
     InvitationList,
@@ -32,6 +33,11 @@ def _one(container: ContainerDep, org_id: str, invitation_id: str) -> Invitation
     if row is None:
         raise NotFound("invitation not found")
     return Invitation(**row)
+
+
+def _token(query: str | None, body: AnswerInvitationRequest | None) -> str | None:
+    """The emailed invitation token, from `?token=` or the body's `token` (either shape)."""
+    return query or (body.token if body is not None else None)
 
 
 class OrgInvitationsController(Controller):
@@ -123,9 +129,16 @@ class MyInvitationsController(Controller):
         sync_to_thread=True,
     )
     def accept(
-        self, invitation_id: FromPath[str], principal: PrincipalDep, container: ContainerDep
+        self,
+        invitation_id: FromPath[str],
+        principal: PrincipalDep,
+        container: ContainerDep,
+        token: FromQuery[str | None] = None,
+        data: JSONBody[AnswerInvitationRequest | None] = None,
     ) -> Status:
-        settled(container, container.organizations.accept_invitation(invitation_id, principal))
+        proof = _token(token, data)
+        result = container.organizations.accept_invitation(invitation_id, principal, token=proof)
+        settled(container, result)
         return Status(status="accepted")
 
     @post(
@@ -136,9 +149,16 @@ class MyInvitationsController(Controller):
         sync_to_thread=True,
     )
     def decline(
-        self, invitation_id: FromPath[str], principal: PrincipalDep, container: ContainerDep
+        self,
+        invitation_id: FromPath[str],
+        principal: PrincipalDep,
+        container: ContainerDep,
+        token: FromQuery[str | None] = None,
+        data: JSONBody[AnswerInvitationRequest | None] = None,
     ) -> Status:
-        settled(container, container.organizations.decline_invitation(invitation_id, principal))
+        proof = _token(token, data)
+        result = container.organizations.decline_invitation(invitation_id, principal, token=proof)
+        settled(container, result)
         return Status(status="declined")
 
 

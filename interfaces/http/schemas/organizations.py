@@ -23,6 +23,12 @@ class CreateInvitationRequest(Strict):
     policy_ids: list[str] | None = None
 
 
+class AnswerInvitationRequest(Lenient):
+    """Optional body of accept/decline: the emailed invitation token proves the address."""
+
+    token: str | None = None
+
+
 class CreateGroupRequest(Lenient):
     name: str
     description: str | None = None
