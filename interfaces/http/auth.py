@@ -20,6 +20,13 @@ from domain.shared.errors import DomainError, Forbidden, Unauthenticated
 from infra.bootstrap import Container
 from infra.crypto.tokens import csrf_hash
 from interfaces.http.context import client_ip
+from interfaces.http.resources import (
+    ALSO_READS,
+    BODY_RESOURCE,
+    declared_path,
+    object_values,
+    refuse_repeated_query,
+)
 
 SESSION_COOKIE = "tilde_session"
 CSRF_COOKIE = "tilde_csrf"
@@ -107,17 +114,21 @@ def check_csrf(connection: ASGIConnection[Any, Any, Any, Any], expected_hash: st
 
 
 def resource_of(
-    connection: ASGIConnection[Any, Any, Any, Any], snap: OrgSnapshot, action: Action
+    connection: ASGIConnection[Any, Any, Any, Any],
+    handler: BaseRouteHandler,
+    snap: OrgSnapshot,
+    action: Action,
 ) -> dict[str, str]:
-    """The attributes a policy line may test, as far as the path and query tell them."""
-    params, query = connection.path_params, connection.query_params
+    """The attributes a policy line may test. The object path comes only from the query
+    parameter the route declares (validated, and parked for the handler to use)."""
+    params = connection.path_params
     resource: dict[str, str] = {}
     if "repository" in params:
         resource["repository"] = str(params["repository"])
-    for name in ("path", "destination_path", "prefix"):
-        if query.get(name) is not None:
-            resource["path"] = str(query[name])
-            break
+    values = object_values(connection, handler)
+    connection.state.object_values = values
+    if (name := declared_path(handler)) is not None:
+        resource["path"] = values[name]
     if "group_id" in params and str(params["group_id"]) in snap.groups:
         resource["group"] = snap.groups[str(params["group_id"])][0]
     if "policy_id" in params and str(params["policy_id"]) in snap.policies:
@@ -137,8 +148,8 @@ def resource_of(
 def _admit_from_memory(
     container: Container,
     connection: ASGIConnection[Any, Any, Any, Any],
+    handler: BaseRouteHandler,
     action: Action,
-    body_resource: str | None,
 ) -> tuple[Authenticated, OrgSnapshot | None] | None:
     """`_admit` for the steady case — a Bearer key verified moments ago, an organization
     snapshot that is current — decided from memory on the event loop, saving the request a
@@ -157,29 +168,34 @@ def _admit_from_memory(
     if cached is None:
         return None
     snap = container.authorizer.member_view(principal, org, cached)
-    return result, _authorize(connection, action, body_resource, principal, snap)
+    return result, _authorize(connection, handler, action, principal, snap)
 
 
 def _authorize(
     connection: ASGIConnection[Any, Any, Any, Any],
+    handler: BaseRouteHandler,
     action: Action,
-    body_resource: str | None,
     principal: Principal,
     snap: OrgSnapshot,
 ) -> OrgSnapshot:
-    resource = resource_of(connection, snap, action)
+    resource = resource_of(connection, handler, snap, action)
     # A name that arrives in the body is checked exactly by the handler (require_named).
+    body_resource = handler.opt.get(BODY_RESOURCE)
     unknown = frozenset({body_resource}) if body_resource else frozenset()
     if not snap.allows(principal.type, principal.id, action.name, resource, unknown):
         raise Forbidden(f"{principal.type} '{principal.name}' may not {action.name} here")
+    if source := handler.opt.get(ALSO_READS):  # a copy must not read what one may not read
+        read = {**resource, "path": connection.state.object_values[source]}
+        if not snap.allows(principal.type, principal.id, "GetObject", read):
+            raise Forbidden(f"{principal.type} '{principal.name}' may not GetObject {source}")
     return snap
 
 
 def _admit(
     container: Container,
     connection: ASGIConnection[Any, Any, Any, Any],
+    handler: BaseRouteHandler,
     action: Action,
-    body_resource: str | None,
     ip: str,
 ) -> tuple[Authenticated, OrgSnapshot | None]:
     """Authenticate, and for organization/repository actions authorize (one thread hop)."""
@@ -192,11 +208,12 @@ def _admit(
         return result, None
     org = str(connection.path_params.get("organization", ""))
     snap = container.authorizer.organization(result.principal, org)
-    return result, _authorize(connection, action, body_resource, result.principal, snap)
+    return result, _authorize(connection, handler, action, result.principal, snap)
 
 
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Every route's gate: authenticate, then enforce the route's declared action scope."""
+    refuse_repeated_query(connection, handler)
     if "action" not in handler.opt and connection.scope.get("method") == "OPTIONS":
         return  # Litestar's automatic OPTIONS answer (lists the allowed methods)
     action = get_action(str(handler.opt.get("action", "")))
@@ -207,11 +224,10 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
         return
     container: Container = connection.app.state.container
     ip = client_ip(connection.scope, trust_forwarded_for=container.settings.trust_forwarded_for)
-    body_resource = handler.opt.get("body_resource")
-    admitted = _admit_from_memory(container, connection, action, body_resource)
+    admitted = _admit_from_memory(container, connection, handler, action)
     if admitted is None:
         admitted = await anyio.to_thread.run_sync(
-            _admit, container, connection, action, body_resource, ip
+            _admit, container, connection, handler, action, ip
         )
     result, snap = admitted
     principal = result.principal

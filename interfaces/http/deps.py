@@ -13,6 +13,7 @@ from application.principal import Principal
 from domain.shared.errors import NotFound, Unauthenticated
 from infra.bootstrap import Container
 from interfaces.http.context import client_ip
+from interfaces.http.resources import RESOURCE_DEPENDENCIES
 
 T = TypeVar("T")
 
@@ -61,6 +62,7 @@ def provide_org(request: Request[Any, Any, Any]) -> OrgSnapshot:
 
 OrgDep = NamedDependency[OrgSnapshot]
 DEPENDENCIES["org"] = Provide(provide_org, sync_to_thread=False)
+DEPENDENCIES.update(RESOURCE_DEPENDENCIES)  # the object path the guard authorized
 
 
 def require_named(

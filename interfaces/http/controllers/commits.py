@@ -12,6 +12,7 @@ from domain.shared.errors import Gone, Invalid, NotFound
 from infra.bootstrap import Container
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.pagination import page
+from interfaces.http.resources import ObjectPrefix
 from interfaces.http.schemas.catalog import RevertRequest, commit_log
 from projections.catalog import history, queries
 
@@ -108,16 +109,21 @@ class CommitsController(Controller):
         days, now = container.catalog.retention_days(repo), container.catalog.clock()
         return page.of([commit_log(r, days, now) for r in rows], size, key="id")
 
-    @get("/diff", opt={"action": "DiffCommits"}, operation_id="diffRefs", sync_to_thread=True)
+    @get(
+        "/diff",
+        opt={"action": "DiffCommits", "resource_prefix": "prefix"},
+        operation_id="diffRefs",
+        sync_to_thread=True,
+    )
     def diff(
         self,
         repository: FromPath[str],
         org: OrgDep,
         container: ContainerDep,
+        object_prefix: ObjectPrefix,
         left: FromQuery[str | None] = None,
         right: FromQuery[str | None] = None,
         session_id: FromQuery[str | None] = None,
-        prefix: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
         delimiter: FromQuery[str | None] = None,
@@ -125,12 +131,13 @@ class CommitsController(Controller):
         repo = container.catalog.get_repository(org.org_id, repository, read_only=True)
         db = container.catalog_db
         size = page.size(amount, default=1000)
-        prefix_ = check_prefix(prefix)
         if session_id:
             session = queries.get_session(db, session_id)
             if session is None or session["repository_id"] != str(repo.id):
                 raise NotFound("session not found")
-            rows = history.diff_session(db, session, prefix=prefix_, after=after or "", amount=size)
+            rows = history.diff_session(
+                db, session, prefix=object_prefix, after=after or "", amount=size
+            )
             return page.of(rows, size, key="path")
         right_seq = (
             _seq(container, str(repo.id), right, "right")
@@ -145,11 +152,15 @@ class CommitsController(Controller):
         if left_seq == 0 and right_seq == 0:
             raise Invalid("the repository has no commits to compare")
         if left_seq == 0:  # against the empty tree: everything at `right` was added
-            fetch = queries.committed_fetch(db, str(repo.id), right_seq, prefix_)
+            fetch = queries.committed_fetch(db, str(repo.id), right_seq, object_prefix)
             rows = [
                 {**r, "status": "added"} if r["type"] == "object" else r
                 for r in queries.listing(
-                    fetch, prefix=prefix_, delimiter=delimiter or "", after=after or "", amount=size
+                    fetch,
+                    prefix=object_prefix,
+                    delimiter=delimiter or "",
+                    after=after or "",
+                    amount=size,
                 )
             ]
         else:
@@ -158,7 +169,7 @@ class CommitsController(Controller):
                 str(repo.id),
                 left_seq,
                 right_seq,
-                prefix=prefix_,
+                prefix=object_prefix,
                 after=after or "",
                 amount=size,
                 delimiter=delimiter or "",

@@ -11,12 +11,12 @@ from litestar import Controller, Response, get, head
 from litestar.params import FromPath, FromQuery
 
 from domain.catalog import media_types
-from domain.catalog.paths import check_path, check_prefix
 from domain.shared.errors import Gone, Invalid, NotFound
 from domain.shared.values import parse_iso
 from infra.bootstrap import Container
 from interfaces.http.deps import ContainerDep, OrgDep
 from interfaces.http.pagination import page
+from interfaces.http.resources import ObjectPath, ObjectPrefix
 from projections.catalog import history, queries
 
 
@@ -100,19 +100,22 @@ class ObjectReadsController(Controller):
     path = "/organizations/{organization:str}/repositories/{repository:str}"
     tags = ["objects"]
 
-    @get("/object", opt={"action": "GetObject"}, operation_id="getObject", sync_to_thread=True)
+    @get(
+        "/object",
+        opt={"action": "GetObject", "resource_path": "path"},
+        operation_id="getObject",
+        sync_to_thread=True,
+    )
     def read(
         self,
         repository: FromPath[str],
         org: OrgDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
         ref: FromQuery[str | None] = None,
     ) -> Response[bytes]:
-        entry = locate(
-            container, org.org_id, repository, check_path(required(path, "path")), session_id, ref
-        )
+        entry = locate(container, org.org_id, repository, object_path, session_id, ref)
         url = container.blobs.download_url(
             entry["address"],
             expires_in=container.settings.download_url_ttl_seconds,
@@ -126,30 +129,38 @@ class ObjectReadsController(Controller):
             headers={"Location": url, "Cache-Control": "no-store"},
         )
 
-    @head("/object", opt={"action": "GetObject"}, operation_id="headObject", sync_to_thread=True)
+    @head(
+        "/object",
+        opt={"action": "GetObject", "resource_path": "path"},
+        operation_id="headObject",
+        sync_to_thread=True,
+    )
     def stat(
         self,
         repository: FromPath[str],
         org: OrgDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
         ref: FromQuery[str | None] = None,
     ) -> Response[None]:
-        entry = locate(
-            container, org.org_id, repository, check_path(required(path, "path")), session_id, ref
-        )
+        entry = locate(container, org.org_id, repository, object_path, session_id, ref)
         return Response(None, status_code=200, headers=object_headers(entry))
 
-    @get("/objects", opt={"action": "ListObjects"}, operation_id="listObjects", sync_to_thread=True)
+    @get(
+        "/objects",
+        opt={"action": "ListObjects", "resource_prefix": "prefix"},
+        operation_id="listObjects",
+        sync_to_thread=True,
+    )
     def index(
         self,
         repository: FromPath[str],
         org: OrgDep,
         container: ContainerDep,
+        object_prefix: ObjectPrefix,
         session_id: FromQuery[str | None] = None,
         ref: FromQuery[str | None] = None,
-        prefix: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
         delimiter: FromQuery[str | None] = None,
@@ -158,7 +169,6 @@ class ObjectReadsController(Controller):
             raise Invalid("give session_id or ref, not both")
         if delimiter is not None and len(delimiter) > 8:
             raise Invalid("delimiter is at most 8 characters")
-        prefix_ = check_prefix(prefix)
         repo = container.catalog.get_repository(org.org_id, repository, read_only=True)
         db = container.catalog_db
         if session_id:
@@ -169,9 +179,9 @@ class ObjectReadsController(Controller):
                 else None
             )
             fetch = (
-                queries.committed_fetch(db, str(repo.id), int(committed["seq"]), prefix_)
+                queries.committed_fetch(db, str(repo.id), int(committed["seq"]), object_prefix)
                 if committed
-                else queries.session_fetch(db, session, prefix_)
+                else queries.session_fetch(db, session, object_prefix)
             )
         else:
             seq = None
@@ -182,10 +192,10 @@ class ObjectReadsController(Controller):
                 if container.catalog.is_stale(repo, commit["creation_date"]):
                     raise Gone(f"commit '{ref}' is older than the repository's retention period")
                 seq = int(commit["seq"])
-            fetch = queries.committed_fetch(db, str(repo.id), seq, prefix_)
+            fetch = queries.committed_fetch(db, str(repo.id), seq, object_prefix)
         size = page.size(amount)
         rows = queries.listing(
-            fetch, prefix=prefix_, delimiter=delimiter or "", after=after or "", amount=size
+            fetch, prefix=object_prefix, delimiter=delimiter or "", after=after or "", amount=size
         )
         body = page.of(rows, size, key="path")
         body["common_prefixes"] = [r["path"] for r in body["results"] if r["type"] == "prefix"]

@@ -6,9 +6,9 @@ from litestar import Controller, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from domain.catalog.paths import check_path
 from interfaces.http.controllers.object_reads import required as _required
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
+from interfaces.http.resources import CopyDestination, CopySource, ObjectPath
 from interfaces.http.schemas.catalog import BulkDeleteRequest, CompleteRequest, FinalizeRequest
 
 
@@ -19,28 +19,33 @@ class ObjectsController(Controller):
     path = "/organizations/{organization:str}/repositories/{repository:str}"
     tags = ["objects"]
 
-    @put("/object", opt={"action": "PutObject"}, operation_id="putObject", sync_to_thread=True)
+    @put(
+        "/object",
+        opt={"action": "PutObject", "resource_path": "path"},
+        operation_id="putObject",
+        sync_to_thread=True,
+    )
     def upload(
         self,
         repository: FromPath[str],
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
     ) -> dict[str, str]:
         grant = container.catalog.start_upload(
             org.org_id,
             repository,
             _required(session_id, "session_id"),
-            _required(path, "path"),
+            object_path,
             principal,
         )
         return {"upload_url": grant.upload_url, "upload_token": grant.upload_token}
 
     @post(
         "/object/finalize",
-        opt={"action": "PutObject"},
+        opt={"action": "PutObject", "resource_path": "path"},
         operation_id="finalizeObject",
         sync_to_thread=True,
     )
@@ -51,7 +56,7 @@ class ObjectsController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
     ) -> dict[str, str]:
         return settled(
@@ -60,7 +65,7 @@ class ObjectsController(Controller):
                 org.org_id,
                 repository,
                 _required(session_id, "session_id"),
-                _required(path, "path"),
+                object_path,
                 upload_token=data.upload_token,
                 checksum=data.checksum,
                 size_bytes=data.size_bytes,
@@ -72,7 +77,7 @@ class ObjectsController(Controller):
 
     @post(
         "/object/multipart",
-        opt={"action": "PutObject"},
+        opt={"action": "PutObject", "resource_path": "path"},
         operation_id="initiateMultipartUpload",
         status_code=200,
         sync_to_thread=True,
@@ -83,21 +88,21 @@ class ObjectsController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
     ) -> dict[str, str]:
         grant = container.catalog.start_multipart(
             org.org_id,
             repository,
             _required(session_id, "session_id"),
-            _required(path, "path"),
+            object_path,
             principal,
         )
         return {"upload_id": grant.upload_id, "upload_token": grant.upload_token}
 
     @get(
         "/object/multipart/part",
-        opt={"action": "PutObject"},
+        opt={"action": "PutObject", "resource_path": "path"},
         operation_id="getPartPresignedURL",
         sync_to_thread=True,
     )
@@ -106,7 +111,7 @@ class ObjectsController(Controller):
         repository: FromPath[str],
         org: OrgDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
         upload_id: FromQuery[str | None] = None,
         upload_token: FromQuery[str | None] = None,
@@ -116,7 +121,7 @@ class ObjectsController(Controller):
             org.org_id,
             repository,
             _required(session_id, "session_id"),
-            _required(path, "path"),
+            object_path,
             upload_id=_required(upload_id, "upload_id"),
             upload_token=upload_token or "",
             part_number=part_number if part_number is not None else 0,
@@ -125,7 +130,7 @@ class ObjectsController(Controller):
 
     @post(
         "/object/multipart/complete",
-        opt={"action": "PutObject"},
+        opt={"action": "PutObject", "resource_path": "path"},
         operation_id="completeMultipartUpload",
         sync_to_thread=True,
     )
@@ -136,7 +141,7 @@ class ObjectsController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
     ) -> dict[str, str]:
         return settled(
@@ -145,7 +150,7 @@ class ObjectsController(Controller):
                 org.org_id,
                 repository,
                 _required(session_id, "session_id"),
-                _required(path, "path"),
+                object_path,
                 upload_id=data.upload_id,
                 upload_token=data.upload_token,
                 parts=[p.model_dump() for p in data.parts],
@@ -158,7 +163,7 @@ class ObjectsController(Controller):
 
     @delete(
         "/object/multipart",
-        opt={"action": "PutObject"},
+        opt={"action": "PutObject", "resource_path": "path"},
         operation_id="abortMultipartUpload",
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
@@ -168,7 +173,7 @@ class ObjectsController(Controller):
         repository: FromPath[str],
         org: OrgDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
         upload_id: FromQuery[str | None] = None,
         upload_token: FromQuery[str | None] = None,
@@ -177,13 +182,21 @@ class ObjectsController(Controller):
             org.org_id,
             repository,
             _required(session_id, "session_id"),
-            _required(path, "path"),
+            object_path,
             upload_id=_required(upload_id, "upload_id"),
             upload_token=upload_token or "",
         )
 
     @post(
-        "/object/copy", opt={"action": "PutObject"}, operation_id="copyObject", sync_to_thread=True
+        "/object/copy",
+        # The destination is written (PutObject); the guard checks GetObject on the source.
+        opt={
+            "action": "PutObject",
+            "resource_path": "destination_path",
+            "also_reads": "source_path",
+        },
+        operation_id="copyObject",
+        sync_to_thread=True,
     )
     def copy(
         self,
@@ -191,34 +204,29 @@ class ObjectsController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
+        copy_source: CopySource,
+        copy_destination: CopyDestination,
         session_id: FromQuery[str | None] = None,
-        source_path: FromQuery[str | None] = None,
-        destination_path: FromQuery[str | None] = None,
     ) -> Response[dict[str, str]]:
-        source = check_path(_required(source_path, "source_path"), "source_path")
-        # Copying reads the source: the caller needs GetObject on it as well.
-        container.authorizer.authorize(
-            principal, org.org_id, "GetObject", {"repository": repository, "path": source}
-        )
         settled(
             container,
             container.catalog.copy(
                 org.org_id,
                 repository,
                 _required(session_id, "session_id"),
-                source_path=source,
-                destination_path=_required(destination_path, "destination_path"),
+                source_path=copy_source,
+                destination_path=copy_destination,
                 principal=principal,
             ),
         )
         return Response(
-            {"source_path": source, "destination_path": destination_path or ""},
+            {"source_path": copy_source, "destination_path": copy_destination},
             status_code=HTTP_201_CREATED,
         )
 
     @delete(
         "/object",
-        opt={"action": "DeleteObject"},
+        opt={"action": "DeleteObject", "resource_path": "path"},
         operation_id="deleteObject",
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
@@ -229,7 +237,7 @@ class ObjectsController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-        path: FromQuery[str | None] = None,
+        object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
     ) -> None:
         settled(
@@ -238,7 +246,7 @@ class ObjectsController(Controller):
                 org.org_id,
                 repository,
                 _required(session_id, "session_id"),
-                [_required(path, "path")],
+                [object_path],
                 principal,
                 require_existing=True,
             ),
@@ -246,7 +254,8 @@ class ObjectsController(Controller):
 
     @post(
         "/objects/delete",
-        opt={"action": "DeleteObject"},
+        # The paths arrive in the body: the handler checks each one.
+        opt={"action": "DeleteObject", "body_resource": "path"},
         operation_id="deleteObjects",
         status_code=200,
         sync_to_thread=True,

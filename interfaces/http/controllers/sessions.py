@@ -13,6 +13,7 @@ from domain.catalog.paths import check_prefix
 from domain.shared.errors import Invalid, NotFound
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.pagination import page
+from interfaces.http.resources import ObjectPrefix
 from interfaces.http.schemas.catalog import CommitRequest
 from projections.catalog.history import diff_session
 from projections.catalog.queries import get_session
@@ -203,7 +204,7 @@ class SessionsController(Controller):
 
     @get(
         "/changes",
-        opt={"action": "ListChanges"},
+        opt={"action": "ListChanges", "resource_prefix": "prefix"},
         operation_id="listUncommittedChanges",
         sync_to_thread=True,
     )
@@ -212,11 +213,13 @@ class SessionsController(Controller):
         repository: FromPath[str],
         org: OrgDep,
         container: ContainerDep,
+        object_prefix: ObjectPrefix,
         session_id: FromQuery[str | None] = None,
-        prefix: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
     ) -> dict[str, Any]:
         if not session_id:
             raise Invalid("session_id is required")
-        return staged_page(container, org.org_id, repository, session_id, prefix, after, amount)
+        return staged_page(
+            container, org.org_id, repository, session_id, object_prefix, after, amount
+        )
