@@ -19,6 +19,13 @@ from domain.shared.actions import ACTIONS
 from infra.bootstrap import bootstrap
 from infra.settings import Settings
 from interfaces.http.app import create_app
+from interfaces.http.resources import (
+    ALSO_READS,
+    BODY_RESOURCE,
+    MULTI_VALUED,
+    RESOURCE_PATH,
+    RESOURCE_PREFIX,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -104,6 +111,43 @@ def test_options_requests_on_every_route_do_not_fail(app: Litestar) -> None:
     with TestClient(app) as client:
         failing = [p for p in paths if client.options(p).status_code >= 500]
     assert failing == [], f"OPTIONS answers 5xx on: {failing}"
+
+
+def test_every_path_scoped_route_declares_where_its_path_comes_from(app: Litestar) -> None:
+    """The guard reads exactly the parameter a route declares (no guessing over names): a
+    route whose action takes a `path` must name it, and only such routes may."""
+    problems = []
+    for path, handler in declared_handlers(app):
+        action = ACTIONS.get(str(handler.opt.get("action")))
+        declared = [k for k in (RESOURCE_PATH, RESOURCE_PREFIX) if handler.opt.get(k)]
+        in_body = handler.opt.get(BODY_RESOURCE) == "path"
+        if action is not None and "path" in action.resources:
+            if len(declared) + in_body != 1:
+                problems.append(
+                    f"{describe(path, handler)} must declare exactly one of "
+                    f"{RESOURCE_PATH}, {RESOURCE_PREFIX} or {BODY_RESOURCE}='path'"
+                )
+        elif declared or in_body or handler.opt.get(ALSO_READS):
+            problems.append(f"{describe(path, handler)} declares a path its action does not test")
+    assert problems == [], "\n".join(problems)
+
+
+# Building kwargs models again warns about inferred path parameters: not what this checks.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_only_declared_query_parameters_are_multi_valued(app: Litestar) -> None:
+    """The guard refuses a repeated query parameter unless the route declares it
+    multi-valued; a list-typed parameter must therefore be declared (and only those)."""
+    problems = []
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            model = handler.create_kwargs_model(path_parameters=route.path_parameters)
+            lists = set(model.sequence_query_parameter_names)
+            declared = set(handler.opt.get(MULTI_VALUED, ()))
+            if lists != declared:
+                problems.append(f"{describe(route.path, handler)}: lists {lists}, {declared=}")
+    assert problems == []
 
 
 # -- the domain imports nothing but the standard library, eventsourcing.domain, domain.* ----
