@@ -56,6 +56,31 @@ ListObjects()
 GetObject(path="public/*")
 CreateSession()
 """
+# Roles whose object grants test the path: one allowed only under `builds/`, one allowed
+# everything but `protected/` (deny lines). `PATH_SCOPED_ROLES` maps each to its policy.
+PATHS_POLICY = """\
+GetRepository()
+GetObject(path="builds/*")
+PutObject(path="builds/*")
+DeleteObject(path="builds/*")
+ListObjects(path="builds/*")
+ListChanges(path="builds/*")
+DiffCommits(path="builds/*")
+"""
+DENY_POLICY = """\
+GetRepository()
+GetObject()
+PutObject()
+DeleteObject()
+ListObjects()
+ListChanges()
+DiffCommits()
+deny GetObject(path="protected/*")
+deny PutObject(path="protected/*")
+deny DeleteObject(path="protected/*")
+deny ListObjects(path="protected/*")
+"""
+PATH_SCOPED_ROLES = {"role_paths": PATHS_POLICY, "role_deny": DENY_POLICY}
 PRINCIPALS = (
     "anonymous",
     "owner",
@@ -65,6 +90,7 @@ PRINCIPALS = (
     "agent_inline",
     "agent_bare",
     "agent_orphan",
+    *PATH_SCOPED_ROLES,
 )
 
 
@@ -215,4 +241,16 @@ def build_world(client: TestClient[Any], container: Container, people: dict[str,
         ),
     ):
         world.who[who.name] = who
+    for label, text in PATH_SCOPED_ROLES.items():
+        world.who[label] = policy_role(world, label, text)
     return world
+
+
+def policy_role(world: World, label: str, text: str) -> Who:
+    """A role of the world's organization granted exactly `text`, with its own key."""
+    client, owner, org = world.client, world.owner, world.org
+    scoped = create_role(client, owner, org)
+    policy = create_policy(client, owner, org, text)
+    attach(client, owner, org, policy["id"], "role", scoped["id"])
+    token = create_principal_key(client, owner, org, "roles", scoped["name"])["token"]
+    return Who(label, "role", bearer(token), True, compile_policy(text), scoped["id"])

@@ -8,7 +8,7 @@ attributes the guard will see) in a `World`, and what a public route may refuse 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tests.authz_matrix_setup import World
@@ -28,9 +28,48 @@ class Call:
     body: Any = None
     resource: dict[str, str] = field(default_factory=dict)
     world: World | None = None  # a throwaway organization, for calls that destroy one
+    # Further (action, attributes) decisions the call needs as well (a copy reads its source).
+    also: tuple[tuple[str, dict[str, str]], ...] = ()
 
 
 Build = Callable[[World, str], Call]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a path-scoped route names its object: the query parameter it declares (`paths`:
+    the body's list), whether it is a listing prefix (absent means "", the whole repository),
+    and the query parameter of an object it also reads (a copy's source, GetObject)."""
+
+    param: str
+    prefix: bool = False
+    reads: str = ""
+
+    def names(self) -> tuple[str, ...]:
+        """The parameters a scope walk varies."""
+        return (self.param, self.reads) if self.reads else (self.param,)
+
+    def place(self, call: Call, name: str, value: str) -> Call:
+        """`call` naming `value` in `name`, with the attributes the guard will test."""
+        query, payload = dict(call.query or {}), call.body
+        if name == "paths":
+            payload = {**(payload or {}), "paths": [value]}
+        elif value or not self.prefix:
+            query[name] = value
+        else:
+            query.pop(name, None)
+        return self.resolve(replace(call, query=query, body=payload))
+
+    def resolve(self, call: Call) -> Call:
+        """`call` with the object path (and a copy's read) as the guard and handler see them."""
+        query = call.query or {}
+        path = call.body["paths"][0] if self.param == "paths" else query.get(self.param, "")
+        resource = {**call.resource, "path": path}
+        also = call.also
+        if self.reads:
+            read = {"repository": resource["repository"], "path": query[self.reads]}
+            also = (*also, ("GetObject", read))
+        return replace(call, resource=resource, also=also)
 
 
 @dataclass(frozen=True)
@@ -43,6 +82,9 @@ class Entry:
     # A HEAD answer has no body: a 404 is told apart from the hidden organization by the
     # GET route of the same path, which declares the same action.
     twin: str = ""
+    # Path-scoped routes: where the object path goes (the matrix walks paths in and out of
+    # the principals' scopes through it).
+    scope: Scope | None = None
 
 
 def body(value: Any) -> Entry:
@@ -113,23 +155,35 @@ def named(attribute: str, **extra: Any) -> Build:
     return build
 
 
-def repo(path: str | None = None, *, twin: str = "", **kw: Any) -> Entry:
-    """A repository-scope call on `world.repo` (optionally with an object path)."""
+def repo(
+    path: str | None = None, *, twin: str = "", scope: Scope | None = None, **kw: Any
+) -> Entry:
+    """A repository-scope call on `world.repo`; a path-scoped one names `path` (or, for a
+    listing, the prefix: none given means "") where its `scope` says."""
 
     extra = kw.pop("query", {})
     payload = kw.pop("body", None)
 
     def build(w: World, _p: str) -> Call:
-        q = {"session_id": "s-1", **({"path": path} if path else {}), **extra}
-        resource = {"repository": w.repo}
-        # The object path a policy's `path=` tests: the first of these query parameters.
-        for key in ("path", "destination_path", "prefix"):
-            if key in q:
-                resource["path"] = q[key]
-                break
-        return Call(dict(kw), query=q, body=payload, resource=resource)
+        call = Call(
+            dict(kw),
+            query={"session_id": "s-1", **extra},
+            body=payload,
+            resource={"repository": w.repo},
+        )
+        return scope.place(call, scope.param, path or "") if scope else call
 
-    return Entry(build, twin=twin)
+    return Entry(build, twin=twin, scope=scope)
+
+
+def obj(path: str, **kw: Any) -> Entry:
+    """A call naming one object in `path` (`…/object`, finalize, multipart)."""
+    return repo(path, scope=Scope("path"), **kw)
+
+
+def listing(prefix: str | None = None, **kw: Any) -> Entry:
+    """A call naming a listing prefix (objects, changes, diff)."""
+    return repo(prefix, scope=Scope("prefix", prefix=True), **kw)
 
 
 ORG = "/api/v1/organizations/{organization:str}"
@@ -315,21 +369,23 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     ),
     ("GET", REPO + "/sessions/{session_id:str}/approve"): repo(),
     ("POST", REPO + "/sessions/{session_id:str}/approve"): repo(),
-    ("GET", REPO + "/changes"): repo(),
-    ("GET", REPO + "/objects"): repo(query={"prefix": "public/"}),
-    ("POST", REPO + "/objects/delete"): repo(body={"paths": ["a"]}),
-    ("GET", REPO + "/object"): repo("public/a.csv"),
-    ("HEAD", REPO + "/object"): repo("private/a.csv", twin="GET"),
-    ("PUT", REPO + "/object"): repo("raw/a.csv"),
-    ("DELETE", REPO + "/object"): repo("raw/a.csv"),
-    ("POST", REPO + "/object/copy"): repo(query={"source_path": "a", "destination_path": "b"}),
-    ("POST", REPO + "/object/finalize"): repo("raw/a.csv", body={}),
-    ("POST", REPO + "/object/multipart"): repo("raw/a.csv"),
-    ("DELETE", REPO + "/object/multipart"): repo("raw/a.csv"),
-    ("GET", REPO + "/object/multipart/part"): repo("raw/a.csv"),
-    ("POST", REPO + "/object/multipart/complete"): repo("raw/a.csv", body={}),
+    ("GET", REPO + "/changes"): listing(),
+    ("GET", REPO + "/objects"): listing("public/"),
+    ("POST", REPO + "/objects/delete"): repo("a", scope=Scope("paths")),
+    ("GET", REPO + "/object"): obj("public/a.csv"),
+    ("HEAD", REPO + "/object"): obj("private/a.csv", twin="GET"),
+    ("PUT", REPO + "/object"): obj("raw/a.csv"),
+    ("DELETE", REPO + "/object"): obj("raw/a.csv"),
+    ("POST", REPO + "/object/copy"): repo(
+        "b", scope=Scope("destination_path", reads="source_path"), query={"source_path": "a"}
+    ),
+    ("POST", REPO + "/object/finalize"): obj("raw/a.csv", body={}),
+    ("POST", REPO + "/object/multipart"): obj("raw/a.csv"),
+    ("DELETE", REPO + "/object/multipart"): obj("raw/a.csv"),
+    ("GET", REPO + "/object/multipart/part"): obj("raw/a.csv"),
+    ("POST", REPO + "/object/multipart/complete"): obj("raw/a.csv", body={}),
     ("GET", REPO + "/log"): repo(),
-    ("GET", REPO + "/diff"): repo(),
+    ("GET", REPO + "/diff"): listing(),
     ("GET", REPO + "/commits/{commit_id:str}"): repo(),
     ("POST", REPO + "/commits/{commit_id:str}/revert"): repo(body={}),
 }

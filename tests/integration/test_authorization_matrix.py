@@ -47,6 +47,7 @@ from tests.authz_matrix_table import (
     REPO_ROUTES,
     ROUTES,
     USER_ROUTES,
+    Call,
     Entry,
 )
 from tests.conftest import FAST_HASHER, make_settings
@@ -79,8 +80,14 @@ def app_handlers(app: Litestar) -> dict[tuple[str, str], HTTPRouteHandler]:
     return found
 
 
-def expected(action: Action, who: Who, resource: dict[str, str]) -> str:
-    """'public', 'ok', '401', '403' or '404' (the organization is hidden)."""
+def expected(
+    action: Action,
+    who: Who,
+    resource: dict[str, str],
+    also: tuple[tuple[str, dict[str, str]], ...] = (),
+) -> str:
+    """'public', 'ok', '401', '403' or '404' (the organization is hidden); `also` lists
+    further decisions the call needs (a copy must be allowed to read its source)."""
     if action.scope == "public":
         return "public"
     if who.kind == "anonymous":
@@ -96,7 +103,8 @@ def expected(action: Action, who: Who, resource: dict[str, str]) -> str:
     if who.kind == "agent" and action.name in AGENT_WRITES:
         return "403"  # agents never administer identities
     relevant = {k: v for k, v in resource.items() if k in action.resources}
-    return "ok" if who.grants(action.name, relevant) else "403"
+    allowed = who.grants(action.name, relevant) and all(who.grants(a, r) for a, r in also)
+    return "ok" if allowed else "403"
 
 
 def problem(outcome: str, response: Any, method: str, org: str, entry: Entry) -> str | None:
@@ -180,6 +188,13 @@ def test_the_matrix_exercises_every_kind_of_outcome(matrix: Matrix) -> None:
     assert not who["agent_inline"].grants("RemoveMember", {})  # the agent did not ask
     assert not who["agent_bare"].grants("GetOrganization", {})
     assert not who["agent_orphan"].grants("GetOrganization", {})
+    inside = {"repository": "data", "path": "builds/a.txt"}
+    outside = {"repository": "data", "path": "protected/p2.txt"}
+    assert who["role_paths"].grants("PutObject", inside)
+    assert not who["role_paths"].grants("PutObject", outside)
+    assert not who["role_paths"].grants("ListObjects", {"repository": "data", "path": ""})
+    assert who["role_deny"].grants("GetObject", inside)
+    assert not who["role_deny"].grants("GetObject", outside)
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda r: f"{r[0]} {r[1]}")
@@ -194,32 +209,70 @@ def test_route_enforces_its_action_for_every_principal(
         f"{method} {template} declares no known authorization action "
         f"(opt={handler.opt!r}); the guard cannot decide who may call it"
     )
-    entry, client = ROUTES[route], matrix.client
+    entry = ROUTES[route]
     failures = []
     for principal in PRINCIPALS:
-        call = entry.build(matrix.world, principal)
-        world = call.world or matrix.world
-        who = world.who[principal]
-        values = {**DEFAULT_PARAMS, "organization": world.org, "repository": world.repo}
-        kwargs: dict[str, Any] = {"params": call.query, "headers": who.headers}
-        if call.body is not None:
-            kwargs["json"] = call.body
-        url = url_of(template, {**values, **call.params})
-        response = client.request(method, url, **kwargs)
-        client.cookies.clear()
-        outcome = expected(action, who, call.resource)
-        why = problem(outcome, response, method, world.org, entry)
-        if why and entry.twin and outcome == "ok" and response.status_code == 404:
-            twin_method, _, twin_template = entry.twin.partition(" ")
-            twin_template = twin_template or template
-            twin_handler = matrix.handlers[(twin_method, twin_template)]
-            assert twin_handler.opt.get("action") == action.name
-            twin_url = url_of(twin_template, {**values, **call.params})
-            response = client.request(twin_method, twin_url, **kwargs)
-            why = problem(outcome, response, twin_method, world.org, entry)
+        why = check_call(
+            matrix, route, action, entry, principal, entry.build(matrix.world, principal)
+        )
         if why:
-            failures.append(
-                f"{principal}: expected {outcome}, got {response.status_code} ({why}) "
-                f"{response.text[:160]}"
-            )
+            failures.append(why)
     assert failures == [], f"{method} {template} [{action.name}]:\n" + "\n".join(failures)
+
+
+def check_call(
+    matrix: Matrix, route: tuple[str, str], action: Action, entry: Entry, principal: str, call: Call
+) -> str | None:
+    """Make `call` as `principal`; why its answer is not the expected one, or None."""
+    method, template = route
+    client = matrix.client
+    world = call.world or matrix.world
+    who = world.who[principal]
+    values = {**DEFAULT_PARAMS, "organization": world.org, "repository": world.repo}
+    kwargs: dict[str, Any] = {"params": call.query, "headers": who.headers}
+    if call.body is not None:
+        kwargs["json"] = call.body
+    url = url_of(template, {**values, **call.params})
+    response = client.request(method, url, **kwargs)
+    client.cookies.clear()
+    outcome = expected(action, who, call.resource, call.also)
+    why = problem(outcome, response, method, world.org, entry)
+    if why and entry.twin and outcome == "ok" and response.status_code == 404:
+        twin_method, _, twin_template = entry.twin.partition(" ")
+        twin_template = twin_template or template
+        twin_handler = matrix.handlers[(twin_method, twin_template)]
+        assert twin_handler.opt.get("action") == action.name
+        twin_url = url_of(twin_template, {**values, **call.params})
+        response = client.request(twin_method, twin_url, **kwargs)
+        why = problem(outcome, response, twin_method, world.org, entry)
+    if not why:
+        return None
+    return (
+        f"{principal} {call.query} {call.body}: expected {outcome}, "
+        f"got {response.status_code} ({why}) {response.text[:160]}"
+    )
+
+
+# -- path-scoped routes, walked in and out of the principals' scopes -------------------------
+
+OBJECT_PATHS = ("builds/a.txt", "protected/p2.txt", "public/x.csv", "other/c.txt")
+PREFIXES = ("builds/", "protected/", "", "builds")
+SCOPED = sorted(r for r, e in REPO_ROUTES.items() if e.scope is not None)
+
+
+@pytest.mark.parametrize("route", SCOPED, ids=lambda r: f"{r[0]} {r[1]}")
+def test_path_scoped_route_decides_on_the_path_it_acts_on(
+    matrix: Matrix, route: tuple[str, str]
+) -> None:
+    entry, action = ROUTES[route], ACTIONS[str(matrix.handlers[route].opt.get("action"))]
+    assert entry.scope is not None and "path" in action.resources
+    failures = []
+    for name in entry.scope.names():
+        values = PREFIXES if entry.scope.prefix and name == entry.scope.param else OBJECT_PATHS
+        for value in values:
+            for principal in PRINCIPALS:
+                call = entry.scope.place(entry.build(matrix.world, principal), name, value)
+                why = check_call(matrix, route, action, entry, principal, call)
+                if why:
+                    failures.append(why)
+    assert failures == [], f"{route[0]} {route[1]} [{action.name}]:\n" + "\n".join(failures)
