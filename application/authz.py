@@ -2,8 +2,8 @@
 
 An organization's authorization state (members, groups, attachments, policies, roles,
 agents) is loaded from the read models into an `OrgSnapshot`, cached per organization until
-the authorization views advance (the source's generation changes). Decisions are memoized on
-the snapshot, so a warm decision is a dictionary lookup.
+the organizations log moves (`LogWatch`, shared with the Bearer-key cache). Decisions are
+memoized on the snapshot, so a warm decision is a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from application.cache import LogWatch
 from application.principal import Principal
 from domain.organizations.policy_language import Statement, compile_policy, decide
 from domain.shared.errors import Forbidden, NotFound
@@ -58,7 +59,7 @@ def key(kind: str, ident: str) -> str:
 
 
 class OrgSnapshot:
-    """One organization's authorization state at one generation of the views."""
+    """One organization's authorization state as of one position of the organizations log."""
 
     def __init__(
         self,
@@ -204,9 +205,11 @@ class OrgSnapshot:
 
 
 class AuthzSource(Protocol):
-    """Loads snapshots from the read models; its generation changes when they advance."""
+    """Loads snapshots from the read models."""
 
-    def generation(self) -> int: ...
+    def catch_up(self) -> None:
+        """Bring what `load` reads up to the organizations log's current head."""
+        ...
 
     def load(self, org: str) -> OrgSnapshot | None:
         """The snapshot of a live organization by name or id, or None."""
@@ -217,19 +220,31 @@ class AuthzSource(Protocol):
         ...
 
 
+# The logs a snapshot is derived from (the Bearer-key cache watches identity too).
+AUTHZ_LOGS = ("organizations",)
+
+
 class Authorizer:
     """Answers "may this principal do this here?" from cached snapshots."""
 
-    def __init__(self, source: AuthzSource) -> None:
+    def __init__(self, source: AuthzSource, watch: LogWatch | None = None) -> None:
         self.source = source
-        self._cache: dict[str, tuple[int, OrgSnapshot]] = {}
+        self.watch = watch or LogWatch()
+        self._cache: dict[str, tuple[tuple[int, ...], OrgSnapshot]] = {}
+        self._caught_up: tuple[int, ...] | None = None
         self._lock = threading.Lock()
 
     def snapshot(self, org: str) -> OrgSnapshot | None:
-        generation = self.source.generation()  # before loading: a bump during it refreshes
+        # Read before loading: a write landing during the load leaves the entry stale-marked.
+        generation = self.watch.current(AUTHZ_LOGS)
         cached = self._cache.get(org)
         if cached is not None and cached[0] == generation:
             return cached[1]
+        if self._caught_up != generation:
+            # The views may lag the log (a slow or dead projector): fold up to its head first,
+            # so what is cached under this generation is as new as the generation itself.
+            self.source.catch_up()
+            self._caught_up = generation
         snapshot = self.source.load(org)
         if snapshot is not None:
             with self._lock:
@@ -241,7 +256,7 @@ class Authorizer:
     def cached(self, org: str) -> OrgSnapshot | None:
         """The organization's snapshot if it is cached and current (no I/O), else None."""
         cached = self._cache.get(org)
-        if cached is not None and cached[0] == self.source.generation():
+        if cached is not None and cached[0] == self.watch.current_without_io(AUTHZ_LOGS):
             return cached[1]
         return None
 

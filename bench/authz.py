@@ -213,7 +213,7 @@ def measure(container: Any, org: Org, cfg: Config, log: Callable[[str], None]) -
     from interfaces.http.app import create_app
 
     authorizer, member = container.authorizer, org.member
-    generation = authorizer.source.generation
+    watch = authorizer.watch
 
     def warm() -> object:
         return authorizer.authorize(member, org.name, ACTION, RESOURCE)
@@ -234,7 +234,7 @@ def measure(container: Any, org: Org, cfg: Config, log: Callable[[str], None]) -
     log(f"cold decisions: {cfg.cold}…")
     cold_us = []
     for _ in range(cfg.cold):
-        generation.bump("policies")  # what a view advancing does
+        watch.moved("organizations")  # what an organizations write does
         cold_us += timed(warm, 1)
 
     log(f"guard path: {cfg.requests:,} requests each…")

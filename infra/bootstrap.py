@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Recording
 
 from application.authz import Authorizer
+from application.cache import LogWatch
 from application.base import Written
 from application.catalog import CatalogApplication
 from application.identity import IdentityApplication, IdentityPolicy
@@ -24,6 +24,7 @@ from domain.shared.values import iso, utcnow
 from infra.crypto.passwords import Argon2PasswordHasher
 from infra.crypto.tokens import HmacTokenSigner, SessionTokens, load_or_create_secret
 from infra.eventstore.environment import application_env
+from infra.eventstore.log_heads import EventStoreLogs
 from infra.eventstore.postgres import TildePostgresApplicationRecorder
 from infra.gc_worker import GcWorker
 from infra.localfs.blob_store import LocalBlobStore
@@ -31,6 +32,7 @@ from infra.mail.mailers import MailboxMailer, SmtpMailer
 from infra.mail.sender import OutboxSender
 from infra.memory.rate_limiter import MemoryRateLimiter
 from infra.metrics import Metrics
+from infra.projections.catch_up import ViewsCatchUp
 from infra.projections.inline import InlineProjection
 from infra.projections.listener import PostgresNotifyListener
 from infra.projections.locks import FileLock, InstanceLock, PostgresAdvisoryLock
@@ -55,19 +57,8 @@ from projections.organizations.principals import RolesAndAgentsView
 from projections.outbox import OutboxView
 
 
-class Generation:
-    """A counter bumped whenever a view that authorization reads advances."""
-
-    def __init__(self) -> None:
-        self._counter = itertools.count(1)
-        self.value = 0
-
-    def bump(self, view: str) -> None:
-        if view in AUTHZ_VIEWS:
-            self.value = next(self._counter)
-
-    def __call__(self) -> int:
-        return self.value
+# The logs whose heads the process watches (LogWatch): keys, users, organizations.
+WATCHED_LOGS = ("identity", "organizations")
 
 
 @dataclass
@@ -255,12 +246,12 @@ def bootstrap(
     secret = _secret(settings)
     signer = HmacTokenSigner(secret)
     holder: dict[str, Any] = {}
-    generation = Generation()
+    # Cached keys and authorization snapshots are current while these logs' generations are.
+    watch = LogWatch(EventStoreLogs(holder, WATCHED_LOGS), interval=settings.cache_check_interval)
 
     def on_saved(app_name: str, recordings: Sequence[Recording[Any]]) -> None:
         metrics.events_appended.labels(app_name).inc(len(recordings))
-        if app_name in ("identity", "organizations") and "identity" in holder:
-            holder["identity"].invalidate_credentials()
+        watch.appended(app_name, frozenset(r.notification.topic for r in recordings))
         if "manager" in holder:
             holder["manager"].wake(app_name, frozenset(r.notification.topic for r in recordings))
 
@@ -273,9 +264,11 @@ def bootstrap(
         clock=clock,
         observers=[on_saved],
         has_open_invitation=lambda email: has_open_invitation(db, email, iso(clock()) or ""),
+        log_watch=watch,
     )
     holder["identity"] = identity
-    authorizer = Authorizer(SqlAuthzSource(db, generation))
+    authz_source = SqlAuthzSource(db)
+    authorizer = Authorizer(authz_source, watch)
     organizations = OrganizationsApplication(
         application_env(settings, "organizations"),
         users=identity,
@@ -284,6 +277,7 @@ def bootstrap(
         clock=clock,
         observers=[on_saved],
     )
+    holder["organizations"] = organizations
     organizations.keys = identity
     organizations.key_ids_of = lambda kind, owner: [  # type: ignore[method-assign]
         k["id"] for k in list_keys(db, kind, owner, include_revoked=False)
@@ -334,18 +328,24 @@ def bootstrap(
         poll_interval=settings.projector_poll_interval,
         inline=[inline],
     )
-    for runner in manager.runners.values():
-        runner.on_advanced.append(generation.bump)
+    # Authorization never waits on a worker: this process folds what the views lack itself.
+    authz_source.fold = ViewsCatchUp([manager.runners[name] for name in AUTHZ_VIEWS], db)
     manager.ensure_schema()
     holder["manager"] = manager
     outbox = OutboxSender(db, mailer or _mailer(settings), metrics, locks("outbox-sender"), clock)
 
     def heard(app_name: str, topics: frozenset[str] | None) -> None:
         """Another container appended events: wake the projectors interested in them, drop
-        verified credentials."""
-        if app_name in ("identity", "organizations"):
-            identity.invalidate_credentials()
+        cached keys and snapshots built on that log."""
+        watch.appended(app_name, topics)
         manager.wake(app_name, topics)
+
+    def listening_again() -> None:
+        """NOTIFYs sent while LISTEN was not in place are lost: drop every cache built on the
+        logs and wake every projector."""
+        watch.moved()
+        for app_name in apps:
+            manager.wake(app_name)
 
     # Names this container's appends in their NOTIFY payloads, so its listener skips them.
     sender = uuid.uuid4().hex
@@ -353,7 +353,9 @@ def bootstrap(
         if isinstance(app.recorder, TildePostgresApplicationRecorder):
             app.recorder.notify_sender = sender
     listener = (
-        PostgresNotifyListener(settings.database_url, apps, heard, generation.bump, sender=sender)
+        PostgresNotifyListener(
+            settings.database_url, apps, heard, sender=sender, on_connect=listening_again
+        )
         if settings.is_postgres
         else None
     )

@@ -102,6 +102,12 @@ class Settings(BaseSettings):
         "on PostgreSQL NOTIFY at once; the poll only catches writes by other SQLite processes",
     )
     read_your_writes_timeout: float = 5.0
+    cache_check_interval: float = Field(
+        default=0.25,
+        description="Seconds between checks of the identity and organizations log heads that "
+        "drop cached keys and authorization snapshots whatever NOTIFY does: a revocation or "
+        "removal applies in every process within this plus ~0.3 s",
+    )
     gc_interval_seconds: float = Field(
         default=3600,
         description="Retention and garbage collection period (0 = only `tilde-server gc`)",

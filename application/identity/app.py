@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.utils import get_topic
+
 from application.base import TildeApplication
-from application.cache import TTLCache
+from application.cache import LogWatch, TTLCache
 from application.ports import PasswordHasher, RateLimiter, TokenSigner
 from domain.identity.api_key import ApiKey
 from domain.identity.device_authorization import DeviceAuthorization
@@ -49,6 +51,7 @@ class IdentityBase(TildeApplication):
         signer: TokenSigner,
         policy: IdentityPolicy | None = None,
         has_open_invitation: Callable[[str], bool] | None = None,
+        log_watch: LogWatch | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(env, **kwargs)
@@ -63,10 +66,14 @@ class IdentityBase(TildeApplication):
         self.basic_cache: TTLCache[str] = TTLCache(maxsize=10_000, ttl=300)
         # Hashing a throwaway password keeps "unknown user" as slow as "wrong password".
         self._dummy_hash = hasher.hash("timing-equalizer-not-a-real-password")
-        # Verified Bearer tokens (sha256 -> generation, principal, verified at), valid
-        # while `credentials_generation` is unchanged.
-        self.bearer_cache: TTLCache[tuple[int, Any, Any]] = TTLCache(maxsize=10_000, ttl=300)
-        self.credentials_generation = 0
+        # Verified Bearer tokens (sha256 -> log generations, principal, verified at), valid
+        # while those generations are current (see `LogWatch`).
+        self.bearer_cache: TTLCache[tuple[tuple[int, ...], Any, Any]] = TTLCache(
+            maxsize=10_000, ttl=300
+        )
+        self.log_watch = log_watch or LogWatch()
+        # Recording a key's use revokes nothing: it must not drop every process's caches.
+        self.log_watch.ignore(get_topic(ApiKey.Used))
         # Resolvers for role and agent keys, registered by the organizations context.
         self.key_owner_resolvers: dict[str, Callable[[ApiKey], Any]] = {}
 

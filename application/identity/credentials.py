@@ -20,6 +20,8 @@ from domain.identity.user import User
 from domain.shared.errors import Invalid, NotFound
 from domain.shared.values import Actor
 
+# The logs a verified key's principal is derived from (the key and user; a role's or agent's).
+CREDENTIAL_LOGS = ("identity", "organizations")
 KEY_NAME_MAX = 200
 KEY_DESCRIPTION_MAX = 1000
 
@@ -142,13 +144,16 @@ class CredentialCommands(IdentityBase):
         return self._user_principal(user, via="basic")
 
     def remembered_bearer(self, token: str) -> Principal | None:
-        """The principal of a key verified since the last credentials write and used within
-        the last minute, from memory alone (no I/O); None when that needs the event store."""
-        return self._remembered(hashlib.sha256(token.encode()).hexdigest())
+        """The principal of a key verified under the current generations of the logs and used
+        within the last minute, from memory alone (no I/O); None when that needs the store."""
+        generation = self.log_watch.current_without_io(CREDENTIAL_LOGS)
+        if generation is None:
+            return None  # a head check is due: only the I/O path may answer
+        return self._remembered(hashlib.sha256(token.encode()).hexdigest(), generation)
 
-    def _remembered(self, digest: str) -> Principal | None:
+    def _remembered(self, digest: str, generation: tuple[int, ...]) -> Principal | None:
         remembered = self.bearer_cache.get(digest)
-        if remembered is not None and remembered[0] == self.credentials_generation:
+        if remembered is not None and remembered[0] == generation:
             _, principal, noted = remembered
             # Within a minute of the last recorded use nothing needs writing either.
             if self.clock() - noted < USED_RESOLUTION:
@@ -158,22 +163,23 @@ class CredentialCommands(IdentityBase):
     def authenticate_bearer(self, token: str) -> Principal | None:
         """An API key's principal, or None when the key is unknown, wrong or revoked.
 
-        Verified keys are remembered until the next identity or organization write anywhere
-        (`invalidate_credentials`, called on local saves and on other processes' NOTIFY), so a
-        steady stream of requests costs no event-store reads while revocations still apply
-        to the next request."""
+        A verified key is remembered under the generations of the identity and organizations
+        logs read *before* verifying it (`LogWatch`), so a revocation that lands while it is
+        being verified marks the entry stale at once; local saves, NOTIFY and the periodic
+        head check move the generations, so revocations apply within the watch's bound."""
         digest = hashlib.sha256(token.encode()).hexdigest()
-        principal = self._remembered(digest)
+        generation = self.log_watch.current(CREDENTIAL_LOGS)
+        principal = self._remembered(digest, generation)
         if principal is not None:
             return principal
         principal = self._authenticate_bearer(token)
         if principal is not None:
-            self.bearer_cache.put(digest, (self.credentials_generation, principal, self.clock()))
+            self.bearer_cache.put(digest, (generation, principal, self.clock()))
         return principal
 
     def invalidate_credentials(self) -> None:
         """Forget verified credentials (after any write that could revoke one)."""
-        self.credentials_generation += 1
+        self.log_watch.moved(*CREDENTIAL_LOGS)
 
     def _authenticate_bearer(self, token: str) -> Principal | None:
         parsed = parse_token(token)

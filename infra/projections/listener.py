@@ -17,8 +17,10 @@ log = structlog.get_logger("tilde.projections")
 
 class PostgresNotifyListener:
     """One LISTEN connection per container; calls `on_notify(application, topics)` for each
-    append by another container (`topics` None when the notification does not say), and
-    `on_view(name)` when a view advanced anywhere."""
+    append by another container (`topics` None when the notification does not say),
+    `on_view(name)` when a view advanced anywhere, and `on_connect()` each time LISTEN is in
+    place: notifications sent while it was not (before the first connect, while reconnecting
+    after a dropped connection) are lost, so what was built on them must be dropped."""
 
     def __init__(
         self,
@@ -28,12 +30,19 @@ class PostgresNotifyListener:
         on_view: Callable[[str], None] | None = None,
         *,
         sender: str = "",
+        on_connect: Callable[[], None] | None = None,
+        reconnect_delay: float = 1.0,
+        application_name: str = "",
     ) -> None:
         self.url = url
         self.sender = sender
         self.channels = {f"{name.lower()}_events": name for name in applications}
         self.on_notify = on_notify
         self.on_view = on_view
+        self.on_connect = on_connect
+        self.reconnect_delay = reconnect_delay
+        # Names the LISTEN session in pg_stat_activity (operators, fault-injection tests).
+        self.application_name = application_name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -49,9 +58,16 @@ class PostgresNotifyListener:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.url, autocommit=True, connect_timeout=2) as conn:
+                with psycopg.connect(
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=2,
+                    application_name=self.application_name or "tilde-listen",
+                ) as conn:
                     for channel in [*self.channels, VIEWS_CHANNEL]:
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+                    if self.on_connect is not None:
+                        self.on_connect()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=0.5):
                             app = self.channels.get(note.channel)
@@ -64,4 +80,4 @@ class PostgresNotifyListener:
                                 self.on_view(note.payload)
             except psycopg.Error:
                 log.warning("listen_connection_lost")
-                self._stop.wait(1.0)
+                self._stop.wait(self.reconnect_delay)

@@ -10,16 +10,20 @@ from application.principal import Principal
 from domain.organizations.policy_language import compile_policy
 from projections.base import Reader
 
-# The views a snapshot reads: when one of them advances, cached snapshots are stale.
-AUTHZ_VIEWS = frozenset({"organizations", "groups", "policies", "principals"})
+# The views a snapshot reads: `catch_up` brings them to the organizations log's head.
+AUTHZ_VIEWS = ("organizations", "groups", "policies", "principals")
 
 
 class SqlAuthzSource:
-    """AuthzSource over the read-model tables; `generation` is kept by the container."""
+    """AuthzSource over the read-model tables; `fold` (set by the composition root) brings
+    them up to the log head when their projector lags."""
 
-    def __init__(self, db: Reader, generation: Callable[[], int]) -> None:
+    def __init__(self, db: Reader, fold: Callable[[], None] | None = None) -> None:
         self.db = db
-        self.generation = generation
+        self.fold = fold or (lambda: None)
+
+    def catch_up(self) -> None:
+        self.fold()
 
     def load(self, org: str) -> OrgSnapshot | None:
         row = self.db.query_one(

@@ -246,11 +246,11 @@ class FakeSource:
 
     def __init__(self, snap: OrgSnapshot) -> None:
         self.snap = snap
-        self.gen = 1
         self.loads = 0
+        self.catch_ups = 0
 
-    def generation(self) -> int:
-        return self.gen
+    def catch_up(self) -> None:
+        self.catch_ups += 1
 
     def load(self, org: str) -> OrgSnapshot | None:
         self.loads += 1
@@ -284,7 +284,7 @@ def test_the_authorizer_hides_the_organization_from_outsiders_and_caches_snapsho
     loads = source.loads
     assert authorizer.snapshot("acme") is authorizer.snapshot("acme")
     assert source.loads == loads
-    source.gen += 1  # a view advanced: the next decision reloads
+    authorizer.watch.moved("organizations")  # the log moved: the next decision reloads
     authorizer.snapshot("acme")
     assert source.loads == loads + 1
 
@@ -299,5 +299,5 @@ def test_a_cached_snapshot_is_offered_without_io_only_while_current() -> None:
     assert authorizer.member_view(user(ALICE), "acme", loaded) is loaded
     with pytest.raises(NotFound):
         authorizer.member_view(user("u-stranger"), "acme", loaded)
-    source.gen += 1  # a membership or policy view advanced
+    authorizer.watch.moved("organizations")  # a membership or policy changed
     assert authorizer.cached("acme") is None and source.loads == loads
