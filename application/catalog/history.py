@@ -10,6 +10,7 @@ from application.base import Result
 from application.catalog.sessions import CommitOutcome, SessionCommands, check_message
 from application.principal import Principal
 from domain.catalog.commits import check_metadata
+from domain.catalog.content import same_content
 from domain.catalog.session import SHARDS, Session
 from domain.catalog.staging import MAX_BATCH, StagingShard, shard_of, staged_delete, staged_put
 from domain.shared.errors import Conflict, Gone, Invalid, NotFound
@@ -53,7 +54,16 @@ class HistoryCommands(SessionCommands):
                     "cannot revert: paths changed by later commits: " + ", ".join(conflicts[:20])
                 )
             now = stamp(self.clock())
-            inverse = [self._undo(str(repo.id), path, seq, now) for path in paths]
+            # Only what the commit really changed: a path whose content it left as it was
+            # (bytes written back unchanged, in a log from before content identity) has
+            # nothing to undo.
+            inverse = [
+                undo
+                for path in paths
+                if (undo := self._undo(str(repo.id), path, seq, now)) is not None
+            ]
+            if not inverse:
+                raise Invalid("nothing to revert: the commit changed no objects")
             text = (
                 check_message(message)
                 if message not in (None, "")
@@ -92,8 +102,12 @@ class HistoryCommands(SessionCommands):
 
         return self.retrying(attempt, conflict="the repository changed concurrently; retry")
 
-    def _undo(self, repo_id: str, path: str, seq: int, now: str) -> dict[str, Any]:
+    def _undo(self, repo_id: str, path: str, seq: int, now: str) -> dict[str, Any] | None:
+        """The staged change that restores `path` as it was before commit `seq`; None when
+        that commit left its content as it was."""
         before = self.reads.entry_before(repo_id, path, seq)
+        if same_content(before, self.reads.entry_before(repo_id, path, seq + 1)):
+            return None
         if before is None:
             return staged_delete(path, now)
         return staged_put(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from uuid import uuid4
 
 from application.base import Result
@@ -68,7 +68,7 @@ class SessionCommands(CatalogBase):
         session = self.open_session(repo, session_id)
         if principal.type == "agent" and repo.settings.get("agents_require_approval"):
             if not self.reads.staged_changes(session_id):
-                raise Invalid("nothing to commit: the session has no staged changes")
+                self._nothing_to_commit(repo, session_id)
             session.request_approval(
                 text, {**meta, "requested_by_name": principal.name}, principal.actor
             )
@@ -151,7 +151,7 @@ class SessionCommands(CatalogBase):
             shards = self.shards(session)
             staged = self.reads.staged_changes(session_id)
             if not staged:
-                raise Invalid("nothing to commit: the session has no staged changes")
+                self._nothing_to_commit(repo, session_id)
             conflicts = self.reads.conflicting_paths(
                 str(repo.id), session_id, session.base_seq, repo.head_seq
             )
@@ -169,6 +169,14 @@ class SessionCommands(CatalogBase):
             return Result(outcome, (self.record(repo, session, *shards),))
 
         return self.retrying(attempt, conflict=CONFLICT_MESSAGE)
+
+    def _nothing_to_commit(self, repo: Repository, session_id: str) -> NoReturn:
+        """400 for a session with no net change, unless it closed since it was read: a
+        rollback landing between reading the session and its staged rows empties them,
+        and that is a closed session (404), not an empty one."""
+        if self.session(repo, session_id).status not in ("open", PENDING_APPROVAL):
+            raise NotFound("session not found or already closed")
+        raise Invalid("nothing to commit: the session has no staged changes")
 
     def _add_commit(
         self,

@@ -28,6 +28,23 @@ ENTRY_COLUMNS = (
 )
 
 
+def unchanged(base: str) -> str:
+    """SQL, true when the staged row `s` changes nothing at the session's base commit
+    `base` (an SQL expression, e.g. `?` — then bound four times): a put of the content
+    already there (domain.catalog.content), or a delete of a path that was not there.
+    One primary-key seek per row, so a commit stays O(changes)."""
+    # `+valid_to` keeps SQLite on the primary key (see queries.entries_at).
+    at_base = (
+        "SELECT 1 FROM catalog_entries e WHERE e.repository_id = s.repository_id"
+        f" AND e.path = s.path AND e.valid_from <= {base} AND +e.valid_to > {base}"
+    )
+    same = (
+        " AND e.etag = s.etag AND e.size = s.size AND e.content_type = s.content_type"
+        " AND e.metadata = s.metadata"
+    )
+    return f"(CASE WHEN s.op = 'put' THEN EXISTS ({at_base}{same}) ELSE NOT EXISTS ({at_base}) END)"
+
+
 def _path(dialect: str) -> str:
     # Byte order for paths on both databases: prefixes are ranges, cursors compare bytewise.
     return 'TEXT COLLATE "C"' if dialect == "postgresql" else "TEXT"
@@ -208,6 +225,16 @@ class CatalogView(View):
     @on(Repository.CommitAdded)
     def _committed(self, cur: Cursor, e: Repository.CommitAdded) -> None:
         repo, seq, session = str(e.originator_id), e.seq, e.session_id
+        # A staged row equal to its base is no change: the commit leaves that path alone
+        # (no new version, no change row), as the command that decided it counted.
+        cur.execute("SELECT base_seq FROM catalog_sessions WHERE id = ?", (session,))
+        found = cur.fetchone()
+        if found is not None:
+            base = found["base_seq"]
+            cur.execute(
+                f"DELETE FROM catalog_staged AS s WHERE s.session_id = ? AND {unchanged('?')}",
+                (session, base, base, base, base),
+            )
         cur.execute(
             "UPDATE catalog_entries SET valid_to = ? WHERE repository_id = ?"
             " AND valid_to = ? AND path IN (SELECT path FROM catalog_staged"

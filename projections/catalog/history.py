@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.catalog.content import same_content
 from domain.catalog.paths import upper_bound
 from projections.base import Reader
-from projections.catalog.queries import entries_at, entry_json, staged_fetch
+from projections.catalog.catalog import unchanged
+from projections.catalog.queries import entries_at, entry_json, resume_after, staged_fetch
 
 
 # -- commits ------------------------------------------------------------------------------
@@ -74,38 +76,38 @@ def log(
 def conflicting_paths(
     db: Reader, repository_id: str, session_id: str, base_seq: int, head_seq: int, limit: int = 20
 ) -> list[str]:
-    """Paths staged in the session that commits after its base changed (O(churn))."""
+    """Paths the session changes that commits after its base changed (O(churn)); a staged
+    row equal to its base changes nothing, so it conflicts with nothing."""
     if head_seq <= base_seq:
         return []
     rows = db.query(
         "SELECT ch.path FROM catalog_changes ch JOIN catalog_staged s"
         " ON s.session_id = ? AND s.path = ch.path WHERE ch.repository_id = ?"
-        " AND ch.seq > ? AND ch.seq <= ? ORDER BY ch.path LIMIT ?",
-        (session_id, repository_id, base_seq, head_seq, limit),
+        f" AND ch.seq > ? AND ch.seq <= ? AND NOT {unchanged('?')} ORDER BY ch.path LIMIT ?",
+        (session_id, repository_id, base_seq, head_seq, *[base_seq] * 4, limit),
     )
     return sorted({r["path"] for r in rows})
 
 
 def staged_changes(db: Reader, session_id: str) -> list[dict[str, Any]]:
+    """The session's net changes: staged rows that differ from its base commit."""
     return db.query(
-        "SELECT path, op, address, etag FROM catalog_staged WHERE session_id = ?", (session_id,)
+        "SELECT s.path, s.op, s.address, s.etag FROM catalog_sessions x"
+        " JOIN catalog_staged s ON s.session_id = x.id"
+        f" WHERE x.id = ? AND NOT {unchanged('x.base_seq')}",
+        (session_id,),
     )
 
 
 # -- diffs --------------------------------------------------------------------------------
 def _status(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str | None:
-    if before is None:
-        return "added" if after is not None else None
-    if after is None:
-        return "removed"
-    if (before["address"], before["etag"], before["metadata"], before["content_type"]) == (
-        after["address"],
-        after["etag"],
-        after["metadata"],
-        after["content_type"],
-    ):
+    """added/removed/modified, or None when the content is the same (addresses differ
+    per upload, so they are not compared)."""
+    if same_content(before, after):
         return None
-    return "modified"
+    if before is None:
+        return "added"
+    return "removed" if after is None else "modified"
 
 
 def diff_commits(
@@ -122,10 +124,9 @@ def diff_commits(
     """Differences between two commits (left < right, or the reverse), by path."""
     low, high = min(left, right), max(left, right)
     rows: list[dict[str, Any]] = []
-    cursor = max(after, prefix) if after else prefix
-    op = ">" if after and after >= prefix else ">="
-    if delimiter and after.endswith(delimiter):
-        cursor, op = upper_bound(after), ">="
+    start = resume_after(after, prefix, delimiter)
+    cursor = max(start, prefix) if start else prefix
+    op = ">" if start and start >= prefix else ">="
     while len(rows) <= amount:
         # `path || ''` keeps the (repository, path, seq) index out: walking it in path order
         # visits every change the repository ever had (O(history)), which PostgreSQL's
@@ -180,7 +181,7 @@ def diff_session(
         for row in rows:
             before = bases.get(row["path"])
             now = row if row["op"] == "put" else None
-            status = _status(before, now) or ("modified" if now is not None else None)
+            status = _status(before, now)
             cursor = row["path"]
             if status is None:
                 continue

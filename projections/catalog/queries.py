@@ -20,6 +20,7 @@ ENTRY = "path, address, size, etag, content_type, metadata, last_modified, sourc
 Fetch = Callable[[str, int], tuple[list[dict[str, Any]], bool]]
 LOOKUP_CHUNK = 500  # paths per IN list (SQLite's old 999-variable cap)
 FETCH_MAX = 1001  # rows per listing query: the largest page (1,000) and its probe row
+SKIP_MAX = 8192  # rows per round when a session's staged deletes hide everything read
 
 
 def entry_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -178,25 +179,41 @@ def session_fetch(db: Reader, session: dict[str, Any], prefix: str) -> Fetch:
     staged = staged_fetch(db, session["id"], prefix)
 
     def fetch(after: str, limit: int) -> tuple[list[dict[str, Any]], bool]:
-        base_rows, base_done = base(after, limit)
-        staged_rows, staged_done = staged(after, limit)
-        # Only paths below both sources' horizons are final in this round.
-        horizon = min(
-            base_rows[-1]["path"] if not base_done else upper_bound(""),
-            staged_rows[-1]["path"] if not staged_done else upper_bound(""),
-        )
-        merged = {r["path"]: r for r in base_rows if r["path"] <= horizon}
-        for row in staged_rows:
-            if row["path"] <= horizon:
-                merged[row["path"]] = row
-        rows = [r for _, r in sorted(merged.items()) if r.get("op", "put") == "put"]
-        exhausted = base_done and staged_done
-        if not rows and not exhausted:  # everything in this round was deleted: go on
-            more, done = fetch(horizon, limit)
-            return more, done
-        return rows, exhausted
+        # A loop, not recursion: a run of staged deletes may hide any number of rows.
+        # Rounds that find only deleted rows grow geometrically, so 100,000 staged
+        # deletes ahead of a page of one cost a few hundred queries, not 100,000.
+        batch = limit
+        while True:
+            base_rows, base_done = base(after, batch)
+            staged_rows, staged_done = staged(after, batch)
+            # Only paths below both sources' horizons are final in this round.
+            horizon = min(
+                base_rows[-1]["path"] if not base_done else upper_bound(""),
+                staged_rows[-1]["path"] if not staged_done else upper_bound(""),
+            )
+            merged = {r["path"]: r for r in base_rows if r["path"] <= horizon}
+            for row in staged_rows:
+                if row["path"] <= horizon:
+                    merged[row["path"]] = row
+            rows = [r for _, r in sorted(merged.items()) if r.get("op", "put") == "put"]
+            exhausted = base_done and staged_done
+            if rows or exhausted:
+                return rows, exhausted
+            after, batch = horizon, min(batch * 2, SKIP_MAX)
 
     return fetch
+
+
+def resume_after(after: str, prefix: str, delimiter: str) -> str:
+    """Where a listing resumes after the entry `after`: past everything under it when it
+    is one of this listing's prefix entries (its first delimiter at or beyond the end of
+    the listing prefix ends it), else right after it. An object key that ends with the
+    delimiter, or `after` equal to the prefix or a parent folder of it, is no such entry."""
+    if delimiter and after.startswith(prefix):
+        cut = after.find(delimiter, len(prefix))
+        if cut >= 0 and cut + len(delimiter) == len(after):
+            return upper_bound(after)
+    return after
 
 
 def listing(
@@ -204,9 +221,7 @@ def listing(
 ) -> list[dict[str, Any]]:
     """Up to `amount + 1` ListingEntries (objects, and prefixes when a delimiter is given)."""
     out: list[dict[str, Any]] = []
-    cursor = after
-    if delimiter and after.endswith(delimiter):
-        cursor = upper_bound(after)  # `after` was a prefix: skip everything under it
+    cursor = resume_after(after, prefix, delimiter)
     walk = getattr(fetch, "walk", None)
     if delimiter and walk is not None:  # committed entries: every stop in one query
         for row in walk(cursor, delimiter, amount + 1):
