@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoding
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    JSONTranscoder,
+    Recording,
+    Transcoding,
+)
+from eventsourcing.utils import Environment
 
 from domain.shared.errors import Conflict, NotFound
 from domain.shared.values import Actor, utcnow
@@ -59,12 +66,21 @@ class TildeApplication(Application[Any]):
         *,
         clock: Callable[[], datetime] = utcnow,
         observers: Iterable[Observer] = (),
+        factory: Callable[[Environment], InfrastructureFactory[Any]] | None = None,
     ) -> None:
         self.clock = clock
         self.observers: list[Observer] = list(observers)
+        # Builds the persistence from this application's environment; the composition root
+        # passes one that shares a process-wide connection pool.
+        self._factory = factory
         # Views that must never lag: applied in the transaction that appends the events.
         self.inline_projection: Callable[[Any, list[Any]], None] | None = None
         super().__init__(env)
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory[Any]:
+        if self._factory is not None:
+            return self._factory(env)
+        return super().construct_factory(env)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -10,10 +10,11 @@ from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Recording
+from psycopg.conninfo import make_conninfo
 
 from application.authz import Authorizer
-from application.cache import LogWatch
 from application.base import Written
+from application.cache import LogWatch
 from application.catalog import CatalogApplication
 from application.identity import IdentityApplication, IdentityPolicy
 from application.notifications import Notifier
@@ -21,9 +22,10 @@ from application.organizations import OrganizationsApplication
 from application.ports import BlobStore, Mailer, PasswordHasher, RateLimiter
 from domain.shared.errors import NotFound
 from domain.shared.values import iso, utcnow
+from infra.connections import Connections, open_connections
 from infra.crypto.passwords import Argon2PasswordHasher
 from infra.crypto.tokens import HmacTokenSigner, SessionTokens, load_or_create_secret
-from infra.eventstore.environment import application_env
+from infra.eventstore.environment import application_env, application_name
 from infra.eventstore.log_heads import EventStoreLogs
 from infra.eventstore.postgres import TildePostgresApplicationRecorder
 from infra.gc_worker import GcWorker
@@ -33,14 +35,14 @@ from infra.mail.sender import OutboxSender
 from infra.memory.rate_limiter import MemoryRateLimiter
 from infra.metrics import Metrics
 from infra.projections.catch_up import ViewsCatchUp
+from infra.projections.health import projector_health
 from infra.projections.inline import InlineProjection
 from infra.projections.listener import PostgresNotifyListener
-from infra.projections.locks import FileLock, InstanceLock, PostgresAdvisoryLock
 from infra.projections.manager import ProjectionManager
 from infra.redis.rate_limiter import RedisRateLimiter
 from infra.s3.blob_store import S3BlobStore
 from infra.settings import Settings
-from infra.sql.database import Database, PostgresDatabase, SqliteDatabase
+from infra.sql.database import Database, SqliteDatabase
 from projections.base import View
 from projections.catalog.catalog import CatalogView
 from projections.catalog.reads import SqlCatalogReads
@@ -55,7 +57,6 @@ from projections.organizations.organizations import OrganizationsView
 from projections.organizations.policies import PoliciesView
 from projections.organizations.principals import RolesAndAgentsView
 from projections.outbox import OutboxView
-
 
 # The logs whose heads the process watches (LogWatch): keys, users, organizations.
 WATCHED_LOGS = ("identity", "organizations")
@@ -80,6 +81,7 @@ class Container:
     session_tokens: SessionTokens
     gc: GcWorker | None = None
     listener: PostgresNotifyListener | None = None
+    connections: Connections | None = None
     background: bool = field(default=False)
     listening: bool = field(default=False)
 
@@ -127,6 +129,16 @@ class Container:
             labels = (row["projection"], row["application"])
             self.metrics.projector_lag.labels(*labels).set(row["lag"])
             self.metrics.projector_position.labels(*labels).set(row["position"])
+        self.projector_health()
+
+    def projector_health(self) -> dict[str, Any]:
+        """Which projectors run nowhere or lag (`/health` says degraded; gauges follow)."""
+        return projector_health(
+            self.projections,
+            {"outbox-sender": self.outbox.lock},
+            self.settings.health_max_lag_events,
+            self.metrics,
+        )
 
     def start_listening(self) -> None:
         """Every serving process hears other processes' writes (PostgreSQL NOTIFY)."""
@@ -160,21 +172,12 @@ class Container:
         self.stop_background()
         for app in self.applications.values():
             app.close()
-        self.db.close()
+        if self.connections is not None:
+            self.connections.close()
+        else:
+            self.db.close()
         if self.catalog_db is not self.db:
             self.catalog_db.close()
-
-
-def _database(settings: Settings) -> Database:
-    if settings.is_postgres:
-        return PostgresDatabase(
-            settings.database_url,
-            pool_size=settings.db_pool_size,
-            timeout=settings.db_pool_timeout,
-            max_waiting=settings.db_max_waiting,
-        )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteDatabase(settings.data_dir / "views.sqlite")
 
 
 def _catalog_database(settings: Settings, db: Database) -> Database:
@@ -197,12 +200,6 @@ def _blob_store(settings: Settings, secret: str) -> BlobStore:
         store.ensure_bucket()
         return store
     return LocalBlobStore(settings.data_dir / "blobs", settings.blob_base_url, secret)
-
-
-def _lock_factory(settings: Settings) -> Callable[[str], InstanceLock]:
-    if settings.is_postgres:
-        return lambda name: PostgresAdvisoryLock(settings.database_url, name)
-    return lambda name: FileLock(settings.data_dir / "locks" / f"{name.replace(':', '-')}.lock")
 
 
 def _secret(settings: Settings) -> str:
@@ -238,7 +235,8 @@ def bootstrap(
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     metrics = Metrics()
-    db = _database(settings)
+    connections = open_connections(settings)
+    db, factory = connections.db, connections.factory
     if limiter is None:
         limiter = (
             RedisRateLimiter(settings.redis_url) if settings.redis_url else MemoryRateLimiter()
@@ -257,6 +255,7 @@ def bootstrap(
 
     identity = IdentityApplication(
         application_env(settings, "identity"),
+        factory=factory,
         hasher=hasher or Argon2PasswordHasher(),
         limiter=limiter,
         signer=signer,
@@ -271,6 +270,7 @@ def bootstrap(
     authorizer = Authorizer(authz_source, watch)
     organizations = OrganizationsApplication(
         application_env(settings, "organizations"),
+        factory=factory,
         users=identity,
         authorizer=authorizer,
         signer=signer,
@@ -289,6 +289,7 @@ def bootstrap(
     catalog_db = _catalog_database(settings, db)
     catalog = CatalogApplication(
         application_env(settings, "catalog"),
+        factory=factory,
         blobs=blobs,
         reads=SqlCatalogReads(catalog_db),
         signer=signer,
@@ -316,7 +317,7 @@ def bootstrap(
     ]
     inline = InlineProjection(CatalogView(), catalog, catalog_db)
     inline.install()
-    locks = _lock_factory(settings)
+    locks = connections.locks
     manager = ProjectionManager(
         views,
         apps,
@@ -354,7 +355,14 @@ def bootstrap(
             app.recorder.notify_sender = sender
     listener = (
         PostgresNotifyListener(
-            settings.database_url, apps, heard, sender=sender, on_connect=listening_again
+            # Named in pg_stat_activity like every connection of this process.
+            make_conninfo(
+                settings.database_url, application_name=application_name(settings, "listen")
+            ),
+            apps,
+            heard,
+            sender=sender,
+            on_connect=listening_again,
         )
         if settings.is_postgres
         else None
@@ -374,5 +382,6 @@ def bootstrap(
         outbox=outbox,
         session_tokens=SessionTokens(secret),
         listener=listener,
+        connections=connections,
         gc=GcWorker(catalog.collect, locks("gc"), settings.gc_interval_seconds),
     )

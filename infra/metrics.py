@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
-    """Request counts and latencies, events appended, projector positions and lag."""
+    """Request counts and latencies, events appended, projector positions, lag and owners."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -45,6 +45,17 @@ class Metrics:
             "tilde_projector_position",
             "Last notification id folded into a view",
             ["projection", "application"],
+            registry=self.registry,
+        )
+        self.projector_owned = Gauge(
+            "tilde_projector_owned",
+            "1 when some live process holds the projector's (or loop's) instance lock, else 0",
+            ["projection"],
+            registry=self.registry,
+        )
+        self.degraded = Gauge(
+            "tilde_degraded",
+            "1 when a projector has no live owner or lags beyond TILDE_HEALTH_MAX_LAG_EVENTS",
             registry=self.registry,
         )
         self.emails_sent = Counter(

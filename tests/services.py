@@ -62,7 +62,7 @@ def _pg_bin(name: str) -> str:
 class PostgresCluster:
     """A throwaway cluster (fsync off: it lives for one test run)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_connections: int = 400) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="tilde-pg-"))
         self.port = free_port()
         self.as_root = os.geteuid() == 0
@@ -85,7 +85,7 @@ class PostgresCluster:
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=400 -c shared_buffers=128MB"
+            f"-c max_connections={max_connections} -c shared_buffers=128MB"
         )
         self._run(
             [

@@ -7,7 +7,14 @@ from typing import Any, TypeVar
 
 import psycopg_pool
 from eventsourcing.persistence import Notification, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.postgres import (
+    BasePostgresFactory,
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
+from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier, Literal
 
 from domain.shared.errors import Unavailable
@@ -94,3 +101,16 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
     def max_notification_id(self) -> int | None:
         select = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
         return _once_more_on_broken_connection(lambda: select(self))
+
+
+class SharedPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL factory on a datastore (one connection pool) that every
+    application of the process shares: the composition root owns and closes it."""
+
+    def __init__(self, env: Environment, datastore: PostgresDatastore) -> None:
+        # Skips BasePostgresFactory.__init__, which would open a pool per application.
+        super(BasePostgresFactory, self).__init__(env)
+        self.datastore = datastore
+
+    def close(self) -> None:
+        """The pool outlives any one application."""

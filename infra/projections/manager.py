@@ -18,6 +18,8 @@ from infra.sql.database import Database
 from projections.base import View
 
 VERSIONS_TABLE = "projection_versions"
+# How often a read-your-writes wait re-checks that the view it waits for still has an owner.
+OWNER_CHECK_SECONDS = 0.05
 
 
 class ProjectionManager:
@@ -153,7 +155,9 @@ class ProjectionManager:
         ]
 
     def wait(self, written: Iterable[Written], timeout: float = 5.0) -> bool:
-        """Block until every view depending on these writes has folded them. False on timeout."""
+        """Block until every view depending on these writes has folded them. False on timeout,
+        or at once when a view has no live projector anywhere (no worker): nobody would
+        advance it, so the write answers now and the view catches up when a worker returns."""
         deadline = time.monotonic() + timeout
         for w in written:
             if w.position <= 0:
@@ -162,28 +166,46 @@ class ProjectionManager:
                 remaining = max(0.0, deadline - time.monotonic())
                 if runner.active and runner.wait_until(w.application, w.position, remaining):
                     continue
-                if not self._poll(runner.view.name, w.application, w.position, deadline):
+                if not self._poll(
+                    runner.view.name, w.application, w.position, deadline, owner=runner.lock
+                ):
                     return False
         return True
 
-    def _poll(self, view: str, application: str, position: int, deadline: float) -> bool:
-        """Another process runs this view: poll its tracking row every 1-2 ms."""
+    def _poll(
+        self,
+        view: str,
+        application: str,
+        position: int,
+        deadline: float,
+        *,
+        owner: InstanceLock | None = None,
+    ) -> bool:
+        """Another process runs this view: poll its tracking row every 1-2 ms (while `owner`,
+        when given, says some process holds the view's lock)."""
         sleep = 0.001
+        owner_checked = -float("inf")
         while True:
             if read_positions(self.db, view).get(application, 0) >= position:
                 return True
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 return False
+            if owner is not None and now - owner_checked >= OWNER_CHECK_SECONDS:
+                if not owner.has_owner():
+                    return False
+                owner_checked = now
             time.sleep(sleep)
             sleep = min(0.002, sleep * 2)
 
     # -- operations -----------------------------------------------------------------------
     def status(self) -> list[dict[str, Any]]:
         rows = []
+        heads = {name: app.recorder.max_notification_id() or 0 for name, app in self.apps.items()}
         for name, view in self.views.items():
             positions = read_positions(self.db, name)
             for app in view.follows:
-                head = self.apps[app].recorder.max_notification_id() or 0
+                head = heads[app]
                 position = positions.get(app, 0)
                 rows.append(
                     {

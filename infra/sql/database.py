@@ -172,7 +172,9 @@ class _PgCursor:
 
 
 class PostgresDatabase:
-    """A bounded psycopg pool; waiting for a connection is capped in time and in queue length."""
+    """A bounded psycopg pool; waiting for a connection is capped in time and in queue length.
+
+    `pool` shares an existing autocommit pool (the event store's: one pool per process)."""
 
     dialect = "postgresql"
 
@@ -184,10 +186,11 @@ class PostgresDatabase:
         timeout: float = 2.0,
         max_waiting: int = 64,
         name: str = "views",
+        pool: psycopg_pool.ConnectionPool[Any] | None = None,
     ) -> None:
         self.url = url
         self.timeout = timeout
-        self.pool = psycopg_pool.ConnectionPool(
+        self.pool = pool or psycopg_pool.ConnectionPool(
             url,
             min_size=1,
             max_size=pool_size,

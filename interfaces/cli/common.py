@@ -47,7 +47,7 @@ def settle_views(container: Container, timeout: float = 60.0) -> None:
 @contextmanager
 def cli_container(data_dir: Path | None, *, settle: bool = False) -> Iterator[Container]:
     configure_logging("WARNING", "console")
-    container = bootstrap(settings_from(data_dir))
+    container = bootstrap(settings_from(data_dir, role="cli"))
     try:
         if settle:
             settle_views(container)

@@ -12,6 +12,7 @@ import click
 import uvicorn
 
 from infra.bootstrap import bootstrap
+from infra.crypto.tokens import load_or_create_secret
 from infra.logging import configure_logging
 from interfaces.cli.common import data_dir_option, settings_from
 from interfaces.http.app import create_app
@@ -34,9 +35,9 @@ def serve(
 ) -> None:
     """Run the API server (embedded SQLite by default; PostgreSQL with TILDE_DATABASE_URL)."""
     started = time.monotonic()
-    settings = settings_from(
-        data_dir, host=host, port=port, run_projectors=False if no_background else None
-    )
+    settings = settings_from(data_dir, host=host, port=port, role="api" if no_background else None)
+    if settings.role not in ("all", "api"):  # TILDE_ROLE=worker/cli means nothing to `serve`
+        settings = settings.model_copy(update={"role": "all"})
     configure_logging(settings.log_level, settings.log_format)
     if workers > 1:
         if not settings.is_postgres:
@@ -44,12 +45,10 @@ def serve(
                 "--workers > 1 needs PostgreSQL (TILDE_DATABASE_URL); "
                 "the embedded SQLite mode is one process"
             )
-        for key, value in (
-            ("TILDE_HOST", settings.host),
-            ("TILDE_PORT", str(settings.port)),
-            ("TILDE_DATA_DIR", str(settings.data_dir)),
-        ):
-            os.environ[key] = value
+        # uvicorn re-executes each worker, which rebuilds its settings from the environment:
+        # hand it every setting (the role, flags, a secret generated once), not only a few.
+        secret = settings.secret_key or load_or_create_secret(settings.data_dir / "secret.key")
+        os.environ.update(settings.model_copy(update={"secret_key": secret}).to_environment())
         _banner(settings, started)
         uvicorn.run(
             "interfaces.http.asgi:app_factory",
@@ -95,8 +94,10 @@ def _banner(settings, started: float) -> None:  # type: ignore[no-untyped-def]
 @click.command()
 @data_dir_option
 def worker(data_dir: Path | None) -> None:
-    """Run projectors, process managers and the email outbox (no HTTP)."""
-    settings = settings_from(data_dir)
+    """Run projectors, process managers, the email outbox and GC (no HTTP).
+
+    Run two for high availability: the standby takes over a dead worker's locks within ~1 s."""
+    settings = settings_from(data_dir, role="worker")
     configure_logging(settings.log_level, settings.log_format)
     container = bootstrap(settings)
     stop = threading.Event()

@@ -10,6 +10,7 @@ from interfaces.http.app import create_app
 
 
 def app_factory() -> Litestar:
+    """One uvicorn worker: its settings are its parent's, passed down by environment."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     return create_app()

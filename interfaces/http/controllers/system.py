@@ -22,10 +22,15 @@ class SystemController(Controller):
     @get("/health", opt={"action": "GetHealth"}, operation_id="health", sync_to_thread=True)
     def health(self, container: ContainerDep) -> Response[dict[str, Any]]:
         checks = container.health()
-        ok = all(v == "ok" for v in checks.values())
+        if not all(v == "ok" for v in checks.values()):
+            return Response({"status": "unavailable", "checks": checks}, status_code=503)
+        # Serving works; whether views keep up is reported, not failed: a 503 here would pull
+        # every API process out of the load balancer when the worker dies.
+        projectors = container.projector_health()
+        checks["projectors"] = projectors["status"]
         return Response(
-            {"status": "ok" if ok else "unavailable", "checks": checks},
-            status_code=200 if ok else 503,
+            {"status": projectors["status"], "checks": checks, "projectors": projectors},
+            status_code=200,
         )
 
     @get("/metrics", opt={"action": "GetMetrics"}, operation_id="metrics", sync_to_thread=True)
