@@ -25,6 +25,10 @@ class RateLimiter(Protocol):
         """Record one hit; 0 when allowed, else seconds until the next hit would be allowed."""
         ...
 
+    def peek(self, key: str, *, limit: int, window_seconds: int) -> int:
+        """What `hit` would answer, without recording a hit."""
+        ...
+
     def reset(self, key: str) -> None: ...
 
 

@@ -216,6 +216,7 @@ def identity_policy(settings: Settings) -> IdentityPolicy:
     return IdentityPolicy(
         login_attempts_per_ip=settings.login_attempts_per_ip,
         lockout_threshold=settings.lockout_threshold,
+        lockout_account_threshold=settings.lockout_account_threshold,
         lockout_window=timedelta(minutes=settings.lockout_window_minutes),
         lockout_duration=timedelta(minutes=settings.lockout_minutes),
         session_ttl=timedelta(hours=settings.session_ttl_hours),

@@ -118,7 +118,15 @@ class Settings(BaseSettings):
 
     login_attempts_per_ip: int = Field(default=10, description="Login attempts per IP per minute")
     lockout_threshold: int = Field(
-        default=10, description="Failed logins in the window that lock an account"
+        default=10,
+        description="Failed logins in the window, from one client address, that lock the "
+        "account for that address",
+    )
+    lockout_account_threshold: int = Field(
+        default=100,
+        description="Failed logins in the window, from all addresses, that lock the account "
+        "for everyone (needs many sources: each address locks itself out after "
+        "lockout_threshold)",
     )
     lockout_window_minutes: int = 15
     lockout_minutes: int = 15

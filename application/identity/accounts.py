@@ -7,7 +7,7 @@ from uuid import uuid4
 from eventsourcing.persistence import IntegrityError
 
 from application.base import Result
-from application.identity.app import IdentityBase
+from application.identity.passwords import PasswordChecks
 from domain.identity.errors import EmailTaken, UsernameTaken
 from domain.identity.rules import (
     BIO_MAX,
@@ -25,7 +25,7 @@ from domain.shared.values import Actor
 RESET_REQUESTS_PER_HOUR = 3
 
 
-class AccountCommands(IdentityBase):
+class AccountCommands(PasswordChecks):
     """Creating and maintaining user accounts."""
 
     def _claim(self, kind: str, key: str, owner_id: str) -> IndexEntry:
@@ -139,15 +139,20 @@ class AccountCommands(IdentityBase):
         return self.retrying(command)
 
     def change_password(
-        self, user_id: str, *, current_password: object, new_password: object, actor: Actor
+        self,
+        user_id: str,
+        *,
+        current_password: object,
+        new_password: object,
+        actor: Actor,
+        ip: str = "",
     ) -> Result[User]:
         new = check_password(new_password)
         user = self._live_user(user_id)
         if user.has_password:
             if not isinstance(current_password, str) or not current_password:
                 raise Invalid("current_password is required to change the password")
-            if not self.hasher.verify(user.password_hash, current_password):
-                raise Invalid("current_password is incorrect")
+            self._confirm_password(user, current_password, ip, "current_password is incorrect")
         password_hash = self.hasher.hash(new)
 
         def command() -> Result[User]:
@@ -194,6 +199,7 @@ class AccountCommands(IdentityBase):
 
         result = self.retrying(command)
         self.basic_cache.clear()
+        self.unlock_account(result.value)
         return result
 
     def add_email(self, user_id: str, email: object) -> Result[dict[str, object]]:
@@ -230,12 +236,14 @@ class AccountCommands(IdentityBase):
 
         return self.retrying(command)
 
-    def delete_account(self, user_id: str, *, password: object, actor: Actor) -> Result[None]:
+    def delete_account(
+        self, user_id: str, *, password: object, actor: Actor, ip: str = ""
+    ) -> Result[None]:
         user = self._live_user(user_id)
-        if user.has_password and (
-            not isinstance(password, str) or not self.hasher.verify(user.password_hash, password)
-        ):
-            raise Invalid("password is required and must be correct to delete the account")
+        if user.has_password:
+            self._confirm_password(
+                user, password, ip, "password is required and must be correct to delete the account"
+            )
         user.delete(actor)
         self.basic_cache.clear()
         return Result(None, (self.record(user),))

@@ -28,7 +28,11 @@ class IdentityPolicy:
 
     login_attempts_per_ip: int = 10
     login_ip_window: timedelta = timedelta(minutes=1)
+    # Failures from one address lock the account for that address; the account-wide lock
+    # (everyone refused) needs failures from many addresses, so one attacker cannot lock
+    # a victim out by guessing.
     lockout_threshold: int = 10
+    lockout_account_threshold: int = 100
     lockout_window: timedelta = timedelta(minutes=15)
     lockout_duration: timedelta = timedelta(minutes=15)
     session_ttl: timedelta = timedelta(days=14)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from eventsourcing.persistence import IntegrityError
 
 from application.base import Result
-from application.identity.app import IdentityBase
+from application.identity.passwords import PasswordChecks
 from application.principal import Principal
 from domain.identity.api_key import USED_RESOLUTION, ApiKey, parse_token
-from domain.identity.errors import AccountLocked, InvalidCredentials, PendingApproval, RateLimited
 from domain.identity.login_session import LoginSession
 from domain.identity.rules import clean_text
 from domain.identity.user import User
@@ -26,64 +25,8 @@ KEY_NAME_MAX = 200
 KEY_DESCRIPTION_MAX = 1000
 
 
-class CredentialCommands(IdentityBase):
+class CredentialCommands(PasswordChecks):
     """Signing in, authenticating requests, and issuing or revoking API keys."""
-
-    # -- password checks (login form and HTTP Basic share them) -----------------------------
-    def _check_password(self, login: str, password: str, ip: str, *, count_success: bool) -> User:
-        """The user whose password this is, or a login error; applies lockout and IP limits."""
-        user = self.user_by_login(login) if isinstance(login, str) else None
-        now = self.clock()
-        if user is not None and (wait := user.locked_for(now)):
-            raise AccountLocked(
-                f"too many failed sign-in attempts; the account is locked for {wait} more seconds",
-                retry_after=wait,
-            )
-        policy = self.policy
-        window = int(policy.login_ip_window.total_seconds())
-        if count_success and (
-            wait := self.limiter.hit(
-                f"login:ip:{ip}", limit=policy.login_attempts_per_ip, window_seconds=window
-            )
-        ):
-            raise RateLimited("too many sign-in attempts from this address", retry_after=wait)
-        if user is None or user.is_deleted or not user.has_password:
-            self.hasher.verify(self._dummy_hash, password or "x")
-            self._count_ip_failure(ip, count_success)
-            raise InvalidCredentials("invalid login or password")
-        if not isinstance(password, str) or not self.hasher.verify(user.password_hash, password):
-            self._count_ip_failure(ip, count_success)
-            self._record_failure(user.id)
-            raise InvalidCredentials("invalid login or password")
-        if not user.is_active:
-            raise PendingApproval(
-                "your account is waiting for approval; you will get an email when you can sign in"
-            )
-        return user
-
-    def _count_ip_failure(self, ip: str, already_counted: bool) -> None:
-        if not already_counted:
-            window = int(self.policy.login_ip_window.total_seconds())
-            self.limiter.hit(
-                f"login:ip:{ip}", limit=self.policy.login_attempts_per_ip, window_seconds=window
-            )
-
-    def _record_failure(self, user_id: UUID) -> None:
-        policy = self.policy
-
-        def command() -> None:
-            user = self.user(user_id)
-            if user is None:
-                return
-            user.record_failed_login(
-                self.clock(),
-                threshold=policy.lockout_threshold,
-                window=policy.lockout_window,
-                lock_for=policy.lockout_duration,
-            )
-            self.record(user)
-
-        self.retrying(command)
 
     # -- login form -----------------------------------------------------------------------
     def login(
@@ -94,13 +37,12 @@ class CredentialCommands(IdentityBase):
             raise Invalid("login is required")
         if not isinstance(password, str) or not password:
             raise Invalid("password is required")
-        user = self._check_password(login.strip(), password, ip, count_success=True)
+        user = self._check_password(login.strip(), password, ip)
         session = self._new_session(str(user.id), ip, user_agent)
 
         def command() -> Result[tuple[User, LoginSession]]:
             fresh = self.user(user.id)
             assert fresh is not None
-            fresh.record_successful_login()
             if self.hasher.needs_rehash(fresh.password_hash):
                 fresh.change_password(self.hasher.hash(password), Actor("user", str(fresh.id)))
             return Result((fresh, session), (self.record(fresh, session),))
@@ -139,7 +81,8 @@ class CredentialCommands(IdentityBase):
             if user is not None and user.is_active and user.password_hash == cached_hash:
                 return self._user_principal(user, via="basic")
             self.basic_cache.pop(cache_key)
-        user = self._check_password(login, password, ip, count_success=False)
+        # Not remembered: the full guard (address limit, locks) runs before any hashing.
+        user = self._check_password(login, password, ip)
         self.basic_cache.put(cache_key, user.password_hash)
         return self._user_principal(user, via="basic")
 

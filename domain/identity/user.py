@@ -1,4 +1,4 @@
-"""The User aggregate: profile, emails, password credential, approval and login lockout."""
+"""The User aggregate: profile, emails, password credential and approval."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from domain.shared.values import Actor, iso
 PENDING = "pending"
 ACTIVE = "active"
 DELETED = "deleted"
-# Failed-login timestamps kept on the aggregate: enough for any sane lockout threshold.
+# Failed sign-ins and lockouts are counted in the rate limiter (application/identity/
+# passwords.py), not here: an unknown login name must lock exactly like a known one, and a
+# guess must not write an event. The LoginFailed/Locked/LoginFailuresCleared events stay so
+# that streams recorded before that change still replay.
 FAILED_LOGINS_KEPT = 50
 RESET_TTL = timedelta(hours=1)
 
@@ -78,13 +81,13 @@ class User(Aggregate):
             user.is_admin = True
 
     class LoginFailed(Aggregate.Event):
-        """A sign-in with this account's login used a wrong password."""
+        """A sign-in used a wrong password (legacy: no longer recorded)."""
 
         def apply(self, user: User) -> None:
             user.failed_logins = [*user.failed_logins, self.timestamp][-FAILED_LOGINS_KEPT:]
 
     class Locked(Aggregate.Event):
-        """Too many failures: sign-in is refused until `until`."""
+        """Too many failures locked sign-in until `until` (legacy: no longer recorded)."""
 
         until: datetime
 
@@ -93,7 +96,7 @@ class User(Aggregate):
             user.failed_logins = []
 
     class LoginFailuresCleared(Aggregate.Event):
-        """A successful sign-in reset the failure counter."""
+        """A successful sign-in reset the failure counter (legacy: no longer recorded)."""
 
         def apply(self, user: User) -> None:
             user.failed_logins = []
@@ -239,12 +242,6 @@ class User(Aggregate):
     def has_password(self) -> bool:
         return bool(self.password_hash)
 
-    def locked_for(self, now: datetime) -> int:
-        """Seconds until sign-in is allowed again (0 when not locked)."""
-        if self.locked_until is None or self.locked_until <= now:
-            return 0
-        return max(1, int((self.locked_until - now).total_seconds() + 0.999))
-
     # -- commands --------------------------------------------------------------------------
     def approve(self, actor: Actor) -> None:
         if self.is_deleted:
@@ -256,21 +253,6 @@ class User(Aggregate):
     def grant_admin(self, actor: Actor) -> None:
         if not self.is_admin:
             self.trigger_event(self.AdminGranted, actor_type=actor.type, actor_id=actor.id)
-
-    def record_failed_login(
-        self, now: datetime, *, threshold: int, window: timedelta, lock_for: timedelta
-    ) -> bool:
-        """Count one failure; lock the account when the window holds `threshold`. True if locked."""
-        self.trigger_event(self.LoginFailed, timestamp=now)
-        recent = [t for t in self.failed_logins if t > now - window]
-        if len(recent) >= threshold:
-            self.trigger_event(self.Locked, until=now + lock_for, timestamp=now)
-            return True
-        return False
-
-    def record_successful_login(self) -> None:
-        if self.failed_logins or self.locked_until is not None:
-            self.trigger_event(self.LoginFailuresCleared)
 
     def update_profile(self, *, full_name: str | None, bio: str | None) -> None:
         new_name = self.full_name if full_name is None else full_name

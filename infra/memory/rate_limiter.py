@@ -18,17 +18,25 @@ class MemoryRateLimiter:
         self._lock = threading.Lock()
 
     def hit(self, key: str, *, limit: int, window_seconds: int) -> int:
+        return self._count(key, limit, window_seconds, record=True)
+
+    def peek(self, key: str, *, limit: int, window_seconds: int) -> int:
+        return self._count(key, limit, window_seconds, record=False)
+
+    def _count(self, key: str, limit: int, window_seconds: int, *, record: bool) -> int:
         now = self._clock()
         with self._lock:
-            hits = self._hits.setdefault(key, deque())
+            hits = self._hits.get(key) or deque()
             while hits and hits[0] <= now - window_seconds:
                 hits.popleft()
             if len(hits) < limit:
-                hits.append(now)
-                if len(self._hits) > 100_000:
-                    self._evict(now, window_seconds)
+                if record:
+                    hits.append(now)
+                    self._hits[key] = hits
+                    if len(self._hits) > 100_000:
+                        self._evict(now, window_seconds)
                 return 0
-            return max(1, math.ceil(hits[0] + window_seconds - now))
+            return max(1, math.ceil(hits[-limit] + window_seconds - now))
 
     def reset(self, key: str) -> None:
         with self._lock:

@@ -9,19 +9,23 @@ import structlog
 
 log = structlog.get_logger("tilde.ratelimit")
 
-# KEYS[1] = key; ARGV = window seconds, limit, unique member. Returns 0 or seconds to wait.
+# KEYS[1] = key; ARGV = window seconds, limit, unique member, record (1) or only look (0).
+# Returns 0 or seconds to wait.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local window = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+local count = redis.call('ZCARD', KEYS[1])
+if count < limit then
+  if ARGV[4] == '1' then
+    redis.call('ZADD', KEYS[1], now, ARGV[3])
+    redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+  end
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local oldest = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
 local wait = math.ceil(tonumber(oldest[2]) + window - now)
 if wait < 1 then wait = 1 end
 return wait
@@ -37,12 +41,15 @@ class RedisRateLimiter:
         self._script = self.client.register_script(_SCRIPT)
 
     def hit(self, key: str, *, limit: int, window_seconds: int) -> int:
+        return self._run(key, limit, window_seconds, record=True)
+
+    def peek(self, key: str, *, limit: int, window_seconds: int) -> int:
+        return self._run(key, limit, window_seconds, record=False)
+
+    def _run(self, key: str, limit: int, window_seconds: int, *, record: bool) -> int:
+        args: list[int | str] = [window_seconds, limit, uuid.uuid4().hex, "1" if record else "0"]
         try:
-            return int(
-                self._script(
-                    keys=[self.prefix + key], args=[window_seconds, limit, uuid.uuid4().hex]
-                )
-            )
+            return int(self._script(keys=[self.prefix + key], args=args))
         except redis.RedisError:
             log.error("rate_limiter_unavailable", key_kind=key.split(":", 1)[0])
             return 0

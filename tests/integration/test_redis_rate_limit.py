@@ -11,6 +11,7 @@ import pytest
 import redis
 from litestar.testing import TestClient
 
+from domain.identity.errors import AccountLocked, InvalidCredentials
 from infra.bootstrap import Container, bootstrap
 from infra.redis.rate_limiter import RedisRateLimiter
 from interfaces.http.app import create_app
@@ -124,3 +125,35 @@ def test_the_login_ip_limit_is_kept_in_redis(redis_container: Container, redis_u
     other = RedisRateLimiter(redis_url)
     assert other.hit("login:ip:testclient", limit=10, window_seconds=60) > 0
     assert other.hit(f"login:ip:{ip}", limit=10, window_seconds=60) == 0
+
+
+def test_peek_answers_like_hit_without_counting(redis_url: str, key: str) -> None:
+    limiter = RedisRateLimiter(redis_url)
+    assert [limiter.peek(key, limit=2, window_seconds=60) for _ in range(5)] == [0] * 5
+    assert [limiter.hit(key, limit=2, window_seconds=60) for _ in range(2)] == [0, 0]
+    assert 59 <= limiter.peek(key, limit=2, window_seconds=60) <= 60
+    assert redis.Redis.from_url(redis_url).zcard(f"tilde:rl:{key}") == 2
+
+
+def test_a_locked_login_name_is_locked_for_every_process(tmp_path: Path, redis_url: str) -> None:
+    """Lockouts live in Redis: a name locked through one API process is locked in all, and
+    an unknown name locks like a known one."""
+    ghost, ip = name("ghost"), f"203.0.113.{time.monotonic_ns() % 200 + 1}"
+    processes = [
+        bootstrap(
+            make_settings(tmp_path / str(i), "sqlite"),
+            hasher=FAST_HASHER,
+            limiter=RedisRateLimiter(redis_url),
+        )
+        for i in range(2)
+    ]
+    try:
+        for _ in range(10):
+            with pytest.raises(InvalidCredentials):
+                processes[0].identity.login(ghost, "wrong-password", ip=ip)
+        with pytest.raises(AccountLocked) as locked:
+            processes[1].identity.login(ghost, "wrong-password", ip=ip)
+        assert 14 * 60 < locked.value.retry_after <= 15 * 60
+    finally:
+        for container in processes:
+            container.close()

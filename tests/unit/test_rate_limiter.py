@@ -120,3 +120,17 @@ def test_concurrent_hits_never_exceed_the_limit() -> None:
     for t in threads:
         t.join()
     assert len(allowed) == 50
+
+
+def test_peek_answers_like_hit_without_counting() -> None:
+    rl, clock = limiter()
+    assert rl.peek("k", limit=2, window_seconds=60) == 0
+    assert rl.peek("k", limit=2, window_seconds=60) == 0
+    assert [rl.hit("k", limit=2, window_seconds=60) for _ in range(2)] == [0, 0]
+    clock.advance(10)
+    assert rl.peek("k", limit=2, window_seconds=60) == 50
+    assert rl.hit("k", limit=2, window_seconds=60) == 50
+    # A smaller limit waits for the hit that brings the count under it.
+    assert rl.peek("k", limit=1, window_seconds=60) == 50
+    assert rl.peek("never-hit", limit=1, window_seconds=60) == 0
+    assert "never-hit" not in rl._hits

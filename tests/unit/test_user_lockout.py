@@ -1,4 +1,4 @@
-"""The User aggregate's lockout, password-reset and email rules, with explicit clocks."""
+"""The User aggregate's password-reset and email rules, and replay of legacy lockout events."""
 
 from __future__ import annotations
 
@@ -12,9 +12,6 @@ from domain.shared.errors import Conflict, Gone, Invalid
 from domain.shared.values import Actor
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-THRESHOLD = 5
-WINDOW = timedelta(minutes=15)
-LOCK_FOR = timedelta(minutes=10)
 
 
 def new_user(*, active: bool = True) -> User:
@@ -33,91 +30,19 @@ def new_user(*, active: bool = True) -> User:
     )
 
 
-def fail(user: User, now: datetime) -> bool:
-    return user.record_failed_login(now, threshold=THRESHOLD, window=WINDOW, lock_for=LOCK_FOR)
-
-
-def test_account_locks_when_the_threshold_is_reached_inside_the_window() -> None:
+def test_streams_with_the_legacy_lockout_events_still_replay() -> None:
+    """Lockouts moved to the rate limiter; streams that recorded them must still load."""
     user = new_user()
-    for i in range(THRESHOLD - 1):
-        assert fail(user, T0 + timedelta(seconds=i)) is False
-        assert user.locked_for(T0 + timedelta(seconds=i)) == 0
-    last = T0 + timedelta(seconds=THRESHOLD)
-    assert fail(user, last) is True
-    assert user.locked_until == last + LOCK_FOR
-    assert user.locked_for(last) == int(LOCK_FOR.total_seconds())
-    # Locking starts a fresh count.
-    assert user.failed_logins == []
-
-
-def test_failures_outside_the_window_do_not_count() -> None:
-    user = new_user()
-    for i in range(THRESHOLD - 1):
-        fail(user, T0 + timedelta(seconds=i))
-    later = T0 + WINDOW + timedelta(minutes=1)
-    # The early failures have aged out: this one is the first of a new window.
-    for i in range(THRESHOLD - 1):
-        assert fail(user, later + timedelta(seconds=i)) is False
-    assert user.locked_until is None
-    assert fail(user, later + timedelta(seconds=THRESHOLD)) is True
-
-
-def test_failures_spread_across_the_window_boundary_count_only_recent_ones() -> None:
-    user = new_user()
-    fail(user, T0)  # exactly one window before the last attempt: too old to count
-    for i in range(1, THRESHOLD - 1):
-        fail(user, T0 + timedelta(minutes=i))
-    assert fail(user, T0 + WINDOW) is False
-    assert fail(user, T0 + WINDOW + timedelta(seconds=1)) is True
-
-
-def test_the_lock_counts_down_and_expires() -> None:
-    user = new_user()
-    for i in range(THRESHOLD):
-        fail(user, T0 + timedelta(seconds=i))
-    locked_at = T0 + timedelta(seconds=THRESHOLD - 1)
-    assert user.locked_for(locked_at + timedelta(minutes=4)) == 6 * 60
-    # Partial seconds round up, and the answer is never 0 while still locked.
-    assert user.locked_for(locked_at + LOCK_FOR - timedelta(milliseconds=300)) == 1
-    assert user.locked_for(locked_at + LOCK_FOR) == 0
-    assert user.locked_for(locked_at + LOCK_FOR + timedelta(days=1)) == 0
-
-
-def test_a_successful_login_clears_failures_and_the_lock() -> None:
-    user = new_user()
-    for i in range(THRESHOLD - 1):
-        fail(user, T0 + timedelta(seconds=i))
-    assert len(user.failed_logins) == THRESHOLD - 1
-    user.record_successful_login()
-    assert user.failed_logins == [] and user.locked_until is None
-    # The count starts over: another threshold-1 failures do not lock.
-    for i in range(THRESHOLD - 1):
-        assert fail(user, T0 + timedelta(minutes=1, seconds=i)) is False
-    for i in range(THRESHOLD):
-        fail(user, T0 + timedelta(minutes=2, seconds=i))
-    assert user.locked_until is not None
-    user.record_successful_login()
-    assert user.locked_until is None and user.locked_for(T0 + timedelta(minutes=3)) == 0
-
-
-def test_a_successful_login_without_failures_records_nothing() -> None:
-    user = new_user()
-    version = user.version
-    user.record_successful_login()
-    assert user.version == version
-    assert [type(e) for e in user.collect_events()] == [User.SignedUp]
-
-
-def test_lockout_survives_replay_from_events() -> None:
-    user = new_user()
-    for i in range(THRESHOLD):
-        fail(user, T0 + timedelta(seconds=i))
+    user.trigger_event(User.LoginFailed, timestamp=T0)
+    user.trigger_event(User.Locked, until=T0 + timedelta(minutes=15), timestamp=T0)
+    user.trigger_event(User.LoginFailuresCleared)
+    user.request_password_reset("req-1", T0)
     replayed = None
     for event in user.collect_events():
         replayed = event.mutate(replayed)
     assert isinstance(replayed, User)
-    assert replayed.locked_until == user.locked_until
-    assert replayed.locked_for(T0) == user.locked_for(T0)
+    assert replayed.locked_until is None and replayed.failed_logins == []
+    assert replayed.reset_requests == user.reset_requests
 
 
 def test_a_password_reset_works_once_before_it_expires() -> None:
@@ -150,15 +75,6 @@ def test_resetting_through_one_request_voids_the_others() -> None:
     user.reset_password("req-2", "$argon2id$new", T0 + timedelta(minutes=2))
     with pytest.raises(Gone):
         user.reset_password("req-1", "$argon2id$other", T0 + timedelta(minutes=3))
-
-
-def test_a_password_reset_unlocks_the_account() -> None:
-    user = new_user()
-    for i in range(THRESHOLD):
-        fail(user, T0 + timedelta(seconds=i))
-    user.request_password_reset("req-1", T0 + timedelta(minutes=1))
-    user.reset_password("req-1", "$argon2id$new", T0 + timedelta(minutes=2))
-    assert user.locked_for(T0 + timedelta(minutes=2)) == 0
 
 
 def test_a_deleted_user_cannot_request_or_use_a_reset() -> None:

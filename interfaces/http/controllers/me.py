@@ -81,12 +81,16 @@ class MeController(Controller):
         self,
         principal: PrincipalDep,
         container: ContainerDep,
+        ip: ClientIP,
         data: JSONBody[DeleteCurrentUserRequest | None] = None,
     ) -> Response[None]:
         settled(
             container,
             container.identity.delete_account(
-                principal.id, password=data.password if data else None, actor=principal.actor
+                principal.id,
+                password=data.password if data else None,
+                actor=principal.actor,
+                ip=ip,
             ),
         )
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=cleared_cookies())
@@ -111,6 +115,7 @@ class MeController(Controller):
             current_password=data.current_password,
             new_password=data.new_password,
             actor=principal.actor,
+            ip=ip,
         )
         settled(container, result)
         cookies = []
