@@ -85,7 +85,7 @@ async def _receive(request: Request[Any, Any, Any], operation: str, token: str) 
             or len(expected) > MAX_DIGITS
             or int(expected) != writer.size
         ):
-            raise Invalid(f"received {writer.size} bytes, Content-Length said {expected}")
+            raise Invalid(f"received {writer.size} bytes, Content-Length said {expected[:24]}")
         info: BlobInfo = await anyio.to_thread.run_sync(writer.commit)
         committed = True
     finally:
