@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
+from application.principal import Principal
 from infra.bootstrap import Container
 from tests.builders import name
 from tests.catalog_helpers import (
@@ -174,3 +176,41 @@ def test_an_agent_that_may_commit_may_poll_its_pending_approval(
     assert as_agent.commit(sid, "predictions").status_code == 202
     polled = client.head(f"{as_agent.base}/sessions/{sid}/approve", headers=as_agent.auth)
     assert polled.status_code == 200, polled.status_code  # what the SDK's poll needs
+
+
+def test_an_approval_that_loses_to_a_rollback_answers_404(
+    client: TestClient[Any], container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The approve reads the session (still pending), then its staged rows: a rollback that
+    # lands between the two reads empties them. That is a closed session, not an empty one.
+    owner = person(container)
+    org = create_org(client, owner)["name"]
+    repo_name = create_repository(client, owner, org, agents_require_approval=True)["name"]
+    agent = create_agent(client, owner, org, name("bot-"), inline_policy=AGENT_POLICY)
+    as_agent = Repo(client, owner, org, repo_name)
+    as_agent.auth = bearer(
+        create_principal_key(client, owner, org, "agents", agent["name"])["token"]
+    )
+    sid = as_agent.open_session()
+    as_agent.upload(sid, "out/result.json", RESULT)
+    assert as_agent.commit(sid, "results").status_code == 202
+
+    catalog = container.catalog
+    read_staged = catalog.reads.staged_changes
+    rolled_back: list[str] = []
+
+    def rollback_first(session_id: str) -> list[dict[str, Any]]:
+        if not rolled_back:
+            rolled_back.append(session_id)
+            org_id = container.resolve_organization(org)
+            who = Principal("user", owner.id, owner.username, "bearer")
+            container.wait_for(catalog.rollback(org_id, repo_name, session_id, who).written)
+        return read_staged(session_id)
+
+    monkeypatch.setattr(catalog.reads, "staged_changes", rollback_first)
+    approve_url = f"{repo_base(org, repo_name)}/sessions/{sid}/approve"
+    lost = client.post(approve_url, json={"message": "too late"}, headers=owner.auth)
+    assert rolled_back == [sid]
+    assert_error(lost, 404, "NOT_FOUND")
+    assert client.head(approve_url, headers=owner.auth).status_code == 404
+    assert_error(Repo(client, owner, org, repo_name).get("out/result.json"), 404)
