@@ -39,6 +39,7 @@ from domain.shared.actions import ACTIONS, Action
 from infra.bootstrap import bootstrap
 from interfaces.http.app import create_app
 from tests import services
+from tests.authz_matrix_calls import Call, Entry
 from tests.authz_matrix_setup import PRINCIPALS, Who, World, build_world
 from tests.authz_matrix_table import (
     DEFAULT_PARAMS,
@@ -47,8 +48,6 @@ from tests.authz_matrix_table import (
     REPO_ROUTES,
     ROUTES,
     USER_ROUTES,
-    Call,
-    Entry,
 )
 from tests.conftest import FAST_HASHER, make_settings
 from tests.orgs import create_org, person
