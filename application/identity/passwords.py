@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from application.identity.app import IdentityBase
@@ -67,7 +68,10 @@ class PasswordChecks(IdentityBase):
     def _account(login: str, user: User | None) -> str:
         # A known account counts under its id (username and emails share one count); an
         # unknown name under the name, so it is throttled and locks the same way.
-        return f"user:{user.id}" if user is not None else f"name:{login.strip().lower()}"
+        if user is not None:
+            return f"user:{user.id}"
+        # Hashed: an attacker's arbitrary names must not grow the limiter's keys.
+        return "name:" + hashlib.sha256(login.strip().lower().encode()).hexdigest()[:32]
 
     def _refuse_if_locked(self, account: str, ip: str) -> None:
         lock = _seconds(self.policy.lockout_duration)

@@ -15,6 +15,8 @@ class MemoryRateLimiter:
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock or time.monotonic
         self._hits: dict[str, deque[float]] = {}
+        # Each key's window, so eviction keeps a long lock while it still holds.
+        self._windows: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def hit(self, key: str, *, limit: int, window_seconds: int) -> int:
@@ -33,15 +35,19 @@ class MemoryRateLimiter:
                 if record:
                     hits.append(now)
                     self._hits[key] = hits
+                    self._windows[key] = window_seconds
                     if len(self._hits) > 100_000:
-                        self._evict(now, window_seconds)
+                        self._evict(now)
                 return 0
             return max(1, math.ceil(hits[-limit] + window_seconds - now))
 
     def reset(self, key: str) -> None:
         with self._lock:
             self._hits.pop(key, None)
+            self._windows.pop(key, None)
 
-    def _evict(self, now: float, window_seconds: int) -> None:
-        for key in [k for k, v in self._hits.items() if not v or v[-1] <= now - window_seconds]:
+    def _evict(self, now: float) -> None:
+        idle = [k for k, v in self._hits.items() if not v or v[-1] <= now - self._windows.get(k, 0)]
+        for key in idle:
             del self._hits[key]
+            self._windows.pop(key, None)

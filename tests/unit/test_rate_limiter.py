@@ -134,3 +134,14 @@ def test_peek_answers_like_hit_without_counting() -> None:
     assert rl.peek("k", limit=1, window_seconds=60) == 50
     assert rl.peek("never-hit", limit=1, window_seconds=60) == 0
     assert "never-hit" not in rl._hits
+
+
+def test_eviction_keeps_a_key_whose_own_window_still_holds() -> None:
+    rl, clock = limiter()
+    rl.hit("lock", limit=1, window_seconds=900)
+    for i in range(100_001):
+        rl.hit(f"k{i}", limit=1, window_seconds=1)
+    clock.advance(2)
+    rl.hit("fresh", limit=1, window_seconds=1)
+    assert "k0" not in rl._hits
+    assert rl.peek("lock", limit=1, window_seconds=900) == 898
