@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
+from interfaces.http.app import create_app
 from tests import services
-from tests.conftest import FAST_HASHER, create_key, create_user, make_settings
+from tests.conftest import FAST_HASHER, bearer, create_key, create_user, make_settings
+from tests.orgs import assert_error
 from tests.staleness import (
     BOUND,
     WorkerProcess,
@@ -167,5 +170,30 @@ def test_a_killed_worker_does_not_keep_removed_members_in(tmp_path: Path, databa
         assert max(took.values()) <= BOUND, took
     finally:
         worker.kill9()
+        api.close()
+        other.close()
+
+
+def test_the_guard_refuses_within_the_bound_with_no_projector_running(
+    tmp_path: Path, database: str
+) -> None:
+    api, other = containers(tmp_path, database, run_projectors=False)
+    app = create_app(api, run_background=False)
+    try:
+        org = org_with_members(other)
+        with TestClient(app, base_url="http://testserver.local") as client:
+            url = f"/api/v1/organizations/{org.name}"
+            removed, revoked = bearer(org.removed.token), bearer(org.revoked.token)
+            for headers in (removed, revoked, removed, revoked):  # the second time from memory
+                assert client.get(url, headers=headers).status_code == 200
+            granted = {
+                "removed": lambda: client.get(url, headers=removed).status_code == 200,
+                "revoked": lambda: client.get(url, headers=revoked).status_code == 200,
+            }
+            took = seconds_until_refused(granted, remove_detach_revoke(other, org))
+            assert max(took.values()) <= BOUND, took
+            assert_error(client.get(url, headers=removed), 404, "NOT_FOUND")
+            assert_error(client.get(url, headers=revoked), 401)
+    finally:
         api.close()
         other.close()
