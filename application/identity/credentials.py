@@ -120,10 +120,6 @@ class CredentialCommands(PasswordChecks):
             self.bearer_cache.put(digest, (generation, principal, self.clock()))
         return principal
 
-    def invalidate_credentials(self) -> None:
-        """Forget verified credentials (after any write that could revoke one)."""
-        self.log_watch.moved(*CREDENTIAL_LOGS)
-
     def _authenticate_bearer(self, token: str) -> Principal | None:
         parsed = parse_token(token)
         if parsed is None:
