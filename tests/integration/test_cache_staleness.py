@@ -69,6 +69,7 @@ def database(tmp_path: Path) -> Any:
 
 def containers(tmp_path: Path, url: str, **api: Any) -> tuple[Container, Container]:
     """An API process (`api` overrides its settings) and another process on one database."""
+    # "sqlite" only stops make_settings from creating a database: both use `url`.
     other = bootstrap(
         make_settings(tmp_path / "other", "sqlite", database_url=url), hasher=FAST_HASHER
     )
