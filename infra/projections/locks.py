@@ -15,6 +15,8 @@ import psycopg
 
 from infra.sql.database import Database
 
+KEEPALIVES = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
+
 
 class InstanceLock(Protocol):
     """A lock held for as long as this process runs the projector."""
@@ -59,6 +61,9 @@ class PostgresLockSession:
                         autocommit=True,
                         connect_timeout=2,
                         application_name=self.application_name,
+                        # A vanished host (not just a killed process) must lose its locks
+                        # within seconds too: the server probes this session's socket.
+                        options=KEEPALIVES,
                     )
                     self._pinged = time.monotonic()
                 row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()

@@ -70,6 +70,7 @@ def test_a_standby_worker_takes_over_within_seconds_of_the_active_one_being_kill
         killed = time.monotonic()
         eventually(lambda: worker_holds_all(pg.database_url, standby.pid), 10, interval=0.05)
         takeover = time.monotonic() - killed
+        print(f"standby holds every lock {takeover:.2f}s after kill -9 of the active worker")
         assert takeover < 5.0, takeover
         # The standby now advances the views: a write waits for it and sees its effect.
         written = signup(api)
