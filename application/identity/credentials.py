@@ -81,8 +81,9 @@ class CredentialCommands(PasswordChecks):
             if user is not None and user.is_active and user.password_hash == cached_hash:
                 return self._user_principal(user, via="basic")
             self.basic_cache.pop(cache_key)
-        # Not remembered: the full guard (address limit, locks) runs before any hashing.
-        user = self._check_password(login, password, ip)
+        # Not remembered: the guard (address budget, locks) runs before any hashing; only
+        # failures spend the budget, so a client's repeated good credentials are not throttled.
+        user = self._check_password(login, password, ip, count_success=False)
         self.basic_cache.put(cache_key, user.password_hash)
         return self._user_principal(user, via="basic")
 

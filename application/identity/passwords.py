@@ -3,7 +3,8 @@
 # Counts live in the rate limiter (Redis when configured), never on the User aggregate, so an
 # unknown login name locks exactly like a known one and a failed guess writes no event:
 # - `login:ip:{ip}`: attempts per client address (`login_attempts_per_ip` per
-#   `login_ip_window`), spent before any hash is computed;
+#   `login_ip_window`), checked before any hash is computed (the sign-in form spends one per
+#   attempt, HTTP Basic one per failure);
 # - `login:fail:{account}:{ip}`: failures of one account from one address; at
 #   `lockout_threshold` within `lockout_window` that address is locked out of the account
 #   for `lockout_duration` (the documented 10 in 15 minutes -> 15 minutes);
@@ -29,20 +30,27 @@ def _seconds(span: timedelta) -> int:
 class PasswordChecks(IdentityBase):
     """Verifying passwords without becoming an oracle or a lockout weapon."""
 
-    def _check_password(self, login: str, password: str, ip: str) -> User:
-        """The user whose password this is, or the same refusal whether or not it exists."""
+    def _check_password(
+        self, login: str, password: str, ip: str, *, count_success: bool = True
+    ) -> User:
+        """The user whose password this is, or the same refusal whether or not it exists.
+
+        The sign-in form spends the address budget on every attempt (the documented "10
+        sign-in attempts per minute"); HTTP Basic, which a client repeats on every request,
+        spends it only on failures, but is refused before any hashing once it is spent, so
+        spraying passwords costs the same either way."""
         user = self.user_by_login(login) if isinstance(login, str) else None
         if user is not None and (user.is_deleted or not user.has_password):
             user = None
         account = self._account(login, user)
         self._refuse_if_locked(account, ip)
-        self._spend_attempt(ip)
+        self._spend_attempt(ip, record=count_success)
         if user is None:
             self.hasher.verify(self._dummy_hash, password or "x")
-            self._count_failure(account, ip)
+            self._count_failure(account, ip, spent=count_success)
             raise InvalidCredentials("invalid login or password")
         if not isinstance(password, str) or not self.hasher.verify(user.password_hash, password):
-            self._count_failure(account, ip)
+            self._count_failure(account, ip, spent=count_success)
             raise InvalidCredentials("invalid login or password")
         self._count_success(account, ip)
         if not user.is_active:
@@ -85,14 +93,22 @@ class PasswordChecks(IdentityBase):
                 retry_after=wait,
             )
 
-    def _spend_attempt(self, ip: str) -> None:
+    def _spend_attempt(self, ip: str, *, record: bool = True) -> None:
+        """Refuse when the address's budget is spent; `record` spends one attempt now."""
         window = _seconds(self.policy.login_ip_window)
         limit = self.policy.login_attempts_per_ip
-        if wait := self.limiter.hit(f"login:ip:{ip}", limit=limit, window_seconds=window):
+        check = self.limiter.hit if record else self.limiter.peek
+        if wait := check(f"login:ip:{ip}", limit=limit, window_seconds=window):
             raise RateLimited("too many sign-in attempts from this address", retry_after=wait)
 
-    def _count_failure(self, account: str, ip: str) -> None:
+    def _count_failure(self, account: str, ip: str, *, spent: bool = True) -> None:
         policy = self.policy
+        if not spent:  # a check that only peeked at the address budget pays for its failure
+            self.limiter.hit(
+                f"login:ip:{ip}",
+                limit=policy.login_attempts_per_ip,
+                window_seconds=_seconds(policy.login_ip_window),
+            )
         window = _seconds(policy.lockout_window)
         for scope, limit in (
             (f"{account}:{ip}", policy.lockout_threshold),

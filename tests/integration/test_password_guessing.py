@@ -102,6 +102,28 @@ def test_a_verified_basic_credential_stays_fast_and_unlimited(
     assert hasher.verified == 1  # remembered after the first check: no argon2, no budget spent
 
 
+def test_many_users_behind_one_address_sign_in_with_basic_without_throttling(
+    guarded: tuple[CountingHasher, Container, TestClient[Any]],
+) -> None:
+    """Only failed Basic checks spend the address budget: an office behind one NAT whose
+    clients each present good credentials is never answered 429."""
+    hasher, container, client = guarded
+    users = [create_user(container)["username"] for _ in range(15)]
+    hasher.verified = 0
+    for username in users:
+        auth = from_ip("198.51.100.10", Authorization=basic(username, PASSWORD))
+        assert client.get(ME, headers=auth).status_code == 200
+    assert hasher.verified == 15
+    # Failures still count: ten wrong guesses spend the budget for everyone at that address.
+    for username in users[:10]:
+        wrong = from_ip("198.51.100.10", Authorization=basic(username, "wrong"))
+        assert client.get(ME, headers=wrong).status_code == 401
+    refused = client.get(
+        ME, headers=from_ip("198.51.100.10", Authorization=basic(users[11], "wrong"))
+    )
+    assert refused.status_code == 429
+
+
 def test_unknown_names_answer_and_lock_exactly_like_known_ones(
     guarded: tuple[CountingHasher, Container, TestClient[Any]],
 ) -> None:
