@@ -6,11 +6,13 @@ Grammar (see docs/policies.md)::
     line       := [ statement ] [ "#" comment ]
     statement  := [ "allow" | "deny" ] action "(" [ arg { "," arg } [ "," ] ] ")"
     action     := an action name, or a glob over names: "*", "Get*", "*Object"
-    arg        := attribute "=" string            (attribute: repository, path, group, …)
+    arg        := attribute ( "=" | ":" ) string  (attribute: repository, path, group, …)
     string     := '"' characters, with \\" and \\\\ escapes '"'
 
 A request is allowed when at least one statement matches it and no `deny` statement does.
 String values are globs (`*` any run of characters, `/` included; `?` one character).
+Tilde's published form `GetObject (path: "/data/*")` means the same as `GetObject(path="data/*")`:
+a path pattern's leading `/` is the repository root.
 """
 
 from __future__ import annotations
@@ -106,13 +108,14 @@ class _Line:
         self.pos = match.end()
         return match.group(0)
 
-    def expect(self, char: str) -> PolicyError | None:
+    def expect(self, *chars: str) -> PolicyError | None:
         self.skip_ws()
-        if self.pos < len(self.text) and self.text[self.pos] == char:
+        if self.pos < len(self.text) and self.text[self.pos] in chars:
             self.pos += 1
             return None
         found = repr(self.text[self.pos]) if self.pos < len(self.text) else "end of line"
-        return self.error(f"expected '{char}', found {found}")
+        wanted = " or ".join(f"'{c}'" for c in chars)
+        return self.error(f"expected {wanted}, found {found}")
 
     def string(self) -> tuple[str | None, PolicyError | None]:
         self.skip_ws()
@@ -171,12 +174,14 @@ def _parse_line(line: _Line) -> tuple[Statement | None, PolicyError | None]:
             )
         if any(attribute == a for a, _ in conditions):
             return None, line.error(f"'{attribute}' is given twice", attr_pos)
-        if err := line.expect("="):
+        if err := line.expect("=", ":"):  # `name="v"` here, `name: "v"` in Tilde's docs
             return None, err
         value, err = line.string()
         if err:
             return None, err
         assert value is not None
+        if attribute == "path" and value.startswith("/"):
+            value = value[1:]  # object paths are relative to the root a leading '/' names
         if attribute == "agent_owner" and value != SELF:
             return None, line.error('agent_owner only accepts "self"', attr_pos)
         conditions.append((attribute, value))

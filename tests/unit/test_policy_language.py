@@ -50,7 +50,14 @@ def allows(
         ("GetObject", (1, 10, "expected '(', found end of line")),
         ('GetObject(repository="x)', (1, 22, "unterminated string")),
         ("GetObject(repository=x)", (1, 22, 'expected a double-quoted string such as "data-*"')),
-        ("GetObject(repository)", (1, 21, "expected '=', found ')'")),
+        ("GetObject(repository)", (1, 21, "expected '=' or ':', found ')'")),
+        ('GetObject (path "x")', (1, 17, "expected '=' or ':', found '\"'")),
+        ("GetObject (path: /data/*)", (1, 18, 'expected a double-quoted string such as "data-*"')),
+        ('GetObject (path: "/data/*"', (1, 27, "expected ')', found end of line")),
+        (
+            'GetObject (bucket: "x")',
+            (1, 12, "'bucket' does not apply to GetObject (attributes: path, repository)"),
+        ),
         ('GetObject(repository="x" path="y")', (1, 26, "expected ',' or ')'")),
         ("GetObject(,)", (1, 11, "expected an attribute name such as repository")),
         (
@@ -227,3 +234,50 @@ def test_agent_owner_self_means_the_principal_being_checked() -> None:
     assert allows(text, "UpdateAgent", {"agent": "a", "agent_owner": "u1"}, self_id="u1")
     assert not allows(text, "UpdateAgent", {"agent": "a", "agent_owner": "u1"}, self_id="u2")
     assert errors_of('UpdateAgent(agent_owner="*")') == [(1, 13, 'agent_owner only accepts "self"')]
+
+
+# -- Tilde's published form: `GetObject (path: "/data/*")` ---------------------------------
+
+
+def test_tildes_published_form_means_the_same_as_the_native_one() -> None:
+    published = (
+        'GetObject (path: "/data/*")\ndeny  DeleteObject ( repository: "prod-*" , path:"/x/*" )'
+    )
+    native = 'GetObject(path="data/*")\ndeny DeleteObject(repository="prod-*", path="x/*")'
+    ours, errors = parse(published)
+    assert errors == []
+    assert [(s.effect, s.action, s.conditions) for s in ours] == [
+        (s.effect, s.action, s.conditions) for s in parse(native)[0]
+    ]
+    inside = {"repository": "r", "path": "data/2024/a.csv"}
+    assert allows(published, "GetObject", inside)
+    assert not allows(published, "GetObject", {"repository": "r", "path": "other/a.csv"})
+    assert not allows(published, "GetObject", {"repository": "r", "path": "/data/a.csv"})
+
+
+def test_both_forms_mix_on_one_line_and_across_lines() -> None:
+    text = 'PutObject (repository="data", path: "/raw/*")\nListObjects(path: "/")\n'
+    (put, listing), errors = parse(text)
+    assert errors == []
+    assert put.conditions == (("repository", "data"), ("path", "raw/*"))
+    # "/" is the repository root: a listing of the whole repository (prefix "").
+    assert listing.conditions == (("path", ""),)
+    assert allows(text, "ListObjects", {"repository": "data", "path": ""})
+    assert not allows(text, "ListObjects", {"repository": "data", "path": "raw/"})
+
+
+def test_a_leading_slash_is_stripped_from_path_patterns_only() -> None:
+    # Repository names never start with '/': the pattern stays as written (and matches none).
+    assert parse('GetObject(repository: "/data")')[0][0].conditions == (("repository", "/data"),)
+    assert not allows('GetObject(repository: "/data")', "GetObject", {"repository": "data"})
+    # One leading '/' is the root; the rest of the pattern is kept (and still a glob).
+    assert parse('GetObject(path="/*")')[0][0].conditions == (("path", "*"),)
+    assert allows('GetObject(path: "/*")', "GetObject", {"repository": "r", "path": "a/b"})
+
+
+def test_published_form_errors_keep_their_line_and_column() -> None:
+    text = 'GetObject (path: "/data/*")\n  PutObject (path: "/a/*", bogus: "x")\nNope (path: "/")'
+    assert errors_of(text) == [
+        (2, 28, "'bogus' does not apply to PutObject (attributes: path, repository)"),
+        (3, 1, "unknown action 'Nope'"),
+    ]
