@@ -18,18 +18,10 @@ from domain.organizations.organization import Organization
 from domain.organizations.policy import Policy
 from domain.organizations.role import Role
 from domain.shared.errors import NotFound
+from domain.shared.redaction import event_data
 from domain.shared.values import stamp
 
 PAGE = 1000
-_BOOKKEEPING = {
-    "originator_id",
-    "originator_version",
-    "timestamp",
-    "originator_topic",
-    "organization_id",
-    "actor_type",
-    "actor_id",
-}
 
 
 @dataclass
@@ -114,11 +106,6 @@ class AuditReplay:
 
     def _line(self, event: Any) -> dict[str, Any]:
         kind = type(event).__qualname__
-        data = {
-            k: (stamp(v) if isinstance(v, datetime) else v)
-            for k, v in vars(event).items()
-            if k not in _BOOKKEEPING and "hash" not in k
-        }
         return {
             "at": stamp(event.timestamp),
             "actor_type": event.actor_type,
@@ -127,7 +114,7 @@ class AuditReplay:
             "resource_type": kind.split(".")[0],
             "resource_id": str(event.originator_id),
             "version": event.originator_version,
-            "data": data,
+            "data": event_data(event),
         }
 
     def _report(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import heapq
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,19 +12,17 @@ from uuid import UUID
 import click
 from eventsourcing.application import Application
 
+from domain.shared.redaction import event_data
 from interfaces.cli.common import cli_container, data_dir_option, echo_json
 
 PAGE = 200
-_SECRET_FIELD = re.compile(r"hash|secret|password", re.IGNORECASE)
+# Raw events keep who acted and where (filters read organization_id).
+_SCOPE = frozenset({"organization_id", "actor_type", "actor_id"})
 
 
 def event_record(app_name: str, event: Any, notification_id: int | None) -> dict[str, Any]:
-    """A JSON-ready view of one event; hashes and secrets are redacted."""
-    data = {
-        k: ("[redacted]" if _SECRET_FIELD.search(k) else v)
-        for k, v in vars(event).items()
-        if k not in ("originator_id", "originator_version", "timestamp", "originator_topic")
-    }
+    """A JSON-ready view of one event, redacted by the audit rule."""
+    data = event_data(event, keep=_SCOPE)
     return {
         "application": app_name,
         "notification_id": notification_id,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from domain.catalog.repository import Repository
@@ -15,20 +14,10 @@ from domain.organizations.invitation import Invitation
 from domain.organizations.organization import Organization
 from domain.organizations.policy import Policy
 from domain.organizations.role import Role
+from domain.shared.redaction import event_data, redact
 from domain.shared.scoped import OrgCreated, OrgEvent
 from domain.shared.values import iso
 from projections.base import Cursor, Reader, View
-
-_BOOKKEEPING = {
-    "originator_id",
-    "originator_version",
-    "timestamp",
-    "originator_topic",
-    "organization_id",
-    "actor_type",
-    "actor_id",
-}
-_SECRET = re.compile(r"hash|secret|password|token", re.IGNORECASE)
 
 
 def _events(*aggregates: type) -> tuple[type, ...]:
@@ -38,20 +27,6 @@ def _events(*aggregates: type) -> tuple[type, ...]:
             if isinstance(value, type) and issubclass(value, OrgCreated | OrgEvent):
                 found.append(value)
     return tuple(found)
-
-
-def event_data(event: Any) -> dict[str, Any]:
-    """An event's own fields, JSON-ready, with anything secret-looking redacted."""
-    out = {}
-    for k, v in vars(event).items():
-        if k in _BOOKKEEPING:
-            continue
-        out[k] = (
-            "[redacted]"
-            if _SECRET.search(k) and k != "token_hint"
-            else (iso(v) if hasattr(v, "tzinfo") else v)
-        )
-    return out
 
 
 class AuditView(View):
@@ -158,7 +133,8 @@ def audit_page(
             "event_type": r["event_type"],
             "resource_type": r["resource_type"],
             "resource_id": r["stream_id"],
-            "data": json.loads(r["data"]),
+            # Rows written under an older rule obey today's without a rebuild.
+            "data": redact(r["event_type"], json.loads(r["data"])),
             "cursor": f"{r['occurred_at']}|{r['stream_id']}|{r['version']}",
         }
         for r in rows
