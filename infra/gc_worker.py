@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from infra.processes.loop import WorkerLoop
 from infra.projections.locks import InstanceLock
 
 log = structlog.get_logger("tilde.gc")
@@ -20,29 +20,22 @@ class GcWorker:
         self.collect = collect
         self.lock = lock
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # A failed collection waits for the next interval (max_backoff), as a slow one does.
+        self.loop = WorkerLoop(
+            "gc", self._collect, lock=lock, idle=interval, standby=interval, wait_first=True,
+            max_backoff=interval,
+        )  # fmt: skip
 
     def start(self) -> None:
         if self.interval <= 0:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="gc", daemon=True)
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self.loop.stop(timeout=30)
         self.lock.release()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            if not self.lock.try_acquire():
-                continue
-            try:
-                report = self.collect()
-                log.info("gc_done", **vars(report))
-            except Exception:
-                log.exception("gc_failed")
+    def _collect(self) -> bool:
+        report = self.collect()
+        log.info("gc_done", **vars(report))
+        return False

@@ -58,6 +58,12 @@ class Metrics:
             "1 when a projector has no live owner or lags beyond TILDE_HEALTH_MAX_LAG_EVENTS",
             registry=self.registry,
         )
+        self.process_failures = Gauge(
+            "tilde_process_failures",
+            "Process-manager jobs that failed and are not done (retrying or parked)",
+            ["process"],
+            registry=self.registry,
+        )
         self.emails_sent = Counter(
             "tilde_emails_sent_total", "Emails delivered by the outbox", registry=self.registry
         )

@@ -57,6 +57,8 @@ class View(ABC):
     # Whether `projections rebuild` may drop it (process-manager state such as the outbox
     # must not be rebuilt: it remembers side effects already performed).
     rebuildable: ClassVar[bool] = True
+    # Whether read-your-writes waits for it (process managers' views: no).
+    waits_for_reads: ClassVar[bool] = True
     # Application name -> the event classes of that application this view handles.
     follows: ClassVar[dict[str, tuple[type, ...]]] = {}
     tables: ClassVar[tuple[str, ...]] = ()

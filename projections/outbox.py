@@ -1,79 +1,120 @@
-"""OutboxView: emails owed because of events; a sender delivers and marks them.
+"""The email outbox: the first process manager (events -> email jobs in `process_jobs`).
 
-It is process-manager state, not a pure view: `sent_at` records side effects already done,
-so `projections rebuild` leaves it alone. Rows are keyed by a message id derived from the
-event, so replaying the log never queues a second copy of the same email.
+It is process-manager state, not a pure view: done jobs record emails already sent, so
+`projections rebuild` leaves it alone. Job ids are the messages' ids, derived from the event,
+so replaying the log never queues a second copy of the same email, and the mailer uses them
+as Message-ID / file name, so a delivery repeated after a killed worker is one email.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from application.ports import EmailMessage
+from application.processes import Job, ProcessManager
 from domain.identity.user import User
 from domain.organizations.invitation import Invitation
-from domain.shared.values import iso
-from projections.base import Cursor, Reader, View
+from projections.base import Cursor
+from projections.processes import JOBS_TABLE, ProcessView
+
+EMAIL = "email"
+FOLLOWS: dict[str, tuple[type, ...]] = {
+    "identity": (User.SignedUp, User.Approved, User.PasswordResetRequested, User.EmailAdded),
+    "organizations": (Invitation.Created,),
+}
 
 
-class OutboxView(View):
-    """Queued emails (to, subject, body) with delivery state."""
+class EmailOutbox(ProcessManager):
+    """Emails owed because of identity and invitation events."""
 
     name = "outbox"
-    rebuildable = False
-    follows = {
-        "identity": (User.SignedUp, User.Approved, User.PasswordResetRequested, User.EmailAdded),
-        "organizations": (Invitation.Created,),
-    }
-    tables = ("outbox",)
+    follows = FOLLOWS
 
     def __init__(self, compose: Callable[[Any], list[EmailMessage]]) -> None:
         self.compose = compose
 
-    def create_statements(self, dialect: str) -> list[str]:
-        return [
-            "CREATE TABLE IF NOT EXISTS outbox ("
-            " id TEXT PRIMARY KEY, to_addr TEXT NOT NULL, subject TEXT NOT NULL,"
-            " body TEXT NOT NULL, headers TEXT NOT NULL, created_at TEXT NOT NULL,"
-            " attempts INTEGER NOT NULL, next_attempt_at TEXT NOT NULL,"
-            " last_error TEXT, sent_at TEXT)",
-            "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sent_at, next_attempt_at)",
-        ]
-
-    def apply(self, cur: Cursor, event: Any) -> None:
-        for message in self.compose(event):
-            at = iso(event.timestamp)
-            cur.execute(
-                "INSERT INTO outbox (id, to_addr, subject, body, headers, created_at, attempts,"
-                " next_attempt_at, last_error, sent_at) VALUES (?,?,?,?,?,?,0,?,NULL,NULL)"
-                " ON CONFLICT (id) DO NOTHING",
-                (
-                    message.message_id,
-                    message.to,
-                    message.subject,
-                    message.body,
-                    json.dumps(message.headers, sort_keys=True),
-                    at,
-                    at,
-                ),
-            )
+    def handle(self, event: Any) -> Sequence[Job]:
+        return [email_job(message, self.key_of(event)) for message in self.compose(event)]
 
 
-def pending(db: Reader, now: str, *, limit: int = 20) -> list[dict[str, Any]]:
-    return db.query(
-        "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?"
-        " ORDER BY created_at, id LIMIT ?",
-        (now, limit),
-    )
+def email_job(message: EmailMessage, key: str) -> Job:
+    payload = {"to": message.to, "subject": message.subject, "body": message.body}
+    return Job(message.message_id, key, EMAIL, payload | {"headers": message.headers})
 
 
-def message_of(row: dict[str, Any]) -> EmailMessage:
+def message_of(job: Job) -> EmailMessage:
     return EmailMessage(
-        message_id=row["id"],
-        to=row["to_addr"],
-        subject=row["subject"],
-        body=row["body"],
-        headers=json.loads(row["headers"]),
+        message_id=job.id,
+        to=job.payload["to"],
+        subject=job.payload["subject"],
+        body=job.payload["body"],
+        headers=dict(job.payload.get("headers", {})),
     )
+
+
+class OutboxView(ProcessView):
+    """Queued emails; the SQL view `outbox` shows them as the old table did (operators)."""
+
+    name = "outbox"
+    # 2: the emails moved from the `outbox` table into `process_jobs`.
+    version = 2
+    follows = FOLLOWS
+
+    def __init__(self, compose: Callable[[Any], list[EmailMessage]]) -> None:
+        super().__init__(EmailOutbox(compose))
+
+    def create_statements(self, dialect: str) -> list[str]:
+        field = (
+            "(payload::jsonb) ->> '{}'"
+            if dialect == "postgresql"
+            else "json_extract(payload, '$.{}')"
+        )
+        columns = ", ".join(
+            f"{field.format(key)} AS {column}"
+            for key, column in (
+                ("to", "to_addr"),
+                ("subject", "subject"),
+                ("body", "body"),
+                ("headers", "headers"),
+            )
+        )
+        select = (
+            f"SELECT id, {columns}, created_at, attempts, next_attempt_at, last_error,"
+            f" done_at AS sent_at FROM {JOBS_TABLE} WHERE process = 'outbox'"
+        )
+        create = (
+            "CREATE OR REPLACE VIEW" if dialect == "postgresql" else "CREATE VIEW IF NOT EXISTS"
+        )
+        return [*super().create_statements(dialect), f"{create} outbox AS {select}"]
+
+    def migrate(self, cur: Cursor, dialect: str) -> None:
+        """Move the rows of the version 1 `outbox` table into the queue (sent ones as done)."""
+        if not _is_table(cur, dialect, "outbox"):
+            return
+        for statement in super().create_statements(dialect):
+            cur.execute(statement)
+        for row in cur.execute("SELECT * FROM outbox").fetchall():
+            payload = {"to": row["to_addr"], "subject": row["subject"], "body": row["body"]}
+            payload["headers"] = json.loads(row["headers"])
+            cur.execute(
+                f"INSERT INTO {JOBS_TABLE} (process, id, key, kind, payload, position, idx,"
+                " created_at, attempts, next_attempt_at, last_error, done_at)"
+                " VALUES ('outbox',?,?,?,?,0,0,?,?,?,?,?) ON CONFLICT (process, id) DO NOTHING",
+                (row["id"], row["to_addr"], EMAIL, json.dumps(payload, sort_keys=True),
+                 row["created_at"], row["attempts"], row["next_attempt_at"], row["last_error"],
+                 row["sent_at"]),
+            )  # fmt: skip
+        cur.execute("DROP TABLE outbox")
+
+
+def _is_table(cur: Cursor, dialect: str, name: str) -> bool:
+    if dialect == "postgresql":
+        sql = (
+            "SELECT 1 AS x FROM information_schema.tables WHERE table_name = ?"
+            " AND table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        )
+    else:
+        sql = "SELECT 1 AS x FROM sqlite_master WHERE type = 'table' AND name = ?"
+    return cur.execute(sql, (name,)).fetchone() is not None

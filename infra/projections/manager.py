@@ -11,11 +11,13 @@ from eventsourcing.application import Application
 from application.base import Written
 from domain.shared.errors import Invalid
 from infra.metrics import Metrics
+from infra.processes.queue import JobQueue
 from infra.projections.inline import InlineProjection
 from infra.projections.locks import InstanceLock
 from infra.projections.runner import TRACKING_TABLE, ProjectorRunner, read_positions
 from infra.sql.database import Database
 from projections.base import View
+from projections.processes import ProcessView, failures
 
 VERSIONS_TABLE = "projection_versions"
 # How often a read-your-writes wait re-checks that the view it waits for still has an owner.
@@ -55,6 +57,9 @@ class ProjectionManager:
             )
             for v in views
         }
+        self.queues = {
+            v.name: JobQueue(db, v.name, metrics) for v in views if isinstance(v, ProcessView)
+        }
         self.started = False
 
     # -- schema ---------------------------------------------------------------------------
@@ -85,6 +90,9 @@ class ProjectionManager:
                     self._reset(cur, view)
                     reset.append(view.name)
                 else:
+                    migrate = getattr(view, "migrate", None)
+                    if migrate is not None:  # process state moves, it is never dropped
+                        migrate(cur, self.db.dialect)
                     if versions.get(view.name) != view.version:
                         cur.execute(
                             f"UPDATE {VERSIONS_TABLE} SET version = ? WHERE projection = ?",
@@ -146,11 +154,13 @@ class ProjectionManager:
 
     # -- read-your-writes -----------------------------------------------------------------
     def interested(self, written: Written) -> list[ProjectorRunner]:
-        """Runners whose view follows any event type in `written`."""
+        """Runners whose view follows any event type in `written` and serves reads (never a
+        process manager's: a write's latency excludes its side effects)."""
         return [
             r
             for r in self.runners.values()
-            if written.application in r.apps
+            if r.view.waits_for_reads
+            and written.application in r.apps
             and (not written.topics or written.topics & set(r.view.topics(written.application)))
         ]
 
@@ -274,6 +284,15 @@ class ProjectionManager:
                 }
             )
         return report
+
+    # -- process managers -----------------------------------------------------------------
+    def failures(self) -> list[dict[str, Any]]:
+        """Process-manager jobs that failed and are not done (retrying or parked)."""
+        return failures(self.db) if self.queues else []
+
+    def retry(self, ids: Sequence[str] = (), *, everything: bool = False) -> int:
+        """Make failed (or parked) jobs due now; how many."""
+        return sum(q.retry(ids, everything=everything) for q in self.queues.values())
 
     def catch_up(self, names: Sequence[str] = ()) -> int:
         """Synchronously fold everything available into the chosen views (CLI, tests)."""

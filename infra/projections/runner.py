@@ -11,13 +11,20 @@ import structlog
 from eventsourcing.application import Application
 
 from infra.metrics import Metrics
+from infra.processes.loop import WorkerLoop
+from infra.processes.queue import JobQueue
+from infra.processes.redo import redo_due
+from infra.processes.worker import worker_id
 from infra.projections.locks import InstanceLock
 from infra.sql.database import Database
 from projections.base import View
+from projections.processes import ProcessView
 
 log = structlog.get_logger("tilde.projections")
 TRACKING_TABLE = "projection_tracking"
 VIEWS_CHANNEL = "tilde_views"
+# How often a process manager's runner looks for failed events due for another try.
+REDO_EVERY = 1.0
 
 
 class LostTracking(Exception):
@@ -65,34 +72,48 @@ class ProjectorRunner:
         self._persisted: dict[str, int] = {}
         self._persisted_at: dict[str, float] = {}
         self.persist_every = 5.0
-        self.active = False
         self._topics = {name: view.topics(name) for name in self.apps}
         self._topic_sets = {name: frozenset(t) for name, t in self._topics.items()}
         self._cond = threading.Condition()
         # Serializes batches (and position reloads) of the loop thread with callers of
         # `catch_up` in the same process: both would fold the same events otherwise.
         self._step_lock = threading.RLock()
-        self._wake = threading.Event()
         self._behind = False  # the last step stopped short of the head it read
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._last_reload = 0.0
+        # A process manager's runner also re-handles events whose handling failed.
+        self.redo_queue = (
+            JobQueue(db, view.name, metrics) if isinstance(view, ProcessView) else None
+        )
+        self._last_redo = 0.0
+        self.worker_id = worker_id()
+        self.loop = WorkerLoop(
+            f"projector-{view.name}",
+            self._loop_step,
+            lock=lock,
+            idle=poll_interval,
+            on_active=self.reload,
+            on_error=self.reload,
+            on_idle=self._reload_now_and_then,
+            expected=(LostTracking,),
+        )
         # Called (view name) after each committed batch: caches built on views listen here.
         self.on_advanced: list[Callable[[str], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """Whether this process runs the view now (holds its lock, positions loaded)."""
+        return self.loop.active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self.loop.active = value
+
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._loop, name=f"projector-{self.view.name}", daemon=True
-        )
-        self._thread.start()
+        self.loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self.loop.stop()
         if self.active:
             try:
                 self.flush()
@@ -104,40 +125,29 @@ class ProjectorRunner:
             self._cond.notify_all()
 
     def wake(self) -> None:
-        self._wake.set()
+        self.loop.wake()
 
-    def _loop(self) -> None:
-        failures = 0
-        last_reload = time.monotonic()
-        while not self._stop.is_set():
-            if not self.lock.try_acquire():
-                self.active = False
-                self._stop.wait(1.0)  # standby: another instance runs this view
-                continue
-            if not self.active:
-                self.reload()
-                self.active = True
-            self._wake.clear()
-            try:
-                processed = self.step()
-                failures = 0
-            except LostTracking:
-                self.reload()
-                continue
-            except Exception:
-                failures += 1
-                log.exception("projector_failed", projection=self.view.name)
-                self._stop.wait(min(5.0, 0.1 * 2**failures))
-                self.reload()
-                continue
-            if processed == 0 or not self._behind:
-                # Caught up with the head this step read: an event committed since then wakes
-                # us (the saving thread here, NOTIFY from elsewhere), else the poll does.
-                self._wake.wait(self.poll_interval)
-                if time.monotonic() - last_reload > 1.0:
-                    # Notice a rebuild started by another process (it resets our position).
-                    self.reload()
-                    last_reload = time.monotonic()
+    def _loop_step(self) -> bool:
+        """One batch; whether more is due at once (the step stopped short of its head).
+        Caught up, an event committed since wakes the loop (the saving thread here, NOTIFY
+        from elsewhere), else the poll does."""
+        processed = self.step()
+        if self.redo_queue is not None and time.monotonic() - self._last_redo >= REDO_EVERY:
+            self._last_redo = time.monotonic()
+            self.redo_due()
+        return processed > 0 and self._behind
+
+    def redo_due(self) -> int:
+        """Re-handle due events whose handling failed (process managers only)."""
+        if self.redo_queue is None or not isinstance(self.view, ProcessView):
+            return 0
+        return redo_due(self.redo_queue, self.view, self.apps, self.worker_id)
+
+    def _reload_now_and_then(self) -> None:
+        """Notice a rebuild started by another process (it resets our position)."""
+        if time.monotonic() - self._last_reload > 1.0:
+            self.reload()
+            self._last_reload = time.monotonic()
 
     def reload(self) -> None:
         with self._step_lock:
@@ -249,7 +259,11 @@ class ProjectorRunner:
             return self._advanced(name, labels, position, new_position, head, 0)
         with self.db.transaction(pipeline=True) as cur:
             for note in notes:
-                self.view.apply(cur, app.mapper.to_domain_event(note))
+                event = app.mapper.to_domain_event(note)
+                if isinstance(self.view, ProcessView):  # jobs keep their event's position
+                    self.view.apply_at(cur, name, note.id, event)
+                else:
+                    self.view.apply(cur, event)
                 applied += 1
                 if applied < len(notes) and time.monotonic() > deadline:
                     new_position = note.id  # time cap: the rest goes in the next transaction

@@ -1,4 +1,4 @@
-"""`tilde-server projections status|rebuild`."""
+"""`tilde-server projections status|rebuild|failures|retry`."""
 
 from __future__ import annotations
 
@@ -44,3 +44,36 @@ def rebuild(data_dir: Path | None, names: tuple[str, ...]) -> None:
                 f"rebuilt {row['projection']:<16} {row['events']} events in "
                 f"{row['seconds']:.2f}s ({rate:,.0f} events/s)"
             )
+
+
+@projections.command()
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True)
+def failures(data_dir: Path | None, as_json: bool) -> None:
+    """Process-manager jobs that failed: retrying (with backoff) or parked."""
+    with cli_container(data_dir) as container:
+        rows = container.projections.failures()
+        for row in rows:
+            if as_json:
+                echo_json(row)
+            else:
+                state = "parked" if row["parked"] else f"next={row['next_attempt_at']}"
+                click.echo(
+                    f"{row['process']:<12} {row['id']:<40} key={row['key']} "
+                    f"attempts={row['attempts']} {state} error={row['last_error']}"
+                )
+        if not rows and not as_json:
+            click.echo("no failures")
+
+
+@projections.command()
+@data_dir_option
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every failed or parked job.")
+def retry(data_dir: Path | None, ids: tuple[str, ...], everything: bool) -> None:
+    """Make failed or parked process-manager jobs due now (attempts start over)."""
+    if not ids and not everything:
+        raise click.UsageError("name the job ids to retry, or pass --all")
+    with cli_container(data_dir) as container:
+        count = container.projections.retry(list(ids), everything=everything)
+        click.echo(f"{count} job(s) due again")
