@@ -49,9 +49,18 @@ def _policy_text(value: object) -> str:
 class PrincipalCommands(OrganizationsBase):
     """Non-human identities: roles (CI/CD) and agents (with inline policies)."""
 
-    keys: KeyIssuer
-    # Lists the ids of an owner's live keys (the api_keys read model), set by the container.
-    key_ids_of: Callable[[str, str], list[str]] = staticmethod(lambda _t, _i: [])  # type: ignore[assignment]
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        keys: KeyIssuer,
+        key_ids_of: Callable[[str, str], list[str]],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(env, **kwargs)
+        self.keys = keys
+        # Lists the ids of an owner's live keys (the api_keys read model).
+        self.key_ids_of = key_ids_of
 
     def create_role(
         self, org_id: str, *, name: object, description: object, principal: Principal

@@ -3,7 +3,7 @@ were appended between two positions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from eventsourcing.application import Application
@@ -13,10 +13,10 @@ TOPICS_READ_LIMIT = 200
 
 
 class EventStoreLogs:
-    """`LogSource` over applications by name (looked up on each read, so the watch can be
-    built before the applications that use it)."""
+    """`LogSource` over applications by name (applications and logs are looked up on each
+    read, so the watch can be built before the applications that use it)."""
 
-    def __init__(self, apps: Mapping[str, Application[Any]], logs: tuple[str, ...]) -> None:
+    def __init__(self, apps: Mapping[str, Application[Any]], logs: Sequence[str]) -> None:
         self.apps = apps
         self.logs = logs
 

@@ -2,73 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Litestar, Router
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Receive, Scope, Send
 
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
-from interfaces.console.account import AccountPagesController
-from interfaces.console.approval import ApprovalController
-from interfaces.console.signin import ConsoleController
+from interfaces.http import routes
 from interfaces.http.auth import guard
 from interfaces.http.body_limits import check_json_body
 from interfaces.http.context import observe
-from interfaces.http.controllers.admin import AdminController
-from interfaces.http.controllers.agents import AgentsController
-from interfaces.http.controllers.audit import AuditController
-from interfaces.http.controllers.auth import AuthController
-from interfaces.http.controllers.blobs import BlobsController
-from interfaces.http.controllers.commits import CommitsController
-from interfaces.http.controllers.device import DeviceController
-from interfaces.http.controllers.groups import GroupsController
-from interfaces.http.controllers.invitations import (
-    InvitationTokenController,
-    MyInvitationsController,
-    OrgInvitationsController,
-)
-from interfaces.http.controllers.keys import ApiKeysController
-from interfaces.http.controllers.me import MeController
-from interfaces.http.controllers.object_reads import ObjectReadsController
-from interfaces.http.controllers.objects import ObjectsController
-from interfaces.http.controllers.organizations import OrganizationsController
-from interfaces.http.controllers.policies import PoliciesController
-from interfaces.http.controllers.repositories import (
-    AllRepositoriesController,
-    RepositoriesController,
-)
-from interfaces.http.controllers.roles import RolesController
-from interfaces.http.controllers.sessions import SessionsController
-from interfaces.http.controllers.system import OpenAPIDocument, SystemController
 from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
+from interfaces.http.openapi import document_responses, openapi_config
 from interfaces.http.security_headers import SecurityHeaders
-
-API_CONTROLLERS: list[Any] = [
-    AuthController,
-    MeController,
-    ApiKeysController,
-    DeviceController,
-    AdminController,
-    OrganizationsController,
-    OrgInvitationsController,
-    MyInvitationsController,
-    InvitationTokenController,
-    GroupsController,
-    PoliciesController,
-    RolesController,
-    AgentsController,
-    AuditController,
-    RepositoriesController,
-    AllRepositoriesController,
-    SessionsController,
-    ObjectsController,
-    ObjectReadsController,
-    CommitsController,
-]
 
 
 class TildeLitestar(Litestar):
@@ -104,41 +50,22 @@ def create_app(
         else:
             container.stop_background()
 
-    api = Router(path="/api/v1", route_handlers=API_CONTROLLERS)
+    # Read at call time: the registry in `routes` is the one place a context's controllers join.
+    api = Router(path="/api/v1", route_handlers=routes.API_CONTROLLERS)
     app = TildeLitestar(
-        route_handlers=[
-            api,
-            SystemController,
-            BlobsController,
-            ConsoleController,
-            ApprovalController,
-            AccountPagesController,
-        ],
+        route_handlers=[api, *routes.ROOT_CONTROLLERS],
         guards=[guard],
         before_request=check_json_body,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        openapi_config=OpenAPIConfig(
-            title="tilde-server",
-            version="0.1.0",
-            path="/api/v1",
-            # Only our JSON route: Litestar's schema router would answer unknown paths with
-            # an HTML 404 instead of the spec's error body.
-            openapi_controller=OpenAPIDocument,  # type: ignore[arg-type]
-            components=Components(
-                security_schemes={
-                    "BasicAuth": SecurityScheme(type="http", scheme="basic"),
-                    "BearerAuth": SecurityScheme(type="http", scheme="bearer"),
-                }
-            ),
-            security=[{"BasicAuth": []}, {"BearerAuth": []}],
-        ),
+        openapi_config=openapi_config(),
         logging_config=None,
         request_max_body_size=1024 * 1024,
         debug=False,
     )
+    document_responses(app)
     app.state.container = container
     app.security_headers = SecurityHeaders(container.settings)
     return app

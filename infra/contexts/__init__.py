@@ -1,0 +1,17 @@
+"""The registry of contexts the composition root builds, in order (a context may use what the
+ones before it registered). Adding a context: its own module with `build(shared)`, one line here."""
+
+from __future__ import annotations
+
+from infra.contexts import catalog, gc, identity, mail, organizations
+from infra.contexts.base import Context, ContextParts, Shared, Worker
+
+CONTEXTS: list[Context] = [
+    identity.build,
+    organizations.build,
+    catalog.build,
+    mail.build,
+    gc.build,
+]
+
+__all__ = ["CONTEXTS", "Context", "ContextParts", "Shared", "Worker"]
