@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from application.cache import LogWatch
 from application.principal import Principal
-from domain.organizations.policy_language import Statement, compile_policy, decide
+from domain.organizations.navigation import MEMBERSHIP_READS, decide_with_navigation
+from domain.organizations.policy_language import Statement, compile_policy
 from domain.shared.errors import Forbidden, NotFound
 
 
@@ -192,7 +193,9 @@ class OrgSnapshot:
     ) -> bool:
         if depth > 4 or not self.knows(principal_type, principal_id):
             return False
-        own = decide(
+        if action in MEMBERSHIP_READS:  # belonging is enough, whatever the policies say
+            return True
+        own = decide_with_navigation(
             self.statements(principal_type, principal_id), action, resource, principal_id, unknown
         )
         if not own or principal_type != "agent":

@@ -110,11 +110,30 @@ class Who:
     creator: Who | None = None
 
     def grants(self, action: str, resource: dict[str, str]) -> bool:
-        if not self.member or not decide(self.statements, action, resource, self.self_id):
+        if not self.member:
+            return False
+        if action == "GetOrganization":  # every principal of the organization reads its record
+            return True
+        if not self.states(action, resource):
             return False
         if self.kind == "agent":  # bounded by its creator, who must still belong
             return self.creator is not None and self.creator.grants(action, resource)
         return True
+
+    def states(self, action: str, resource: dict[str, str]) -> bool:
+        """What its own statements allow, with the commit reads that reading every object of
+        the repository brings (the SDK reads objects through a commit) unless a deny names them."""
+        if decide(self.statements, action, resource, self.self_id):
+            return True
+        if action not in ("GetCommit", "ListCommits") or any(
+            s.effect == "deny" and s.matches(action, resource, self.self_id)
+            for s in self.statements
+        ):
+            return False
+        root = {**resource, "path": ""}
+        return any(
+            decide(self.statements, r, root, self.self_id) for r in ("GetObject", "ListObjects")
+        )
 
 
 @dataclass

@@ -185,8 +185,13 @@ def test_the_matrix_exercises_every_kind_of_outcome(matrix: Matrix) -> None:
     assert who["agent_inline"].grants("GetGroup", group)
     assert not who["agent_inline"].grants("CreateGroup", group)  # the member may not
     assert not who["agent_inline"].grants("RemoveMember", {})  # the agent did not ask
-    assert not who["agent_bare"].grants("GetOrganization", {})
-    assert not who["agent_orphan"].grants("GetOrganization", {})
+    assert not who["agent_bare"].grants("ListMembers", {})
+    assert not who["agent_orphan"].grants("ListMembers", {})
+    assert who["agent_bare"].grants("GetOrganization", {})  # belonging is enough to read it
+    assert not who["outsider"].grants("GetOrganization", {})
+    repo = {"repository": "data"}
+    assert who["role_deny"].grants("ListCommits", repo)  # implied by GetObject() on the root
+    assert not who["role_paths"].grants("ListCommits", repo)  # not by GetObject(path="builds/*")
     inside = {"repository": "data", "path": "builds/a.txt"}
     outside = {"repository": "data", "path": "protected/p2.txt"}
     assert who["role_paths"].grants("PutObject", inside)

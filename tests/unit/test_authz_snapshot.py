@@ -145,7 +145,7 @@ def test_user_decisions_follow_direct_and_group_policies() -> None:
     assert snap.allows("user", ALICE, "PutObject", raw)  # Member, unconstrained
     assert snap.allows("user", BOB, "GetObject", raw)
     assert not snap.allows("user", BOB, "PutObject", raw)
-    assert not snap.allows("user", CAROL, "GetOrganization", {})
+    assert not snap.allows("user", CAROL, "ListMembers", {})
     # Through the nested groups: everyone → ops; the deny wins for prod repositories.
     assert snap.allows("user", ALICE, "DeleteRepository", {"repository": "dev"})
     assert not snap.allows("user", ALICE, "DeleteRepository", {"repository": "prod-eu"})
@@ -188,10 +188,10 @@ def test_an_agent_whose_creator_lacks_the_action_or_is_gone_is_denied() -> None:
     snap = snapshot()
     # inline `*()` but the creator left the organization / the creating role was deleted.
     for agent in ("ag-orphan", "ag-deadrole"):
-        assert not snap.allows("agent", agent, "GetOrganization", {})
+        assert not snap.allows("agent", agent, "ListMembers", {})
         assert not snap.allows("agent", agent, "GetObject", {"repository": "r", "path": "p"})
     # No inline policy and no attachment: nothing at all.
-    assert not snap.allows("agent", "ag-bare", "GetOrganization", {})
+    assert not snap.allows("agent", "ag-bare", "ListMembers", {})
     # Group policies reach agents too, still bounded by the creator (alice reaches ops through
     # her nested groups, so she may delete non-production repositories: so may the agent).
     raw = {"repository": "data-1", "path": "raw/a.csv"}
@@ -221,14 +221,14 @@ def test_decisions_and_statements_are_memoized() -> None:
     first = snap.statements("user", ALICE)
     assert snap.statements("user", ALICE) is first
     answers = [snap.allows("agent", "ag-alice", "PutObject", raw) for _ in range(3)]
-    denials = [snap.allows("user", CAROL, "GetOrganization", {}) for _ in range(3)]
+    denials = [snap.allows("user", CAROL, "ListMembers", {}) for _ in range(3)]
     assert answers == [True] * 3 and denials == [False] * 3
     memo = snap._memo
     assert ("agent", "ag-alice", "PutObject", tuple(sorted(raw.items())), frozenset()) in memo
-    assert ("user", CAROL, "GetOrganization", (), frozenset()) in memo
+    assert ("user", CAROL, "ListMembers", (), frozenset()) in memo
     # The memo answers, not the statements: poisoning it shows it is consulted.
-    memo[("user", CAROL, "GetOrganization", (), frozenset())] = True
-    assert snap.allows("user", CAROL, "GetOrganization", {})
+    memo[("user", CAROL, "ListMembers", (), frozenset())] = True
+    assert snap.allows("user", CAROL, "ListMembers", {})
     # Resource order does not matter for the memo key.
     assert snap.allows("agent", "ag-alice", "PutObject", dict(reversed(list(raw.items()))))
 
@@ -301,3 +301,68 @@ def test_a_cached_snapshot_is_offered_without_io_only_while_current() -> None:
         authorizer.member_view(user("u-stranger"), "acme", loaded)
     authorizer.watch.moved("organizations")  # a membership or policy changed
     assert authorizer.cached("acme") is None and source.loads == loads
+
+
+# -- reads the SDK makes on the way to a named action ----------------------------------------
+
+
+def test_every_principal_of_the_organization_may_read_its_record_whatever_its_policies() -> None:
+    snap = snapshot(
+        policies={**snapshot().policies, "p-hide": policy("p-hide", "deny GetOrganization()")},
+        attachments={**snapshot().attachments, f"user:{BOB}": ["p-readers", "p-hide"]},
+    )
+    # carol has no policy, bob denies it himself (ListOrganizations shows him the record anyway),
+    # the bare agent asks for nothing, the orphans' creators are gone: they all still belong.
+    for kind, ident in [
+        ("user", CAROL),
+        ("user", BOB),
+        ("role", CI),
+        ("agent", "ag-bare"),
+        ("agent", "ag-orphan"),
+        ("agent", "ag-deadrole"),
+    ]:
+        assert snap.allows(kind, ident, "GetOrganization", {}), (kind, ident)
+        assert not snap.allows(kind, ident, "ListMembers", {}), (kind, ident)
+    # Outsiders and deleted principals still get nothing.
+    for kind, ident in [("user", GONE), ("role", DEAD_ROLE), ("agent", "ag-nobody")]:
+        assert not snap.allows(kind, ident, "GetOrganization", {}), (kind, ident)
+
+
+def test_reading_every_object_of_a_repository_implies_reading_its_commits() -> None:
+    texts = {
+        "p-readers": "ListRepositories()\nGetRepository()\nGetObject()\n",  # the SDK's example
+        "p-lister": 'ListObjects(repository="data-*")',
+        "p-scoped": 'GetObject(path="public/*")\nListObjects(path="public/*")',
+        "p-nolog": "GetObject()\ndeny ListCommits()",
+        "p-minus": 'GetObject()\ndeny GetObject(path="secret/*")',
+    }
+    people = {"p-readers": BOB, "p-lister": CAROL, "p-scoped": "u-s", "p-nolog": "u-n"}
+    people["p-minus"] = "u-m"
+    snap = snapshot(
+        members={u: "2024-01-01T00:00:00Z" for u in (OWNER, ALICE, *people.values())},
+        policies={i: policy(i, t) for i, t in texts.items()},
+        attachments={f"user:{u}": [p] for p, u in people.items()},
+    )
+    data = {"repository": "data-1"}
+    for read in ("ListCommits", "GetCommit"):
+        assert snap.allows("user", BOB, read, data)
+        assert snap.allows("user", CAROL, read, data)
+        assert not snap.allows("user", CAROL, read, {"repository": "other"})
+        # A path-scoped reader would see the log of commits outside its paths: not implied.
+        assert not snap.allows("user", "u-s", read, data)
+        assert snap.allows("user", "u-m", read, data)  # a deny on some paths leaves the root
+    assert not snap.allows("user", "u-n", "ListCommits", data)  # a deny names the read itself
+    assert snap.allows("user", "u-n", "GetCommit", data)
+    # Only reads are implied, and only commit reads.
+    for action in ("RevertCommit", "DiffCommits", "CreateSession", "ListChanges"):
+        assert not snap.allows("user", BOB, action, {**data, "path": ""}), action
+
+
+def test_an_agent_gets_an_implied_read_only_when_its_creator_gets_it_too() -> None:
+    agents = {
+        "ag-bob": AgentInfo("ag-bob", "bob-bot", "user", BOB, "GetObject()"),
+        "ag-carol": AgentInfo("ag-carol", "carol-bot", "user", CAROL, "GetObject()"),
+    }
+    snap = snapshot(agents=agents)
+    assert snap.allows("agent", "ag-bob", "ListCommits", {"repository": "r"})  # bob: readers
+    assert not snap.allows("agent", "ag-carol", "ListCommits", {"repository": "r"})  # no policy
