@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, MediaType, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
-from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from domain.organizations.policy_language import parse
 from domain.shared.errors import NotFound, Unavailable
@@ -179,6 +179,9 @@ class PoliciesController(Controller):
         "/policies/{policy_id:str}/attachments",
         opt={"action": "AttachPolicy"},
         operation_id="attachPolicyToPrincipal",
+        status_code=HTTP_201_CREATED,
+        # A JSON response renders None as `null`; an empty text body is no body (nor schema).
+        media_type=MediaType.TEXT,
         sync_to_thread=True,
     )
     def attach(
@@ -188,7 +191,8 @@ class PoliciesController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-    ) -> Response[Any]:
+    ) -> None:
+        """201 with no body, as the spec says (the SDK reads none)."""
         settled(
             container,
             container.organizations.attach_policy(
@@ -199,16 +203,6 @@ class PoliciesController(Controller):
                 principal=principal,
             ),
         )
-        record = next(
-            (
-                a
-                for a in attachments(container.db, org.org_id, policy_id)
-                if a["principal_type"] == data.principal_type
-                and a["principal_id"] == data.principal_id
-            ),
-            None,
-        )
-        return Response(AttachmentRecord(**record) if record else None, status_code=201)
 
     @delete(
         "/policies/{policy_id:str}/attachments",
