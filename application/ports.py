@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol
 
+from domain.catalog.tree import Tree
+
 
 class PasswordHasher(Protocol):
     """A slow, salted password hash (argon2id in production)."""
@@ -169,3 +171,52 @@ class CatalogReads(Protocol):
     def referenced(self, addresses: list[str]) -> set[str]: ...
 
     def open_sessions_before(self, opened_before: str) -> list[dict[str, Any]]: ...
+
+    # -- queries (application.catalog.queries) --------------------------------------------
+    def session_row(self, session_id: str) -> dict[str, Any] | None:
+        """The session's row (id, repository_id, base_seq, status, …), or None."""
+        ...
+
+    def commit_row(self, repository_id: str, commit_id: str) -> dict[str, Any] | None: ...
+
+    def commit_of_session(self, repository_id: str, session_id: str) -> dict[str, Any] | None: ...
+
+    def head_seq(self, repository_id: str) -> int:
+        """The latest commit's seq (0 before the first), never lagging."""
+        ...
+
+    def entry(self, tree: Tree, path: str) -> dict[str, Any] | None:
+        """The entry `tree` holds at `path`, or None."""
+        ...
+
+    def listing(
+        self, tree: Tree, *, prefix: str, delimiter: str, after: str, amount: int
+    ) -> list[dict[str, Any]]:
+        """Up to `amount + 1` ListingEntries of `tree` under `prefix`, after `after`."""
+        ...
+
+    def log(
+        self, repository_id: str, *, below_seq: int, prefix: str, path: str, amount: int
+    ) -> list[dict[str, Any]]:
+        """Commit rows newest first with seq < below_seq (only those touching prefix/path)."""
+        ...
+
+    def diff_commits(
+        self,
+        repository_id: str,
+        left: int,
+        right: int,
+        *,
+        prefix: str,
+        after: str,
+        amount: int,
+        delimiter: str,
+    ) -> list[dict[str, Any]]:
+        """Up to `amount + 1` DiffEntries between two commits (both > 0)."""
+        ...
+
+    def diff_staged(
+        self, tree: Tree, *, prefix: str, after: str, amount: int
+    ) -> list[dict[str, Any]]:
+        """Up to `amount + 1` DiffEntries of a session's staged changes against its base."""
+        ...

@@ -9,11 +9,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
 
-from application.base import TildeApplication, Written
+from application.base import Result, TildeApplication, Written
+from application.catalog.queries import CatalogQueries
 from application.ports import BlobStore, CatalogReads, TokenSigner
 from domain.catalog.repository import Repository
 from domain.catalog.session import SHARDS, Session
@@ -21,7 +22,7 @@ from domain.catalog.staging import MAX_BATCH, StagingShard, shard_id, shard_of
 from domain.shared.errors import Conflict, NotFound
 from domain.shared.ids import index_id
 from domain.shared.index import IndexEntry
-from domain.shared.values import Actor, parse_iso
+from domain.shared.values import Actor
 
 CONTENDED_ATTEMPTS = 30
 KNOWN_REPOSITORIES = 10_000  # remembered (organization, name) -> id pairs
@@ -43,9 +44,12 @@ class CatalogBase(TildeApplication):
         base_url: str,
         upload_ttl: int = 900,
         download_ttl: int = 300,
+        deleted_retention_days: int = 7,
         **kwargs: Any,
     ) -> None:
         super().__init__(env, **kwargs)
+        # How long a deleted repository stays restorable (and its name reserved) before GC.
+        self.deleted_retention = timedelta(days=deleted_retention_days)
         self.blobs = blobs
         self.reads = reads
         self.signer = signer
@@ -53,18 +57,18 @@ class CatalogBase(TildeApplication):
         self.upload_ttl = upload_ttl
         self.download_ttl = download_ttl
         self._repository_ids: dict[tuple[str, str], UUID] = {}  # (org, name) -> id seen
+        # The read side: every catalog read (API, console, sandboxes, imports) goes here.
+        self.queries = CatalogQueries(
+            partial(self.get_repository, read_only=True), reads, lambda: self.clock()
+        )
 
-    # -- retention ------------------------------------------------------------------------
+    # -- until the controllers read through `queries` -------------------------------------
     @staticmethod
     def retention_days(repo: Repository) -> int:
-        return int(repo.settings.get("retention_days") or 14)
+        return repo.retention_days
 
     def is_stale(self, repo: Repository, creation_date: str) -> bool:
-        """Whether a commit made at `creation_date` is beyond the repository's retention."""
-        created = parse_iso(creation_date)
-        return created is not None and created < self.clock() - timedelta(
-            days=self.retention_days(repo)
-        )
+        return repo.is_stale(creation_date, self.clock())
 
     # -- lookups --------------------------------------------------------------------------
     def get_repository(self, org_id: str, name: str, *, read_only: bool = False) -> Repository:
@@ -178,6 +182,37 @@ class CatalogBase(TildeApplication):
             changed.append(session)
         shard.stage(entries, actor)
         return self.record(*changed, shard)
+
+    def open_staged(
+        self, repo: Repository, entries: list[dict[str, Any]], actor: Actor, purpose: str
+    ) -> Result[Session]:
+        """A new session on the head with `entries` already staged, saved at once (a
+        revert's inverse; sandboxes and imports stage their changes the same way)."""
+        session = Session.open(
+            session_id=uuid4(),
+            organization_id=repo.organization_id,
+            repository_id=str(repo.id),
+            base_seq=repo.head_seq,
+            actor=actor,
+            purpose=purpose,
+        )
+        by_shard: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for entry in entries:
+            by_shard[shard_of(entry["path"], SHARDS)].append(entry)
+        shards = []
+        for index, batch in sorted(by_shard.items()):
+            session.use_shard(index, actor)
+            shard = StagingShard.start(
+                session_id=str(session.id),
+                organization_id=repo.organization_id,
+                repository_id=str(repo.id),
+                index=index,
+                actor=actor,
+            )
+            for start in range(0, len(batch), MAX_BATCH):
+                shard.stage(batch[start : start + MAX_BATCH], actor)
+            shards.append(shard)
+        return Result(session, (self.record(session, *shards),))
 
     def shards(self, session: Session) -> list[StagingShard]:
         found = []

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 from uuid import uuid4
 
 from application.base import Result
 from application.catalog.app import CatalogBase
 from application.principal import Principal
-from domain.catalog.commits import changes_digest, check_metadata, commit_id
+from domain.catalog.commits import Committer, check_message, check_metadata
 from domain.catalog.repository import Repository
-from domain.catalog.session import PENDING_APPROVAL, Session
-from domain.shared.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.shared.values import Actor, stamp
+from domain.catalog.session import Session
+from domain.shared.errors import Conflict, Invalid, NotFound
+from domain.shared.values import Actor
 
 CONFLICT_MESSAGE = "Session conflicts with another concurrent commit"
 
@@ -25,14 +25,6 @@ class CommitOutcome:
     commit_id: str = ""
     seq: int = 0
     approval_required: bool = False
-
-
-def check_message(message: object) -> str:
-    if not isinstance(message, str) or not message.strip():
-        raise Invalid("message is required")
-    if len(message) > 65536:
-        raise Invalid("message must be at most 64 KiB")
-    return message
 
 
 class SessionCommands(CatalogBase):
@@ -62,25 +54,25 @@ class SessionCommands(CatalogBase):
         metadata: object,
         principal: Principal,
     ) -> Result[CommitOutcome]:
+        """Commit the session, or (the repository's approval rule) ask a human first."""
         text = check_message(message)
         meta = check_metadata(metadata)
         repo = self.get_repository(org_id, repo_name)
         session = self.open_session(repo, session_id)
-        if principal.type == "agent" and repo.settings.get("agents_require_approval"):
+        if repo.requires_approval(principal.actor):
             if not self.reads.staged_changes(session_id):
                 self._nothing_to_commit(repo, session_id)
             session.request_approval(
                 text, {**meta, "requested_by_name": principal.name}, principal.actor
             )
             return Result(CommitOutcome(approval_required=True), (self.record(session),))
-        return self._commit(
+        return self.commit_staged(
             org_id,
             repo_name,
             session_id,
-            text,
-            meta,
-            committer=principal.actor,
-            committer_name=principal.name,
+            message=text,
+            metadata=meta,
+            committer=Committer(principal.actor, principal.name),
             closer=principal.actor,
         )
 
@@ -95,59 +87,43 @@ class SessionCommands(CatalogBase):
         principal: Principal,
     ) -> Result[CommitOutcome]:
         """A human approves an agent's pending commit: it lands with approved_by* metadata."""
-        if principal.type == "agent":
-            raise Forbidden("agents cannot approve commits")
         meta = check_metadata(metadata)
+        text = check_message(message) if message not in (None, "") else None
         session = self.session(self.get_repository(org_id, repo_name), session_id)
-        if session.status != PENDING_APPROVAL:
-            raise NotFound("no commit is waiting for approval in this session")
-        request = session.approval
-        requested = dict(request["metadata"])
-        committer_name = requested.pop("requested_by_name", "")
-        text = check_message(message) if message not in (None, "") else request["message"]
-        merged = {
-            **requested,
-            **meta,
-            "approved_by": principal.name,
-            "approved_by_type": principal.type,
-            "approved_by_id": principal.id,
-        }
-        return self._commit(
+        approved = session.approved_commit(principal.actor, principal.name, text, meta)
+        return self.commit_staged(
             org_id,
             repo_name,
             session_id,
-            text,
-            merged,
-            committer=Actor(request["requested_by_type"], request["requested_by"]),
-            committer_name=committer_name,
+            message=approved.message,
+            metadata=approved.metadata,
+            committer=approved.committer,
             closer=principal.actor,
         )
 
     def is_pending_approval(self, org_id: str, repo_name: str, session_id: str) -> bool:
-        try:
-            session = self.session(self.get_repository(org_id, repo_name), session_id)
-        except NotFound:
-            return False
-        return session.status == PENDING_APPROVAL
+        return self.queries.pending_approval(org_id, repo_name, session_id)
 
-    def _commit(
+    def commit_staged(
         self,
         org_id: str,
         repo_name: str,
         session_id: str,
+        *,
         message: str,
         metadata: dict[str, str],
-        *,
-        committer: Actor,
-        committer_name: str,
+        committer: Committer,
         closer: Actor,
         kind: str = "session",
     ) -> Result[CommitOutcome]:
+        """The one commit path (session commits, approvals, reverts; sandboxes and imports
+        next): the session's net staged change becomes the repository's next commit, 409
+        when commits since its base changed the same paths. Lost races are retried."""
+
         def attempt() -> Result[CommitOutcome]:
             repo = self.get_repository(org_id, repo_name)
             session = self.session(repo, session_id)
-            if session.status not in ("open", PENDING_APPROVAL):
-                raise NotFound("session not found or already closed")
+            session.require_committable()
             shards = self.shards(session)
             staged = self.reads.staged_changes(session_id)
             if not staged:
@@ -160,12 +136,18 @@ class SessionCommands(CatalogBase):
                     f"{CONFLICT_MESSAGE}: {', '.join(conflicts[:10])} changed "
                     "since the session began"
                 )
-            outcome = self._add_commit(
-                repo, session_id, staged, message, metadata, committer, committer_name, kind
+            new = session.commit(
+                repo,
+                shards,
+                staged,
+                message=message,
+                metadata=metadata,
+                committer=committer,
+                closer=closer,
+                kind=kind,
+                timestamp=self.clock(),
             )
-            session.mark_committed(outcome.commit_id, outcome.seq, closer)
-            for shard in shards:
-                shard.seal("committed", closer)
+            outcome = CommitOutcome(commit_id=new.commit_id, seq=new.seq)
             return Result(outcome, (self.record(repo, session, *shards),))
 
         return self.retrying(attempt, conflict=CONFLICT_MESSAGE)
@@ -174,46 +156,8 @@ class SessionCommands(CatalogBase):
         """400 for a session with no net change, unless it closed since it was read: a
         rollback landing between reading the session and its staged rows empties them,
         and that is a closed session (404), not an empty one."""
-        if self.session(repo, session_id).status not in ("open", PENDING_APPROVAL):
-            raise NotFound("session not found or already closed")
+        self.session(repo, session_id).require_committable()
         raise Invalid("nothing to commit: the session has no staged changes")
-
-    def _add_commit(
-        self,
-        repo: Repository,
-        session_id: str,
-        staged: list[dict[str, Any]],
-        message: str,
-        metadata: dict[str, str],
-        committer: Actor,
-        committer_name: str,
-        kind: str,
-    ) -> CommitOutcome:
-        now = self.clock()
-        seq = repo.head_seq + 1
-        cid = commit_id(
-            repository_id=str(repo.id),
-            seq=seq,
-            parents=[repo.head_commit_id] if repo.head_commit_id else [],
-            message=message,
-            metadata=metadata,
-            committer_type=committer.type,
-            committer_id=committer.id,
-            created_at=stamp(now),
-            digest=changes_digest((s["path"], s["op"], s["address"], s["etag"]) for s in staged),
-        )
-        repo.add_commit(
-            commit_id=cid,
-            session_id=session_id,
-            message=message,
-            metadata=metadata,
-            committer=committer_name,
-            kind=kind,
-            changes=len(staged),
-            actor=committer,
-            timestamp=now,
-        )
-        return CommitOutcome(commit_id=cid, seq=seq)
 
     def rollback(
         self,
@@ -231,10 +175,8 @@ class SessionCommands(CatalogBase):
             if session.status == "committed":
                 raise NotFound("session not found or already committed")
             shards = self.shards(session)
-            if not session.roll_back(reason, principal.actor):
+            if not session.roll_back(reason, principal.actor, shards):
                 return Result(None)
-            for shard in shards:
-                shard.seal("rolled back", principal.actor)
             return Result(None, (self.record(session, *shards),))
 
         return self.retrying(attempt)

@@ -1,13 +1,35 @@
-"""Content-derived commit ids and the commit log entry shape."""
+"""Content-derived commit ids, commit inputs (message, metadata) and what a commit made."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from domain.shared.errors import Invalid
+from domain.shared.values import Actor
+
+MAX_MESSAGE = 65536
+# One staged change as a commit applies it: path, op, address, etag (and more, ignored).
+Change = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class NewCommit:
+    """A commit the repository just added: its id and its sequence number."""
+
+    commit_id: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Committer:
+    """Who a commit is attributed to (an approved commit: the agent that asked for it)."""
+
+    actor: Actor
+    name: str
 
 
 def changes_digest(changes: Iterable[tuple[str, str, str, str]]) -> str:
@@ -46,6 +68,14 @@ def commit_id(
         separators=(",", ":"),
     )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def check_message(message: object) -> str:
+    if not isinstance(message, str) or not message.strip():
+        raise Invalid("message is required")
+    if len(message) > MAX_MESSAGE:
+        raise Invalid("message must be at most 64 KiB")
+    return message
 
 
 def check_metadata(value: Any) -> dict[str, str]:

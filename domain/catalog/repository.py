@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from domain.shared.errors import Invalid, NotFound
+from domain.catalog.commits import Change, Committer, NewCommit, changes_digest, commit_id
+from domain.shared.errors import Conflict, Invalid, NotFound
 from domain.shared.scoped import OrgAggregate, OrgCreated, OrgEvent, start_state
-from domain.shared.values import Actor
+from domain.shared.values import Actor, parse_iso, stamp
 
 DEFAULT_RETENTION_DAYS = 14
 SETTINGS = (
@@ -99,10 +101,18 @@ class Repository(OrgAggregate):
             repo.retained_from = self.up_to_seq
 
     class Deleted(OrgEvent):
-        """The repository was deleted (soft: garbage collection purges it later)."""
+        """The repository was deleted (soft: restorable until garbage collection purges it)."""
 
         def apply(self, repo: Repository) -> None:
             repo.deleted = True
+            repo.deleted_on = self.timestamp
+
+    class Restored(OrgEvent):
+        """The operator restored a deleted repository: its objects and history are back."""
+
+        def apply(self, repo: Repository) -> None:
+            repo.deleted = False
+            repo.deleted_on = None
 
     class Purged(OrgEvent):
         """Garbage collection dropped a deleted repository's catalog rows."""
@@ -117,6 +127,7 @@ class Repository(OrgAggregate):
         head_commit_id: str
         retained_from: int
         purged: bool
+        deleted_on: datetime | None
 
     @classmethod
     def create(
@@ -148,47 +159,95 @@ class Repository(OrgAggregate):
         if changes:
             self._act(self.Updated, actor, settings=changes)
 
+    # -- rules ----------------------------------------------------------------------------
+    @property
+    def retention_days(self) -> int:
+        return int(self.settings.get("retention_days") or DEFAULT_RETENTION_DAYS)
+
+    def retention_start(self, now: datetime) -> datetime:
+        """Commits made before this instant are beyond retention (their trees may be gone)."""
+        return now - timedelta(days=self.retention_days)
+
+    def is_stale(self, creation_date: str, now: datetime) -> bool:
+        """Whether a commit made at `creation_date` (ISO) is beyond the retention period."""
+        created = parse_iso(creation_date)
+        return created is not None and created < self.retention_start(now)
+
+    def requires_approval(self, committer: Actor) -> bool:
+        """Whether `committer`'s commits wait for a human: agents' do if the setting says so."""
+        return committer.type == "agent" and bool(self.settings.get("agents_require_approval"))
+
+    # -- commands -------------------------------------------------------------------------
     def add_commit(
         self,
         *,
-        commit_id: str,
         session_id: str,
+        changes: Sequence[Change],
         message: str,
         metadata: dict[str, str],
-        committer: str,
+        committer: Committer,
         kind: str,
-        changes: int,
-        actor: Actor,
         timestamp: datetime,
-    ) -> int:
+    ) -> NewCommit:
+        """Put `changes` on the head as the next commit: sequence head + 1, the head as its
+        parent, an id hashing all of it."""
         self.require_live()
+        if not changes:
+            raise Invalid("nothing to commit: the session has no staged changes")
         seq = self.head_seq + 1
         parents = [self.head_commit_id] if self.head_commit_id else []
+        new_id = commit_id(
+            repository_id=str(self.id),
+            seq=seq,
+            parents=parents,
+            message=message,
+            metadata=metadata,
+            committer_type=committer.actor.type,
+            committer_id=committer.actor.id,
+            created_at=stamp(timestamp),
+            digest=changes_digest((c["path"], c["op"], c["address"], c["etag"]) for c in changes),
+        )
         self.trigger_event(
             self.CommitAdded,
             organization_id=self.organization_id,
-            actor_type=actor.type,
-            actor_id=actor.id,
+            actor_type=committer.actor.type,
+            actor_id=committer.actor.id,
             seq=seq,
-            commit_id=commit_id,
+            commit_id=new_id,
             parents=parents,
             session_id=session_id,
             message=message,
             metadata=metadata,
-            committer=committer,
+            committer=committer.name,
             kind=kind,
-            changes=changes,
+            changes=len(changes),
             timestamp=timestamp,
         )
-        return seq
+        return NewCommit(new_id, seq)
 
     def apply_retention(self, up_to_seq: int, actor: Actor) -> None:
         if up_to_seq > self.retained_from:
             self._act(self.RetentionApplied, actor, up_to_seq=up_to_seq)
 
+    @property
+    def deleted_at(self) -> datetime:
+        """When it was deleted (repositories deleted before deletion times were recorded:
+        their last change, which was the deletion)."""
+        return getattr(self, "deleted_on", None) or self.modified_on
+
+    def purge_after(self, retention: timedelta) -> datetime:
+        return self.deleted_at + retention
+
     def delete(self, actor: Actor) -> None:
         if not self.deleted:
             self._act(self.Deleted, actor)
+
+    def restore(self, actor: Actor) -> None:
+        if self.purged:
+            raise NotFound(f"repository '{self.name}' was purged and cannot be restored")
+        if not self.deleted:
+            raise Conflict(f"repository '{self.name}' is not deleted")
+        self._act(self.Restored, actor)
 
     def purge(self, actor: Actor) -> None:
         if self.deleted and not self.purged:

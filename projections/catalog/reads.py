@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from domain.catalog.tree import Tree
 from projections.base import Reader
 from projections.catalog import history, queries
 
 
 class SqlCatalogReads:
-    """Adapter for application.ports.CatalogReads."""
+    """Adapter for application.ports.CatalogReads: the SQL lives in `queries`/`history`."""
 
     def __init__(self, db: Reader) -> None:
         self.db = db
@@ -81,3 +82,74 @@ class SqlCatalogReads:
             " ('open', 'pending_approval') AND opened_at < ?",
             (opened_before,),
         )
+
+    # -- queries ----------------------------------------------------------------------------
+    def session_row(self, session_id: str) -> dict[str, Any] | None:
+        return queries.get_session(self.db, session_id)
+
+    def commit_row(self, repository_id: str, commit_id: str) -> dict[str, Any] | None:
+        return history.commit_row(self.db, repository_id, commit_id)
+
+    def commit_of_session(self, repository_id: str, session_id: str) -> dict[str, Any] | None:
+        return history.commit_of_session(self.db, repository_id, session_id)
+
+    def head_seq(self, repository_id: str) -> int:
+        return history.head_seq(self.db, repository_id)
+
+    def entry(self, tree: Tree, path: str) -> dict[str, Any] | None:
+        if tree.session_id:
+            return queries.session_entry(self.db, _session(tree), path)
+        return queries.entry_at(self.db, tree.repository_id, path, tree.seq)
+
+    def listing(
+        self, tree: Tree, *, prefix: str, delimiter: str, after: str, amount: int
+    ) -> list[dict[str, Any]]:
+        fetch = (
+            queries.session_fetch(self.db, _session(tree), prefix)
+            if tree.session_id
+            else queries.committed_fetch(self.db, tree.repository_id, tree.seq, prefix)
+        )
+        return queries.listing(
+            fetch, prefix=prefix, delimiter=delimiter, after=after, amount=amount
+        )
+
+    def log(
+        self, repository_id: str, *, below_seq: int, prefix: str, path: str, amount: int
+    ) -> list[dict[str, Any]]:
+        return history.log(
+            self.db, repository_id, below_seq=below_seq, prefix=prefix, path=path, amount=amount
+        )
+
+    def diff_commits(
+        self,
+        repository_id: str,
+        left: int,
+        right: int,
+        *,
+        prefix: str,
+        after: str,
+        amount: int,
+        delimiter: str,
+    ) -> list[dict[str, Any]]:
+        return history.diff_commits(
+            self.db,
+            repository_id,
+            left,
+            right,
+            prefix=prefix,
+            after=after,
+            amount=amount,
+            delimiter=delimiter,
+        )
+
+    def diff_staged(
+        self, tree: Tree, *, prefix: str, after: str, amount: int
+    ) -> list[dict[str, Any]]:
+        return history.diff_session(
+            self.db, _session(tree), prefix=prefix, after=after, amount=amount
+        )
+
+
+def _session(tree: Tree) -> dict[str, Any]:
+    """The session fields the staged-view queries use."""
+    return {"id": tree.session_id, "repository_id": tree.repository_id, "base_seq": tree.seq}

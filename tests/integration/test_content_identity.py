@@ -14,6 +14,7 @@ from typing import Any
 from litestar.testing import TestClient
 
 from application.principal import Principal
+from domain.catalog.commits import Committer
 from domain.catalog.staging import staged_put
 from domain.shared.values import stamp
 from infra.bootstrap import Container
@@ -165,14 +166,20 @@ def _legacy_noop_commit(container: Container, repo: Repo, path: str) -> str:
     session = catalog.session(aggregate, sid)
     shards = catalog.shards(session)
     staged = [{"path": path, "op": "put", "address": entry["address"], "etag": entry["etag"]}]
-    outcome = catalog._add_commit(
-        aggregate, sid, staged, "legacy no-op", {}, principal.actor, principal.name, "session"
+    # The domain's commit, without the application's net-change check.
+    new = session.commit(
+        aggregate,
+        shards,
+        staged,
+        message="legacy no-op",
+        metadata={},
+        committer=Committer(principal.actor, principal.name),
+        closer=principal.actor,
+        kind="session",
+        timestamp=catalog.clock(),
     )
-    session.mark_committed(outcome.commit_id, outcome.seq, principal.actor)
-    for shard in shards:
-        shard.seal("committed", principal.actor)
     container.wait_for([catalog.record(aggregate, session, *shards)])
-    return outcome.commit_id
+    return new.commit_id
 
 
 def test_reverting_a_commit_that_changed_nothing_is_refused(
