@@ -10,6 +10,15 @@ from interfaces.http.controllers.object_reads import required as _required
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.resources import CopyDestination, CopySource, ObjectPath
 from interfaces.http.schemas.catalog import BulkDeleteRequest, CompleteRequest, FinalizeRequest
+from interfaces.http.schemas.errors import errors
+from interfaces.http.schemas.objects import (
+    CopiedObject,
+    DeleteObjectsResponse,
+    MultipartUpload,
+    PartURL,
+    StagedObject,
+    UploadURL,
+)
 
 
 class ObjectsController(Controller):
@@ -33,7 +42,7 @@ class ObjectsController(Controller):
         container: ContainerDep,
         object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
-    ) -> dict[str, str]:
+    ) -> UploadURL:
         grant = container.catalog.start_upload(
             org.org_id,
             repository,
@@ -41,12 +50,13 @@ class ObjectsController(Controller):
             object_path,
             principal,
         )
-        return {"upload_url": grant.upload_url, "upload_token": grant.upload_token}
+        return UploadURL(upload_url=grant.upload_url, upload_token=grant.upload_token)
 
     @post(
         "/object/finalize",
         opt={"action": "PutObject", "resource_path": "path"},
         operation_id="finalizeObject",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def finalize(
@@ -58,8 +68,8 @@ class ObjectsController(Controller):
         container: ContainerDep,
         object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
-    ) -> dict[str, str]:
-        return settled(
+    ) -> StagedObject:
+        staged = settled(
             container,
             container.catalog.finalize(
                 org.org_id,
@@ -74,6 +84,7 @@ class ObjectsController(Controller):
                 principal=principal,
             ),
         )
+        return StagedObject(**staged)
 
     @post(
         "/object/multipart",
@@ -90,7 +101,7 @@ class ObjectsController(Controller):
         container: ContainerDep,
         object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
-    ) -> dict[str, str]:
+    ) -> MultipartUpload:
         grant = container.catalog.start_multipart(
             org.org_id,
             repository,
@@ -98,7 +109,7 @@ class ObjectsController(Controller):
             object_path,
             principal,
         )
-        return {"upload_id": grant.upload_id, "upload_token": grant.upload_token}
+        return MultipartUpload(upload_id=grant.upload_id, upload_token=grant.upload_token)
 
     @get(
         "/object/multipart/part",
@@ -116,7 +127,7 @@ class ObjectsController(Controller):
         upload_id: FromQuery[str | None] = None,
         upload_token: FromQuery[str | None] = None,
         part_number: FromQuery[int | None] = None,
-    ) -> dict[str, str]:
+    ) -> PartURL:
         url = container.catalog.part_url(
             org.org_id,
             repository,
@@ -126,12 +137,13 @@ class ObjectsController(Controller):
             upload_token=upload_token or "",
             part_number=part_number if part_number is not None else 0,
         )
-        return {"upload_url": url}
+        return PartURL(upload_url=url)
 
     @post(
         "/object/multipart/complete",
         opt={"action": "PutObject", "resource_path": "path"},
         operation_id="completeMultipartUpload",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def complete(
@@ -143,8 +155,8 @@ class ObjectsController(Controller):
         container: ContainerDep,
         object_path: ObjectPath,
         session_id: FromQuery[str | None] = None,
-    ) -> dict[str, str]:
-        return settled(
+    ) -> StagedObject:
+        staged = settled(
             container,
             container.catalog.complete_multipart(
                 org.org_id,
@@ -160,6 +172,7 @@ class ObjectsController(Controller):
                 principal=principal,
             ),
         )
+        return StagedObject(**staged)
 
     @delete(
         "/object/multipart",
@@ -196,6 +209,7 @@ class ObjectsController(Controller):
             "also_reads": "source_path",
         },
         operation_id="copyObject",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def copy(
@@ -207,7 +221,7 @@ class ObjectsController(Controller):
         copy_source: CopySource,
         copy_destination: CopyDestination,
         session_id: FromQuery[str | None] = None,
-    ) -> Response[dict[str, str]]:
+    ) -> Response[CopiedObject]:
         settled(
             container,
             container.catalog.copy(
@@ -220,7 +234,7 @@ class ObjectsController(Controller):
             ),
         )
         return Response(
-            {"source_path": copy_source, "destination_path": copy_destination},
+            CopiedObject(source_path=copy_source, destination_path=copy_destination),
             status_code=HTTP_201_CREATED,
         )
 
@@ -229,6 +243,7 @@ class ObjectsController(Controller):
         opt={"action": "DeleteObject", "resource_path": "path"},
         operation_id="deleteObject",
         status_code=HTTP_204_NO_CONTENT,
+        responses=errors(409),
         sync_to_thread=True,
     )
     def remove(
@@ -258,6 +273,7 @@ class ObjectsController(Controller):
         opt={"action": "DeleteObject", "body_resource": "path"},
         operation_id="deleteObjects",
         status_code=200,
+        responses=errors(409),
         sync_to_thread=True,
     )
     def remove_many(
@@ -268,7 +284,7 @@ class ObjectsController(Controller):
         principal: PrincipalDep,
         container: ContainerDep,
         session_id: FromQuery[str | None] = None,
-    ) -> dict[str, int]:
+    ) -> DeleteObjectsResponse:
         for path in data.paths:  # the guard saw no path: check each one
             container.authorizer.authorize(
                 principal, org.org_id, "DeleteObject", {"repository": repository, "path": path}
@@ -284,4 +300,4 @@ class ObjectsController(Controller):
                 require_existing=False,
             ),
         )
-        return {"deleted": deleted}
+        return DeleteObjectsResponse(deleted=deleted)

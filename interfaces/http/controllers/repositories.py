@@ -11,12 +11,15 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from domain.shared.errors import Invalid
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, require_named, settled
 from interfaces.http.pagination import page
-from interfaces.http.schemas.catalog import repository_of
+from interfaces.http.schemas.catalog import REPOSITORY_FIELDS
+from interfaces.http.schemas.errors import errors
+from interfaces.http.schemas.repositories import Repository, RepositoryList
 from projections.catalog.repositories import list_repositories
 
 
 def _settings(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in ("name", "id", "organization_id")}
+    """The settings a body names; anything else a client sent is ignored, not stored."""
+    return {k: v for k, v in body.items() if k in REPOSITORY_FIELDS}
 
 
 class RepositoriesController(Controller):
@@ -29,6 +32,7 @@ class RepositoriesController(Controller):
         "/",
         opt={"action": "CreateRepository", "body_resource": "repository"},
         operation_id="createRepository",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def create(
@@ -37,7 +41,7 @@ class RepositoriesController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-    ) -> dict[str, Any]:
+    ) -> Repository:
         name = data.get("name")
         if not isinstance(name, str):
             raise Invalid("name is required")
@@ -45,7 +49,7 @@ class RepositoriesController(Controller):
         result = container.catalog.create_repository(
             org.org_id, name=name, settings=_settings(data), principal=principal
         )
-        return repository_of(settled(container, result))
+        return Repository.of(settled(container, result))
 
     @get(
         "/",
@@ -59,11 +63,11 @@ class RepositoriesController(Controller):
         container: ContainerDep,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> RepositoryList:
         size = page.size(amount)
         cursor = after if after is None or "/" in after else f"{org.name}/{after}"
         rows = list_repositories(container.db, [org.org_id], after=cursor or "", amount=size + 1)
-        return page.of(rows, size, key="cursor")
+        return RepositoryList.of(page.of(rows, size, key="cursor"))
 
     @get(
         "/{repository:str}",
@@ -71,10 +75,8 @@ class RepositoriesController(Controller):
         operation_id="getRepository",
         sync_to_thread=True,
     )
-    def read(
-        self, repository: FromPath[str], org: OrgDep, container: ContainerDep
-    ) -> dict[str, Any]:
-        return repository_of(
+    def read(self, repository: FromPath[str], org: OrgDep, container: ContainerDep) -> Repository:
+        return Repository.of(
             container.catalog.get_repository(org.org_id, repository, read_only=True)
         )
 
@@ -91,13 +93,13 @@ class RepositoriesController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-    ) -> dict[str, Any]:
+    ) -> Repository:
         if "name" in data and data["name"] != repository:
             raise Invalid("a repository cannot be renamed")
         result = container.catalog.update_repository(
             org.org_id, repository, _settings(data), principal
         )
-        return repository_of(settled(container, result))
+        return Repository.of(settled(container, result))
 
     @delete(
         "/{repository:str}",
@@ -134,7 +136,7 @@ class AllRepositoriesController(Controller):
         container: ContainerDep,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> RepositoryList:
         authorizer = container.authorizer
         org_ids = []
         for name in authorizer.source.organizations_of(principal):
@@ -143,4 +145,4 @@ class AllRepositoriesController(Controller):
                 org_ids.append(snap.org_id)
         size = page.size(amount)
         rows = list_repositories(container.db, org_ids, after=after or "", amount=size + 1)
-        return page.of(rows, size, key="cursor")
+        return RepositoryList.of(page.of(rows, size, key="cursor"))
