@@ -125,6 +125,7 @@ def test_the_open_session_survives_and_commits(golden: Golden) -> None:
         assert [r.path for r in session.uncommitted()] == ["staged/new.txt"]
         assert session.objects.get("staged/new.txt").read() == b"not committed yet\n"
         landed = session.commit("fourth: written after the upgrade")
+        assert landed is not None  # None only for a commit awaiting approval
         assert repo.commits.get(landed).parents == [facts["commits"][-1]]
         assert repo.commits.get(landed).objects.get("staged/new.txt").read() == (
             b"not committed yet\n"
