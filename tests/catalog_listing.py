@@ -83,7 +83,7 @@ def pages(repo: Repo, *, amount: int, max_pages: int = 10**9, **params: Any) -> 
         entries, pagination = page(repo, amount=amount, after=after, **params)
         out += entries
         if not pagination["has_more"]:
-            assert pagination["next_offset"] is None
+            assert pagination["next_offset"] == ""
             break
         assert len(entries) == amount, (params, after, entries)
         assert pagination["next_offset"] == entries[-1][0]

@@ -26,7 +26,8 @@ class _Page:
         """`{"results", "pagination"}` from `size + 1` fetched rows (the extra one means more)."""
         has_more = len(rows) > size
         results = rows[:size]
-        next_offset = str(results[-1][key]) if has_more and results else None
+        # The spec types `next_offset` as a string: "" (never null) when there is no next page.
+        next_offset = str(results[-1][key]) if has_more and results else ""
         return {
             "results": results,
             "pagination": {

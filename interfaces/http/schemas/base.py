@@ -35,5 +35,5 @@ class Out(BaseModel):
 
 class Pagination(Out):
     has_more: bool
-    next_offset: str | None
+    next_offset: str  # "" when there is no further page (the spec types it as a string)
     max_per_page: int
