@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         default=3600,
         description="Retention and garbage collection period (0 = only `tilde-server gc`)",
     )
+    deleted_retention_days: int = Field(
+        default=7,
+        ge=0,
+        le=36500,
+        description="Days a deleted organization or repository stays restorable (its name "
+        "reserved) before garbage collection purges it (0 = at the next collection)",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"

@@ -13,6 +13,8 @@ from application.principal import Principal
 from domain.catalog.repository import Repository
 from domain.catalog.session import Session
 from domain.shared.errors import DomainError
+from domain.shared.ids import index_id
+from domain.shared.index import IndexEntry
 from domain.shared.values import Actor, stamp
 
 SYSTEM = Principal(type="system", id="", name="gc", via="internal")
@@ -25,6 +27,7 @@ class GcReport:
     entry_versions_expired_up_to: dict[str, int] = field(default_factory=dict)
     sessions_rolled_back: int = 0
     repositories_purged: int = 0
+    organizations_purged: int = 0
     blobs_deleted: int = 0
     blobs_kept: int = 0
     multiparts_aborted: int = 0
@@ -63,13 +66,12 @@ class GarbageCollection(SessionCommands):
         if repo is None:
             return False
         if repo.deleted:
-            if not repo.purged:
-                repo.purge(Actor.system())
-                self.record(repo)
+            # Restorable until the window ends; its bytes stay referenced until then.
+            expired = repo.purge_after(self.deleted_retention) <= now
+            if expired and self.purge_repository(repo, Actor.system()):
                 report.repositories_purged += 1
             return True
-        days = int(repo.settings.get("retention_days") or 14)
-        boundary = self.reads.stale_boundary(str(repo.id), stamp(now - timedelta(days=days)))
+        boundary = self.reads.stale_boundary(str(repo.id), stamp(repo.retention_start(now)))
         # Keep every version an open session's base commit can still see.
         boundary = min([boundary, *(b - 1 for b in bases)])
         if boundary > repo.retained_from:
@@ -77,6 +79,38 @@ class GarbageCollection(SessionCommands):
             self.record(repo)
             report.entry_versions_expired_up_to[str(repo.id)] = boundary
         return True
+
+    def purge_repository(self, repo: Repository, actor: Actor) -> bool:
+        """Drop a deleted repository's catalog rows (its blobs become collectable) and free
+        its name; False when there was nothing to purge."""
+        if not repo.deleted or repo.purged:
+            return False
+        repo.purge(actor)
+        entry = self.find(index_id(f"repo-name:{repo.organization_id}", repo.name), IndexEntry)
+        if entry is not None and entry.owner_id == str(repo.id):
+            entry.release()
+            self.record(repo, entry)
+        else:
+            self.record(repo)
+        return True
+
+    def purge_repositories_of(self, org_id: str) -> int:
+        """Purge every repository of a purged organization, deleting what was left live."""
+        purged = 0
+        for row in self.reads.repositories():
+            if row["organization_id"] != org_id or row["purged"]:
+                continue
+
+            def purge(repository_id: str = row["id"]) -> bool:
+                repo = self.find(UUID(repository_id), Repository)
+                if repo is None:
+                    return False
+                if not repo.deleted:
+                    repo.delete(Actor.system())
+                return self.purge_repository(repo, Actor.system())
+
+            purged += self.retrying(purge, conflict="the repository changed concurrently")
+        return purged
 
     def _close_abandoned_sessions(self, now: datetime) -> int:
         closed = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from domain.organizations.organization import Organization
 from domain.organizations.policy import Policy
 from domain.organizations.role import Role
 from domain.shared.errors import Conflict, Forbidden, NotFound
-from domain.shared.ids import derived_id, index_id
+from domain.shared.ids import derived_id, index_id, parse_uuid
 from domain.shared.index import IndexEntry
 from domain.shared.values import Actor
 
@@ -84,9 +85,12 @@ class OrganizationsBase(TildeApplication):
         users: UserDirectory,
         authorizer: Authorizer | None = None,
         signer: TokenSigner | None = None,
+        deleted_retention_days: int = 7,
         **kwargs: Any,
     ) -> None:
         super().__init__(env, **kwargs)
+        # How long a deleted organization stays restorable (and its name reserved) before GC.
+        self.deleted_retention = timedelta(days=deleted_retention_days)
         self.users = users
         self.authorizer: Authorizer | None = authorizer
         self.signer = signer
@@ -116,13 +120,14 @@ class OrganizationsBase(TildeApplication):
 
     # -- aggregates by name or id ---------------------------------------------------------
     def organization(self, name_or_id: str) -> Organization:
-        owner = self.index_owner("org-name", name_or_id)
-        org = self.find(UUID(owner), Organization) if owner else None
-        if org is None:
-            try:
-                org = self.find(UUID(name_or_id), Organization)
-            except ValueError:
-                org = None
+        """A live organization by id (a UUID) or else by name: names never look like ids
+        (`check_org_name`), so one string never means two organizations."""
+        as_id = parse_uuid(name_or_id)
+        if as_id is not None:
+            org = self.find(as_id, Organization)
+        else:
+            owner = self.index_owner("org-name", name_or_id)
+            org = self.find(UUID(owner), Organization) if owner else None
         if org is None or org.deleted:
             raise NotFound(f"organization '{name_or_id}' not found")
         return org

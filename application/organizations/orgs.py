@@ -1,8 +1,9 @@
-"""Organization commands: create (with built-in policies), delete, members."""
+"""Organization commands: create (with built-in policies), delete, restore, purge, members."""
 
 from __future__ import annotations
 
-from uuid import uuid4
+from collections.abc import Sequence
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
 
@@ -19,6 +20,7 @@ from domain.organizations.organization import Organization
 from domain.organizations.policy import Policy
 from domain.organizations.rules import check_org_name, slug_problem
 from domain.shared.errors import Conflict, Forbidden, NotFound
+from domain.shared.values import Actor, stamp
 
 
 class OrganizationCommands(OrganizationsBase):
@@ -37,8 +39,7 @@ class OrganizationCommands(OrganizationsBase):
             raise Forbidden("only users can create organizations")
         slug = check_org_name(name)
         display = clean_text(display_name, "display_name", required=True)
-        if self.index_owner("org-name", slug):
-            raise Conflict(f"organization name '{slug}' is taken")
+        self._require_free(slug)
         actor = principal.actor
         org_id = uuid4()
         org = Organization.create(org_id=org_id, name=slug, display_name=display, actor=actor)
@@ -65,12 +66,70 @@ class OrganizationCommands(OrganizationsBase):
             raise Conflict(f"organization name '{slug}' is taken") from None
         return Result(org, (written,))
 
-    def delete_organization(self, org_id: str, principal: Principal) -> Result[None]:
+    def _require_free(self, slug: str) -> None:
+        owner = self.index_owner("org-name", slug)
+        if not owner:
+            return
+        held = self.find(UUID(owner), Organization)
+        if held is not None and held.deleted and not held.is_purged:
+            until = stamp(held.purge_after(self.deleted_retention))
+            raise Conflict(
+                f"organization name '{slug}' is reserved until {until}: an organization of "
+                "that name was deleted and the operator can still restore it "
+                f"(tilde-server organizations restore {slug}); the name is free once it is purged"
+            )
+        raise Conflict(f"organization name '{slug}' is taken")
+
+    def delete_organization(
+        self, org_id: str, principal: Principal, *, repositories: Sequence[str]
+    ) -> Result[None]:
+        """Soft delete, refused while `repositories` (its live ones) remain; the name stays
+        reserved so that the operator can restore it until garbage collection purges it."""
+
         def command() -> Result[None]:
             org = self.organization(org_id)
-            org.delete(principal.actor)
-            released = self.release("org-name", org.name)
-            return Result(None, (self.record(org, released),))
+            org.delete(principal.actor, repositories=repositories)
+            return Result(None, (self.record(org),))
+
+        return self.retrying(command)
+
+    def deleted_organization(self, org_id: str) -> Organization:
+        """A deleted, not yet purged organization by id (NotFound otherwise)."""
+        try:
+            org = self.find(UUID(org_id), Organization)
+        except ValueError:
+            org = None
+        if org is None or not org.deleted or org.is_purged:
+            raise NotFound(f"no deleted organization {org_id}")
+        return org
+
+    def restore_organization(self, org_id: str, actor: Actor) -> Result[Organization]:
+        """Undelete; the name comes back with it unless another organization took it (only
+        possible for deletions made before names stayed reserved)."""
+
+        def command() -> Result[Organization]:
+            org = self.deleted_organization(org_id)
+            owner = self.index_owner("org-name", org.name)
+            if owner is not None and owner != str(org.id):
+                raise Conflict(
+                    f"organization name '{org.name}' now belongs to another organization"
+                )
+            org.restore(actor)
+            claimed = (
+                [] if owner else [self.claim("org-name", org.name, str(org.id), "organization")]
+            )
+            return Result(org, (self.record(org, *claimed),))
+
+        return self.retrying(command)
+
+    def purge_organization(self, org_id: str, actor: Actor) -> Result[None]:
+        """Garbage collection's last step for a deleted organization: free its name."""
+
+        def command() -> Result[None]:
+            org = self.deleted_organization(org_id)
+            org.purge(actor)
+            released = self.release("org-name", org.name, owner=org.id)
+            return Result(None, (self.record(org, *([released] if released else [])),))
 
         return self.retrying(command)
 

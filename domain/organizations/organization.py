@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from domain.shared.errors import Conflict, NotFound
@@ -23,6 +25,7 @@ class Organization(OrgAggregate):
             org.name = self.name
             org.display_name = self.display_name
             org.members = {}
+            org.purged = False
 
     class MemberAdded(OrgEvent):
         """A user joined (as creator, through an invitation, or added directly)."""
@@ -42,15 +45,31 @@ class Organization(OrgAggregate):
             org.members = {k: v for k, v in org.members.items() if k != self.user_id}
 
     class Deleted(OrgEvent):
-        """The organization was deleted (soft: its history stays in the log)."""
+        """The organization was deleted (soft: restorable until garbage collection purges it)."""
 
         def apply(self, org: Organization) -> None:
             org.deleted = True
+            org.deleted_on = self.timestamp
+
+    class Restored(OrgEvent):
+        """The operator restored a deleted organization (members, policies and all)."""
+
+        def apply(self, org: Organization) -> None:
+            org.deleted = False
+            org.deleted_on = None
+
+    class Purged(OrgEvent):
+        """Garbage collection purged a deleted organization; its name is free again."""
+
+        def apply(self, org: Organization) -> None:
+            org.purged = True
 
     if TYPE_CHECKING:  # state set by the events; not dataclass fields
         name: str
         display_name: str
         members: dict[str, str]
+        deleted_on: datetime | None
+        purged: bool
 
     @classmethod
     def create(cls, *, org_id: Any, name: str, display_name: str, actor: Actor) -> Organization:
@@ -80,6 +99,41 @@ class Organization(OrgAggregate):
             raise NotFound("member not found")
         self._act(self.MemberRemoved, actor, user_id=user_id)
 
-    def delete(self, actor: Actor) -> None:
+    @property
+    def is_purged(self) -> bool:
+        return bool(getattr(self, "purged", False))  # absent from snapshots taken before purges
+
+    @property
+    def deleted_at(self) -> datetime:
+        """When it was deleted (organizations deleted before deletion times were recorded:
+        their last change, which was the deletion)."""
+        return getattr(self, "deleted_on", None) or self.modified_on
+
+    def purge_after(self, retention: timedelta) -> datetime:
+        return self.deleted_at + retention
+
+    def delete(self, actor: Actor, *, repositories: Sequence[str]) -> None:
+        """Soft delete; refused while the organization still has `repositories`."""
+        if self.deleted:
+            raise NotFound(f"organization '{self.name}' not found")
+        if repositories:
+            shown = ", ".join(sorted(repositories)[:20])
+            more = f" and {len(repositories) - 20} more" if len(repositories) > 20 else ""
+            raise Conflict(
+                f"organization '{self.name}' still has repositories: {shown}{more}; "
+                "delete them first"
+            )
+        self._act(self.Deleted, actor)
+
+    def restore(self, actor: Actor) -> None:
+        if self.is_purged:
+            raise NotFound(f"organization '{self.name}' was purged and cannot be restored")
         if not self.deleted:
-            self._act(self.Deleted, actor)
+            raise Conflict(f"organization '{self.name}' is not deleted")
+        self._act(self.Restored, actor)
+
+    def purge(self, actor: Actor) -> None:
+        if not self.deleted:
+            raise Conflict(f"organization '{self.name}' is not deleted")
+        if not self.is_purged:
+            self._act(self.Purged, actor)

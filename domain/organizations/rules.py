@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from domain.shared.errors import Invalid
+from domain.shared.ids import parse_uuid
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 # Names that would pass for the service itself (or one of its URLs) in a link or an email.
@@ -24,8 +25,8 @@ def slug_problem(name: object) -> str:
     """'' when `name` is a usable organization name, else 'invalid' or 'reserved'."""
     if not isinstance(name, str) or not SLUG_RE.match(name):
         return "invalid"
-    if name in RESERVED_ORG_NAMES:
-        return "reserved"
+    if name in RESERVED_ORG_NAMES or parse_uuid(name) is not None:
+        return "reserved"  # a name that reads as an id would make lookups ambiguous
     return ""
 
 
@@ -37,7 +38,8 @@ def check_org_name(name: object) -> str:
             "and '-', 2-63 characters)"
         )
     if problem == "reserved":
-        raise Invalid(f"organization name '{name}' is reserved")
+        why = " (it reads as an id)" if parse_uuid(str(name)) is not None else ""
+        raise Invalid(f"organization name '{name}' is reserved{why}")
     assert isinstance(name, str)
     return name
 

@@ -51,6 +51,7 @@ def build(shared: Shared) -> ContextParts:
         base_url=settings.base_url,
         upload_ttl=settings.upload_url_ttl_seconds,
         download_ttl=settings.download_url_ttl_seconds,
+        deleted_retention_days=shared.settings.deleted_retention_days,
         clock=shared.clock,
         observers=[shared.saved],
     )

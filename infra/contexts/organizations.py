@@ -34,6 +34,7 @@ def build(shared: Shared) -> ContextParts:
         ],
         authorizer=authorizer,
         signer=shared.signer,
+        deleted_retention_days=shared.settings.deleted_retention_days,
         clock=shared.clock,
         observers=[shared.saved],
     )

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from interfaces.cli.audit import audit
+from interfaces.cli.backup import backup, restore
 from interfaces.cli.events import events
 from interfaces.cli.gc import gc
 from interfaces.cli.projections import projections
 from interfaces.cli.serve import serve, worker
+from interfaces.cli.trash import organizations, repositories
 from interfaces.cli.users import users
 
 
@@ -25,6 +27,10 @@ cli.add_command(projections)
 cli.add_command(events)
 cli.add_command(audit)
 cli.add_command(gc)
+cli.add_command(backup)
+cli.add_command(restore)
+cli.add_command(organizations)
+cli.add_command(repositories)
 
 
 def main() -> None:

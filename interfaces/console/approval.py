@@ -11,13 +11,21 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect
 
-from domain.shared.errors import DomainError
+from domain.shared.errors import DomainError, NotFound
+from domain.shared.ids import parse_uuid
 from interfaces.console.pages import hidden, message, page
 from interfaces.console.web import csrf_ok, html, read_form, signed_in
 from interfaces.http.auth import CSRF_COOKIE
 from interfaces.http.deps import ContainerDep
 from projections.catalog.history import diff_session
 from projections.catalog.queries import get_session
+
+
+def org_name(organization: str) -> str:
+    """The path's organization, a name: an id in its place names nothing (404)."""
+    if parse_uuid(organization) is not None:
+        raise NotFound(f"organization '{organization}' not found")
+    return organization
 
 
 class ApprovalController(Controller):
@@ -47,7 +55,7 @@ class ApprovalController(Controller):
             return Redirect(f"/console/login?next_={quote(here)}", status_code=303)
         try:
             snap = container.authorizer.authorize(
-                principal, organization, "ApproveSession", {"repository": repository}
+                principal, org_name(organization), "ApproveSession", {"repository": repository}
             )
             repo = container.catalog.get_repository(snap.org_id, repository)
             session = get_session(container.catalog_db, session_id)
@@ -102,7 +110,7 @@ session <code>{escape(session_id)}</code> waits for your approval.</p>
 
         def act() -> str:
             snap = container.authorizer.authorize(
-                principal, organization, "ApproveSession", {"repository": repository}
+                principal, org_name(organization), "ApproveSession", {"repository": repository}
             )
             if form.get("decision") == "rollback":
                 container.authorizer.authorize(

@@ -145,6 +145,12 @@ def resource_of(
     return {k: v for k, v in resource.items() if k in action.resources}
 
 
+def named(snap: OrgSnapshot | None, org: str) -> OrgSnapshot | None:
+    """`snap` if `org` is its name: the spec's `{organization}` is a name, and an id in its
+    place must not reach (say, delete) the organization it identifies."""
+    return snap if snap is not None and snap.name == org else None
+
+
 def _admit_from_memory(
     container: Container,
     connection: ASGIConnection[Any, Any, Any, Any],
@@ -167,7 +173,7 @@ def _admit_from_memory(
     cached = container.authorizer.cached(org)
     if cached is None:
         return None
-    snap = container.authorizer.member_view(principal, org, cached)
+    snap = container.authorizer.member_view(principal, org, named(cached, org))
     return result, _authorize(connection, handler, action, principal, snap)
 
 
@@ -207,7 +213,8 @@ def _admit(
     if action.scope not in ORG_SCOPES:
         return result, None
     org = str(connection.path_params.get("organization", ""))
-    snap = container.authorizer.organization(result.principal, org)
+    authorizer = container.authorizer
+    snap = authorizer.member_view(result.principal, org, named(authorizer.snapshot(org), org))
     return result, _authorize(connection, handler, action, result.principal, snap)
 
 

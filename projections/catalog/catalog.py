@@ -65,6 +65,7 @@ class CatalogView(View):
             Repository.Created,
             Repository.Updated,
             Repository.Deleted,
+            Repository.Restored,
             Repository.CommitAdded,
             Repository.RetentionApplied,
             Repository.Purged,
@@ -147,10 +148,12 @@ class CatalogView(View):
                     (e.settings[field], str(e.originator_id)),
                 )
 
-    @on(Repository.Deleted)
+    @on(Repository.Deleted, Repository.Restored)
     def _repository_deleted(self, cur: Cursor, e: Repository.Deleted) -> None:
+        deleted = isinstance(e, Repository.Deleted)
         cur.execute(
-            "UPDATE catalog_repositories SET deleted = ? WHERE id = ?", (True, str(e.originator_id))
+            "UPDATE catalog_repositories SET deleted = ? WHERE id = ?",
+            (deleted, str(e.originator_id)),
         )
 
     @on(StagingShard.Staged)

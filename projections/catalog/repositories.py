@@ -22,7 +22,14 @@ class RepositoriesView(View):
     """One row per repository; unknown settings are kept in `extra`."""
 
     name = "repositories"
-    follows = {"catalog": (Repository.Created, Repository.Updated, Repository.Deleted)}
+    follows = {
+        "catalog": (
+            Repository.Created,
+            Repository.Updated,
+            Repository.Deleted,
+            Repository.Restored,
+        )
+    }
     tables = ("repositories",)
 
     def create_statements(self, dialect: str) -> list[str]:
@@ -71,10 +78,11 @@ class RepositoriesView(View):
             (json.dumps(settings, sort_keys=True), str(e.originator_id)),
         )
 
-    @on(Repository.Deleted)
+    @on(Repository.Deleted, Repository.Restored)
     def _deleted(self, cur: Cursor, e: Repository.Deleted) -> None:
+        deleted = isinstance(e, Repository.Deleted)
         cur.execute(
-            "UPDATE repositories SET deleted = ? WHERE id = ?", (True, str(e.originator_id))
+            "UPDATE repositories SET deleted = ? WHERE id = ?", (deleted, str(e.originator_id))
         )
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from application.authz import AgentInfo, OrgSnapshot, PolicyInfo
 from application.principal import Principal
 from domain.organizations.policy_language import compile_policy
+from domain.shared.ids import parse_uuid
 from projections.base import Reader
 
 # The views a snapshot reads: `catch_up` brings them to the organizations log's head.
@@ -26,10 +27,13 @@ class SqlAuthzSource:
         self.fold()
 
     def load(self, org: str) -> OrgSnapshot | None:
+        # By id when `org` is one, else by name: names never read as ids (check_org_name),
+        # so a string never picks between two organizations.
+        as_id = parse_uuid(org)
         row = self.db.query_one(
             "SELECT id, name, display_name FROM organizations"
-            " WHERE (name = ? OR id = ?) AND deleted = ?",
-            (org, org, False),
+            f" WHERE {'id' if as_id else 'name'} = ? AND deleted = ?",
+            (str(as_id) if as_id else org, False),
         )
         if row is None:
             return None

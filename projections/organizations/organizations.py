@@ -19,6 +19,8 @@ class OrganizationsView(View):
             Organization.MemberAdded,
             Organization.MemberRemoved,
             Organization.Deleted,
+            Organization.Restored,
+            Organization.Purged,
         )
     }
     tables = ("organizations", "org_members")
@@ -70,6 +72,16 @@ class OrganizationsView(View):
     def _deleted(self, cur: Cursor, e: Organization.Deleted) -> None:
         cur.execute("UPDATE organizations SET deleted = ? WHERE id = ?", (True, e.organization_id))
 
+    @on(Organization.Restored)
+    def _restored(self, cur: Cursor, e: Organization.Restored) -> None:
+        cur.execute("UPDATE organizations SET deleted = ? WHERE id = ?", (False, e.organization_id))
+
+    @on(Organization.Purged)
+    def _purged(self, cur: Cursor, e: Organization.Purged) -> None:
+        # Gone for good: the name may name another organization now.
+        cur.execute("DELETE FROM org_members WHERE organization_id = ?", (e.organization_id,))
+        cur.execute("DELETE FROM organizations WHERE id = ?", (e.organization_id,))
+
 
 def _org(row: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -82,11 +94,8 @@ def _org(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def get_org(db: Reader, name_or_id: str) -> dict[str, Any] | None:
-    row = db.query_one(
-        "SELECT * FROM organizations WHERE (name = ? OR id = ?) AND deleted = ?",
-        (name_or_id, name_or_id, False),
-    )
+def get_org(db: Reader, org_id: str) -> dict[str, Any] | None:
+    row = db.query_one("SELECT * FROM organizations WHERE id = ? AND deleted = ?", (org_id, False))
     return _org(row) if row else None
 
 
@@ -108,3 +117,18 @@ def list_members(db: Reader, org_id: str) -> list[dict[str, Any]]:
         " WHERE m.organization_id = ? ORDER BY u.username, m.user_id",
         (org_id,),
     )
+
+
+def deleted_organizations(db: Reader) -> list[dict[str, Any]]:
+    """Deleted organizations not yet purged (restorable), by name."""
+    return db.query(
+        "SELECT id, name, display_name FROM organizations WHERE deleted = ? ORDER BY name, id",
+        (True,),
+    )
+
+
+def live_organizations(db: Reader) -> list[dict[str, Any]]:
+    return [
+        _org(r)
+        for r in db.query("SELECT * FROM organizations WHERE deleted = ? ORDER BY name", (False,))
+    ]

@@ -32,7 +32,8 @@ from tests.gc_helpers import DAY, LATER, all_live_bytes_exist, unique
 
 @pytest.fixture
 def env(backend: Settings) -> Iterator[Env]:
-    with environment(backend) as e:
+    # No restore window: the scenario's deleted repository is purged at the next collection.
+    with environment(backend.model_copy(update={"deleted_retention_days": 0})) as e:
         yield e
 
 
@@ -183,6 +184,7 @@ def test_gc_on_s3_never_deletes_live_bytes_and_collects_garbage(tmp_path: Path) 
     settings = make_settings(
         tmp_path,
         "sqlite",
+        deleted_retention_days=0,
         blob_store="s3",
         s3_bucket=f"gc-{uuid.uuid4().hex[:12]}",
         s3_endpoint_url=services.s3_endpoint(),

@@ -7,10 +7,13 @@ store, through the in-process TestClient."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from litestar.testing import TestClient
 
+from application.trash import Trash
+from domain.shared.values import utcnow
 from infra.bootstrap import Container
 from tests.catalog_helpers import (
     Repo,
@@ -37,8 +40,8 @@ def test_repository_create_get_update_and_settings(
     assert plain["created_by_type"] == "user" and plain["created_by"] == owner.id
     assert plain["organization_id"] and plain["id"] and plain["created_at"].endswith("Z")
 
-    # Older clients' fields (visibility, session_max_duration_days) and unknown fields are
-    # accepted and returned as given.
+    # Older clients' fields (visibility, session_max_duration_days) are accepted and returned;
+    # unknown fields are accepted and ignored (tests/integration/test_repository_wire.py).
     custom = create_repository(
         client,
         owner,
@@ -53,7 +56,7 @@ def test_repository_create_get_update_and_settings(
     )
     assert custom["visibility"] == "public" and custom["description"] == "datasets"
     assert custom["retention_days"] == 30 and custom["session_max_duration_days"] == 3
-    assert custom["agents_require_approval"] is True and custom["flavour"] == "vanilla"
+    assert custom["agents_require_approval"] is True and "flavour" not in custom
 
     got = client.get(f"{base}/custom", headers=owner.auth)
     assert got.status_code == 200 and got.json() == custom
@@ -145,7 +148,7 @@ def test_repository_lists_paginate_by_keyset_per_org_and_across_orgs(
     assert walked == sorted(pairs)
 
 
-def test_a_deleted_repository_is_gone_and_its_name_is_free(
+def test_a_deleted_repository_is_gone_and_its_name_reserved_until_purged(
     client: TestClient[Any], container: Container, repo: Repo
 ) -> None:
     repo.write({"kept.txt": b"old data"}, "before delete")
@@ -160,6 +163,16 @@ def test_a_deleted_repository_is_gone_and_its_name_is_free(
     listed = client.get(f"{API}/organizations/{repo.org}/repositories", headers=repo.auth)
     assert repo.name not in [r["name"] for r in listed.json()["results"]]
     assert_error(client.delete(repo.base, headers=repo.auth), 404)
+    # Restorable by the operator for the retention window: the name stays reserved.
+    body = {"name": repo.name}
+    reused = assert_error(
+        client.post(f"{API}/organizations/{repo.org}/repositories", json=body, headers=repo.auth),
+        409,
+    )
+    assert "reserved until" in reused["message"] and "restore" in reused["message"]
+    # Garbage collection after the window purges it and frees the name.
+    report = container.service("trash", Trash).collect(utcnow() + timedelta(days=8))
+    assert report.repositories_purged == 1
 
     reborn = create_repository(client, repo.owner, repo.org, repo.name)
     assert reborn["id"] != old.json()["id"]

@@ -89,10 +89,14 @@ def test_list_get_and_delete_an_organization(client: TestClient[Any], container:
     org_not_found(client.get(f"{API}/organizations/{org}", headers=owner.auth), org)
     listed = client.get(f"{API}/organizations", headers=member.auth).json()["results"]
     assert org not in [o["name"] for o in listed]
-    # The name is free again.
+    # The name stays reserved while the operator may still restore the organization.
     again = client.get(f"{API}/organizations/check-name", params={"name": org}, headers=owner.auth)
-    assert again.json() == {"available": True, "reason": ""}
-    assert create_org(client, outsider, org)["name"] == org
+    assert again.json() == {"available": False, "reason": "taken"}
+    body = {"name": org, "display_name": "Squatter"}
+    reused = assert_error(
+        client.post(f"{API}/organizations", json=body, headers=outsider.auth), 409
+    )
+    assert "reserved until" in reused["message"] and "restore" in reused["message"]
 
 
 def test_me_lists_the_users_organizations(client: TestClient[Any], container: Container) -> None:

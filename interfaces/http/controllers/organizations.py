@@ -6,6 +6,7 @@ from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from application.trash import Trash
 from domain.shared.errors import Invalid, NotFound
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.schemas.organizations import (
@@ -79,7 +80,10 @@ class OrganizationsController(Controller):
         sync_to_thread=True,
     )
     def remove(self, org: OrgDep, principal: PrincipalDep, container: ContainerDep) -> None:
-        settled(container, container.organizations.delete_organization(org.org_id, principal))
+        """409 naming its repositories while any remains; else a soft delete the operator can
+        undo (`tilde-server organizations restore`) until garbage collection purges it."""
+        trash = container.service("trash", Trash)
+        settled(container, trash.delete_organization(org.org_id, principal))
 
     @get(
         "/{organization:str}/members",
