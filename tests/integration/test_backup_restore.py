@@ -15,6 +15,7 @@ from infra.bootstrap import bootstrap
 from infra.sql.database import Database
 from interfaces.cli.backup import backup, restore
 from interfaces.cli.common import settle_views
+from interfaces.cli.main import cli
 from interfaces.http.app import create_app
 from tests.catalog_api import Api, open_org
 from tests.catalog_env import dump_catalog
@@ -117,6 +118,6 @@ def test_restore_refuses_a_data_directory_that_holds_data(tmp_path: Path) -> Non
     )
     assert result.exit_code != 0 and "already holds data" in result.output
     into_used = CliRunner().invoke(
-        backup, ["--data-dir", str(settings.data_dir), str(tmp_path / "b")]
+        cli, ["backup", "--data-dir", str(settings.data_dir), str(tmp_path / "b")]
     )
     assert into_used.exit_code != 0 and "is not empty" in into_used.output
