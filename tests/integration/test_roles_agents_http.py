@@ -205,7 +205,7 @@ def test_agents_their_keys_and_their_limits(client: TestClient[Any], container: 
     assert_error(client.delete(f"{base}/{helper['name']}", headers=as_agent), 403)
 
     # An empty inline policy clears it: the agent can do nothing but read the organization's
-    # record, which every principal of the organization may (docs/policies.md, rule 5).
+    # record, which every principal of the organization may (docs/policies.md, rule 6).
     cleared = client.put(f"{base}/reporter", json={"inline_policy": ""}, headers=member.auth)
     assert cleared.json()["inline_policy"] == ""
     assert_error(client.get(f"{API}/organizations/{o}/members", headers=as_agent), 403)
