@@ -19,6 +19,8 @@ _LAST = ("events/catalog.sqlite", "events/organizations.sqlite", "events/identit
 # Scratch space of the blob store: bytes still arriving, multipart parts not yet completed.
 _SKIPPED_BLOB_DIRS = (".tmp", ".uploads")
 _KEY_FILE = "secret.key"
+# Directories whose files are never the server's databases (user bytes may be named anything).
+_NOT_DATABASES = ("blobs", "locks", "mailbox")
 
 
 class BackupError(Exception):
@@ -41,7 +43,7 @@ def databases(data_dir: Path) -> list[str]:
     found = sorted(
         str(p.relative_to(data_dir))
         for p in data_dir.rglob("*.sqlite")
-        if "locks" not in p.relative_to(data_dir).parts
+        if p.relative_to(data_dir).parts[0] not in _NOT_DATABASES
     )
     views = [f for f in found if not f.startswith("events/")]
     events = [f for f in found if f.startswith("events/") and f not in _LAST]
