@@ -17,8 +17,6 @@ from interfaces.console.pages import hidden, message, page
 from interfaces.console.web import csrf_ok, html, read_form, signed_in
 from interfaces.http.auth import CSRF_COOKIE
 from interfaces.http.deps import ContainerDep
-from projections.catalog.history import diff_session
-from projections.catalog.queries import get_session
 
 
 def org_name(organization: str) -> str:
@@ -57,10 +55,7 @@ class ApprovalController(Controller):
             snap = container.authorizer.authorize(
                 principal, org_name(organization), "ApproveSession", {"repository": repository}
             )
-            repo = container.catalog.get_repository(snap.org_id, repository)
-            session = get_session(container.catalog_db, session_id)
-            if session is None or session["repository_id"] != str(repo.id):
-                return html(message("Not found", "This session does not exist.", "error"), 404)
+            session = container.catalog.queries.session(snap.org_id, repository, session_id)
         except DomainError as e:
             return html(message("Not available", e.message, "error"), 404)
         if session["status"] != "pending_approval":
@@ -69,7 +64,9 @@ class ApprovalController(Controller):
                     "Nothing to approve", f"This session is {session['status'].replace('_', ' ')}."
                 )
             )
-        rows = diff_session(container.catalog_db, session, prefix="", after="", amount=1000)
+        rows = container.catalog.queries.changes(
+            snap.org_id, repository, session_id, "", amount=1000
+        )
         table = "".join(
             f"<tr class='change'><td class='{escape(r['status'])}'>{escape(r['status'])}</td>"
             f"<td>{escape(r['path'])}</td><td>{r['entry']['size']}</td></tr>"
