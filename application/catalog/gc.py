@@ -106,7 +106,7 @@ class GarbageCollection(SessionCommands):
                 if repo is None:
                     return False
                 if not repo.deleted:
-                    repo.delete(Actor.system())
+                    repo.delete(Actor.system(), at=self.clock())
                 return self.purge_repository(repo, Actor.system())
 
             purged += self.retrying(purge, conflict="the repository changed concurrently")

@@ -74,7 +74,7 @@ class RepositoryCommands(CatalogBase):
 
         def command() -> Result[None]:
             repo = self.get_repository(org_id, name)
-            repo.delete(principal.actor)
+            repo.delete(principal.actor, at=self.clock())
             return Result(None, (self.record(repo),))
 
         return self.retrying(command)

@@ -88,7 +88,7 @@ class OrganizationCommands(OrganizationsBase):
 
         def command() -> Result[None]:
             org = self.organization(org_id)
-            org.delete(principal.actor, repositories=repositories)
+            org.delete(principal.actor, repositories=repositories, at=self.clock())
             return Result(None, (self.record(org),))
 
         return self.retrying(command)

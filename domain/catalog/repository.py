@@ -238,9 +238,10 @@ class Repository(OrgAggregate):
     def purge_after(self, retention: timedelta) -> datetime:
         return self.deleted_at + retention
 
-    def delete(self, actor: Actor) -> None:
+    def delete(self, actor: Actor, *, at: datetime | None = None) -> None:
+        """Soft delete at `at` (the application's clock), which starts the restore window."""
         if not self.deleted:
-            self._act(self.Deleted, actor)
+            self._act(self.Deleted, actor, timestamp=at)  # None: now
 
     def restore(self, actor: Actor) -> None:
         if self.purged:

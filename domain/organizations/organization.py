@@ -112,8 +112,11 @@ class Organization(OrgAggregate):
     def purge_after(self, retention: timedelta) -> datetime:
         return self.deleted_at + retention
 
-    def delete(self, actor: Actor, *, repositories: Sequence[str]) -> None:
-        """Soft delete; refused while the organization still has `repositories`."""
+    def delete(
+        self, actor: Actor, *, repositories: Sequence[str], at: datetime | None = None
+    ) -> None:
+        """Soft delete at `at` (the application's clock, which starts the restore window);
+        refused while the organization still has `repositories`."""
         if self.deleted:
             raise NotFound(f"organization '{self.name}' not found")
         if repositories:
@@ -123,7 +126,7 @@ class Organization(OrgAggregate):
                 f"organization '{self.name}' still has repositories: {shown}{more}; "
                 "delete them first"
             )
-        self._act(self.Deleted, actor)
+        self._act(self.Deleted, actor, timestamp=at)  # None: now
 
     def restore(self, actor: Actor) -> None:
         if self.is_purged:
