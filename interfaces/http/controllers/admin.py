@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get, post
 from litestar.params import FromPath, FromQuery
 
 from domain.shared.errors import Invalid
 from interfaces.http.deps import ContainerDep, PrincipalDep, settled
 from interfaces.http.pagination import page
+from interfaces.http.schemas.admin import AdminUserList
 from interfaces.http.schemas.identity import User
 from projections.identity.users import list_users
 
@@ -28,7 +27,7 @@ class AdminController(Controller):
         status: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> AdminUserList:
         if status not in (None, "pending", "active", "deleted"):
             raise Invalid("status must be pending, active or deleted")
         size = page.size(amount)
@@ -49,7 +48,7 @@ class AdminController(Controller):
             }
             for r in rows
         ]
-        return page.of(results, size, key="username")
+        return AdminUserList.model_validate(page.of(results, size, key="username"))
 
     @post(
         "/{username:str}/approve",

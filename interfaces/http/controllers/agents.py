@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -18,9 +16,11 @@ from interfaces.http.controllers.principal_keys import (
 )
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, require_named, settled
 from interfaces.http.pagination import page
+from interfaces.http.schemas.errors import errors
 from interfaces.http.schemas.identity import APIToken, APITokenCreated, APITokenList
 from interfaces.http.schemas.organizations import (
     Agent,
+    AgentList,
     CreateAgentRequest,
     CreateKeyRequest,
     UpdateAgentRequest,
@@ -45,6 +45,7 @@ class AgentsController(Controller):
         "/",
         opt={"action": "CreateAgent", "body_resource": "agent"},
         operation_id="createAgent",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def create(
@@ -75,10 +76,10 @@ class AgentsController(Controller):
         container: ContainerDep,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> AgentList:
         size = page.size(amount)
         rows = list_agents(container.db, org.org_id, after=after or "", amount=size + 1)
-        return page.of([Agent(**r).model_dump() for r in rows], size, key="name")
+        return AgentList.model_validate(page.of(rows, size, key="name"))
 
     @get(
         "/{agent_name:str}",

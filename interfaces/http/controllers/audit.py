@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import FromQuery, QueryParameter
@@ -11,6 +11,7 @@ from domain.shared.errors import Invalid
 from domain.shared.values import iso, parse_iso
 from interfaces.http.deps import ContainerDep, OrgDep
 from interfaces.http.pagination import page
+from interfaces.http.schemas.admin import AuditLog
 from projections.organizations.audit import audit_page
 
 
@@ -40,7 +41,7 @@ class AuditController(Controller):
         event_type: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> AuditLog:
         size = page.size(amount)
         if after and after.count("|") != 2:
             raise Invalid("after must be a cursor from a previous page")
@@ -54,4 +55,4 @@ class AuditController(Controller):
             after=after or "",
             amount=size + 1,
         )
-        return page.of(rows, size, key="cursor")
+        return AuditLog.model_validate(page.of(rows, size, key="cursor"))

@@ -13,6 +13,7 @@ from domain.identity.strength import MIN_SCORE, password_strength
 from domain.shared.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from interfaces.http.cookies import cleared_cookies, session_cookies
 from interfaces.http.deps import ClientIP, ContainerDep, PrincipalDep, settled
+from interfaces.http.schemas.errors import errors
 from interfaces.http.schemas.identity import (
     Available,
     ForgotPasswordRequest,
@@ -34,7 +35,13 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/signup", opt={"action": "Signup"}, operation_id="signup", sync_to_thread=True)
+    @post(
+        "/signup",
+        opt={"action": "Signup"},
+        operation_id="signup",
+        responses=errors(409),
+        sync_to_thread=True,
+    )
     def signup(self, data: JSONBody[SignupRequest], container: ContainerDep) -> User:
         result = container.identity.signup(
             username=data.username,
@@ -49,6 +56,7 @@ class AuthController(Controller):
         "/login",
         opt={"action": "Login"},
         operation_id="login",
+        responses=errors(401, 403, 429),
         status_code=200,
         sync_to_thread=True,
     )
@@ -95,6 +103,7 @@ class AuthController(Controller):
         "/reset-password",
         opt={"action": "ResetPassword"},
         operation_id="resetPassword",
+        responses=errors(410),
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
     )

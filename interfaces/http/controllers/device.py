@@ -8,6 +8,7 @@ from litestar import Controller, post
 from litestar.params import JSONBody
 
 from interfaces.http.deps import ContainerDep, PrincipalDep, settled
+from interfaces.http.schemas.errors import errors
 from interfaces.http.schemas.identity import (
     DeviceCodeResponse,
     DeviceConfirmRequest,
@@ -59,6 +60,7 @@ class DeviceController(Controller):
         "/confirm",
         opt={"action": "ConfirmDevice"},
         operation_id="deviceConfirm",
+        responses=errors(404, 409, 410),
         status_code=200,
         sync_to_thread=True,
     )

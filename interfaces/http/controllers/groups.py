@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, Response, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -12,12 +10,14 @@ from domain.shared.errors import NotFound
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, require_named, settled
 from interfaces.http.pagination import page
 from interfaces.http.principals import subject_of
+from interfaces.http.schemas.errors import errors, no_body
 from interfaces.http.schemas.organizations import (
     AttachmentRecord,
     CreateGroupRequest,
     EffectiveGroup,
     EffectiveGroupList,
     Group,
+    GroupList,
     GroupMember,
     GroupMemberRequest,
     GroupWithMembers,
@@ -44,6 +44,7 @@ class GroupsController(Controller):
         "/groups",
         opt={"action": "CreateGroup", "body_resource": "group"},
         operation_id="createGroup",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def create(
@@ -66,10 +67,10 @@ class GroupsController(Controller):
         container: ContainerDep,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> GroupList:
         size = page.size(amount)
         rows = list_groups(container.db, org.org_id, after=after or "", amount=size + 1)
-        return page.of([Group(**r).model_dump() for r in rows], size, key="name")
+        return GroupList.model_validate(page.of(rows, size, key="name"))
 
     @get(
         "/groups/{group_id:str}",
@@ -95,6 +96,7 @@ class GroupsController(Controller):
         "/groups/{group_id:str}",
         opt={"action": "UpdateGroup"},
         operation_id="updateGroup",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def update(
@@ -133,6 +135,7 @@ class GroupsController(Controller):
         "/groups/{group_id:str}/members",
         opt={"action": "AddGroupMember"},
         operation_id="addGroupMember",
+        responses={**no_body(201, "Member added"), **errors(409)},
         sync_to_thread=True,
     )
     def add_member(

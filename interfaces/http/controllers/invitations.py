@@ -9,12 +9,14 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from application.organizations.invitations import addresses_of
 from domain.shared.errors import Invalid, NotFound
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
+from interfaces.http.schemas.errors import errors
 from interfaces.http.schemas.identity import Status
 from interfaces.http.schemas.organizations import (
     AnswerInvitationRequest,
     CreateInvitationRequest,
     Invitation,
     InvitationList,
+    InvitationTokenCheck,
     InvitationWithDetails,
     InvitationWithDetailsList,
 )
@@ -50,6 +52,7 @@ class OrgInvitationsController(Controller):
         "/",
         opt={"action": "CreateInvitation"},
         operation_id="createOrgInvitation",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def create(
@@ -84,6 +87,7 @@ class OrgInvitationsController(Controller):
         "/{invitation_id:str}",
         opt={"action": "RevokeInvitation"},
         operation_id="revokeOrgInvitation",
+        responses=errors(409),
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
     )
@@ -125,6 +129,7 @@ class MyInvitationsController(Controller):
         "/{invitation_id:str}/accept",
         opt={"action": "AcceptInvitation"},
         operation_id="acceptMyInvitation",
+        responses=errors(409, 410),
         status_code=200,
         sync_to_thread=True,
     )
@@ -145,6 +150,7 @@ class MyInvitationsController(Controller):
         "/{invitation_id:str}/decline",
         opt={"action": "DeclineInvitation"},
         operation_id="declineMyInvitation",
+        responses=errors(409),
         status_code=200,
         sync_to_thread=True,
     )
@@ -172,6 +178,7 @@ class InvitationTokenController(Controller):
         "/validate-invitation-token",
         opt={"action": "ValidateInvitationToken"},
         operation_id="validateInvitationToken",
+        responses=errors(404),
         sync_to_thread=True,
     )
     def validate(
@@ -179,14 +186,14 @@ class InvitationTokenController(Controller):
         container: ContainerDep,
         token: FromQuery[str | None] = None,
         email: FromQuery[str | None] = None,
-    ) -> dict[str, object]:
+    ) -> InvitationTokenCheck:
         if not token:
             raise Invalid("token is required")
         invitation = container.organizations.invitation_by_token(token)
         org = container.organizations.organization(invitation.organization_id)
         local, _, domain = invitation.email.partition("@")
-        return {
-            "match": email is not None and email.strip().lower() == invitation.email,
-            "invited_email_hint": f"{local[:1]}***@{domain}",
-            "organization_display_name": org.display_name,
-        }
+        return InvitationTokenCheck(
+            match=email is not None and email.strip().lower() == invitation.email,
+            invited_email_hint=f"{local[:1]}***@{domain}",
+            organization_display_name=org.display_name,
+        )

@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from domain.shared.errors import NotFound
 from interfaces.http.cookies import cleared_cookies, session_cookies
 from interfaces.http.deps import ClientIP, ContainerDep, PrincipalDep, settled
+from interfaces.http.schemas.errors import errors
 from interfaces.http.schemas.identity import (
     AddEmailRequest,
     CurrentUser,
@@ -155,7 +156,13 @@ class MeController(Controller):
     def link_identity(self, provider: FromPath[str], principal: PrincipalDep) -> None:
         raise NotFound(f"OAuth provider '{provider}' is not configured on this server")
 
-    @post("/emails", opt={"action": "AddEmail"}, operation_id="addEmail", sync_to_thread=True)
+    @post(
+        "/emails",
+        opt={"action": "AddEmail"},
+        operation_id="addEmail",
+        responses=errors(409),
+        sync_to_thread=True,
+    )
     def add_email(
         self, data: JSONBody[AddEmailRequest], principal: PrincipalDep, container: ContainerDep
     ) -> UserEmail:

@@ -9,6 +9,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from application.trash import Trash
 from domain.shared.errors import Invalid, NotFound
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
+from interfaces.http.schemas.errors import errors
 from interfaces.http.schemas.organizations import (
     AddMemberRequest,
     CreateOrgRequest,
@@ -27,7 +28,13 @@ class OrganizationsController(Controller):
     path = "/organizations"
     tags = ["organizations"]
 
-    @post("/", opt={"action": "CreateOrganization"}, operation_id="createOrg", sync_to_thread=True)
+    @post(
+        "/",
+        opt={"action": "CreateOrganization"},
+        operation_id="createOrg",
+        responses=errors(409),
+        sync_to_thread=True,
+    )
     def create(
         self, data: JSONBody[CreateOrgRequest], principal: PrincipalDep, container: ContainerDep
     ) -> Organization:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, MediaType, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -13,6 +11,7 @@ from domain.shared.errors import NotFound, Unavailable
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, require_named, settled
 from interfaces.http.pagination import page
 from interfaces.http.principals import subject_of
+from interfaces.http.schemas.errors import errors
 from interfaces.http.schemas.organizations import (
     AttachmentList,
     AttachmentRecord,
@@ -20,8 +19,10 @@ from interfaces.http.schemas.organizations import (
     CreatePolicyRequest,
     EffectivePolicy,
     EffectivePolicyList,
+    GeneratedPolicy,
     GeneratePolicyRequest,
     Policy,
+    PolicySummaryList,
     PolicyWithAttachments,
     UpdatePolicyRequest,
     ValidatePolicyRequest,
@@ -48,6 +49,7 @@ class PoliciesController(Controller):
         "/policies",
         opt={"action": "CreatePolicy", "body_resource": "policy"},
         operation_id="createPolicy",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def create(
@@ -79,10 +81,10 @@ class PoliciesController(Controller):
         container: ContainerDep,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> PolicySummaryList:
         size = page.size(amount)
         rows = list_policies(container.db, org.org_id, after=after or "", amount=size + 1)
-        return page.of(rows, size, key="name")
+        return PolicySummaryList.model_validate(page.of(rows, size, key="name"))
 
     @post(
         "/policies:validate",
@@ -107,7 +109,7 @@ class PoliciesController(Controller):
         status_code=200,
         sync_to_thread=False,
     )
-    def generate(self, data: JSONBody[GeneratePolicyRequest], org: OrgDep) -> None:
+    def generate(self, data: JSONBody[GeneratePolicyRequest], org: OrgDep) -> GeneratedPolicy:
         raise Unavailable(
             "policy generation is not configured on this server: no language "
             "model backend is set up; write the policy text yourself "
@@ -136,6 +138,7 @@ class PoliciesController(Controller):
         "/policies/{policy_id:str}",
         opt={"action": "UpdatePolicy"},
         operation_id="updatePolicy",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def update(

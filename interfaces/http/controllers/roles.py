@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -18,8 +16,14 @@ from interfaces.http.controllers.principal_keys import (
 )
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, require_named, settled
 from interfaces.http.pagination import page
+from interfaces.http.schemas.errors import errors
 from interfaces.http.schemas.identity import APIToken, APITokenCreated, APITokenList
-from interfaces.http.schemas.organizations import CreateKeyRequest, CreateRoleRequest, Role
+from interfaces.http.schemas.organizations import (
+    CreateKeyRequest,
+    CreateRoleRequest,
+    Role,
+    RoleList,
+)
 from projections.organizations.principals import list_roles
 
 
@@ -40,6 +44,7 @@ class RolesController(Controller):
         "/",
         opt={"action": "CreateRole", "body_resource": "role"},
         operation_id="createRole",
+        responses=errors(409),
         sync_to_thread=True,
     )
     def create(
@@ -65,10 +70,10 @@ class RolesController(Controller):
         container: ContainerDep,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> RoleList:
         size = page.size(amount)
         rows = list_roles(container.db, org.org_id, after=after or "", amount=size + 1)
-        return page.of([Role(**r).model_dump() for r in rows], size, key="name")
+        return RoleList.model_validate(page.of(rows, size, key="name"))
 
     @get("/{role_name:str}", opt={"action": "GetRole"}, operation_id="getRole", sync_to_thread=True)
     def read(self, role_name: FromPath[str], org: OrgDep, container: ContainerDep) -> Role:

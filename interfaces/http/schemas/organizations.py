@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from interfaces.http.schemas.base import Lenient, Out, Strict
+from interfaces.http.schemas.base import Lenient, Out, Pagination, Strict
 
 
 class CreateOrgRequest(Lenient):
@@ -256,3 +256,48 @@ class Agent(Role):
     metadata: dict[str, str]
     inline_policy: str
     inline_policy_updated_at: str | None
+
+
+class GroupList(Out):
+    results: list[Group]
+    pagination: Pagination
+
+
+class PolicySummary(Out):
+    """A listed policy: no text, with how many principals it is attached to."""
+
+    id: str
+    organization_id: str
+    name: str
+    description: str
+    is_builtin: bool
+    created_at: str
+    updated_at: str
+    attachment_count: int
+
+
+class PolicySummaryList(Out):
+    results: list[PolicySummary]
+    pagination: Pagination
+
+
+class GeneratedPolicy(Out):
+    policy_text: str
+
+
+class RoleList(Out):
+    results: list[Role]
+    pagination: Pagination
+
+
+class AgentList(Out):
+    results: list[Agent]
+    pagination: Pagination
+
+
+class InvitationTokenCheck(Out):
+    """Whether an emailed invitation token matches an address, with a hint of the invited one."""
+
+    match: bool
+    invited_email_hint: str
+    organization_display_name: str
