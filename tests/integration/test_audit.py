@@ -191,7 +191,7 @@ def test_replay_history_says_who_did_what_when(history: History, container: Cont
     assert removal["at"] < stamp(history.at["alice removed"])
     # Deleting the organization keeps its history readable by name.
     owner = Principal("user", history.owner.id, history.owner.username, "bearer")
-    container.organizations.delete_organization(history.org, owner)
+    container.organizations.delete_organization(history.org, owner, repositories=[])
     gone = AuditReplay(container.identity, container.organizations).replay(history.org)
     assert gone.organization["deleted"] is True
     assert state(gone)["members"] == state(report)["members"]
