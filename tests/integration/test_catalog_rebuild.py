@@ -145,8 +145,9 @@ def build_history(env: Env) -> History:
             api.rollback("gamma", sid)
             h.models["gamma"].rolled_back(sid)
 
-    # scratch: used, then deleted; GC purges it and applies alpha's retention.
-    env.at(t0 - DAY)
+    # scratch: used, then deleted longer ago than the restore window (7 days); GC purges it
+    # and applies alpha's retention.
+    env.at(t0 - 8 * DAY)
     h.random_commit("scratch")
     scratch_open = h.session("scratch")
     h.put("scratch", scratch_open, "left/behind.txt")
