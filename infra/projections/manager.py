@@ -121,10 +121,13 @@ class ProjectionManager:
             cur.execute(statement)
         cur.execute(f"DELETE FROM {TRACKING_TABLE} WHERE projection = ?", (view.name,))
         for app in view.follows:
+            # A process manager new to a log with history starts at its head: past events
+            # must not launch side effects again (mail, sandboxes) after an upgrade/restore.
+            start = 0 if view.waits_for_reads else self.apps[app].recorder.max_notification_id()
             cur.execute(
                 f"INSERT INTO {TRACKING_TABLE} (projection, application, position)"
-                " VALUES (?, ?, 0)",
-                (view.name, app),
+                " VALUES (?, ?, ?)",
+                (view.name, app, start or 0),
             )
         cur.execute(
             f"INSERT INTO {VERSIONS_TABLE} (projection, version) VALUES (?, ?)"

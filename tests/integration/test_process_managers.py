@@ -225,3 +225,24 @@ def test_the_version_1_outbox_table_moves_into_the_queue_without_resending(
     assert send_all(container) == [r["id"] for r in rows if r["to_addr"] == owed_to["email"]]
     container.projections.ensure_schema()  # a second start finds nothing left to move
     assert len(container.db.query("SELECT id FROM outbox")) == len(rows)
+
+
+def test_a_process_manager_new_to_a_log_with_history_starts_at_its_head(
+    container: Container,
+) -> None:
+    for _ in range(3):
+        container.identity.signup(**signup_body())
+    # As when a process manager is added to a deployment (or the views are lost): no record.
+    with container.db.transaction() as cur:
+        cur.execute("DELETE FROM process_jobs")
+        cur.execute("DELETE FROM projection_versions WHERE projection = 'outbox'")
+        cur.execute("DELETE FROM projection_tracking WHERE projection = 'outbox'")
+    container.projections.ensure_schema()
+    container.projections.catch_up()
+    assert container.db.query("SELECT id FROM process_jobs") == []  # no mail for the past
+    later = signup_body()
+    container.identity.signup(**later)
+    container.projections.catch_up()
+    assert [r["to_addr"] for r in container.db.query("SELECT to_addr FROM outbox")] == [
+        later["email"]
+    ]
