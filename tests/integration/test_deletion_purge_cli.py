@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 from litestar.testing import TestClient
 
+from application.principal import Principal
 from application.trash import Trash
 from domain.shared.errors import NotFound
 from domain.shared.values import Actor, parse_iso, utcnow
@@ -112,6 +113,28 @@ def test_a_restore_inside_the_window_keeps_everything_from_gc(
     assert report.repositories_purged == 0
     assert repo.read("a.txt") == b"one"
     assert [c["id"] for c in repo.log()["results"]] == [first]
+
+
+def test_a_repository_that_raced_into_a_deleted_organization_is_purged_with_it(
+    clocked: tuple[Container, TestClient[Any], Clock],
+) -> None:
+    """The 409 check and the deletion are two contexts: a repository created between them
+    stays unreachable (the organization answers 404) and goes when the organization does."""
+    container, client, clock = clocked
+    trash = container.service("trash", Trash)
+    owner = person(container)
+    org = create_org(client, owner)
+    repo = Repo(client, owner, org["name"], create_repository(client, owner, org["name"])["name"])
+    repo.write({"r.txt": b"raced"}, "seed")
+    repo_id = client.get(repo.base, headers=owner.auth).json()["id"]
+    principal = Principal(type="user", id=owner.id, name=owner.username, via="bearer")
+    deleted = container.organizations.delete_organization(org["id"], principal, repositories=[])
+    container.wait_for(deleted.written)
+    assert_error(client.get(repo.base, headers=owner.auth), 404)
+    report = trash.collect(clock.now + 7 * DAY + timedelta(minutes=1))
+    assert (report.repositories_purged, report.organizations_purged) == (1, 1)
+    assert blob_addresses(container, repo_id) == set()
+    assert trash.deleted() == []
 
 
 # -- the operator's commands ------------------------------------------------------------------
