@@ -130,7 +130,8 @@ class JobQueue:
 
     def fail(self, worker: str, job: Job, error: str) -> bool:
         """Record a failed attempt: retried after an exponential backoff, parked after
-        `max_attempts`. Whether the job is parked now."""
+        `max_attempts`. Whether the job is parked now. A worker whose lease ran out (another
+        took the job over) records nothing: the job is no longer its to release."""
         now = self._now()
         with self.db.transaction() as cur:
             row = cur.execute(
@@ -143,9 +144,9 @@ class JobQueue:
             cur.execute(
                 f"UPDATE {JOBS_TABLE} SET attempts = ?, last_error = ?, next_attempt_at = ?,"
                 " parked = ?, claimed_by = NULL, lease_until = NULL"
-                " WHERE process = ? AND id = ? AND done_at IS NULL",
+                " WHERE process = ? AND id = ? AND done_at IS NULL AND claimed_by = ?",
                 (attempts, error[:500], iso(now + timedelta(seconds=delay)), parked,
-                 self.process, job.id),
+                 self.process, job.id, worker),
             )  # fmt: skip
         log.error(
             "process_job_parked" if parked else "process_job_failed",
