@@ -173,7 +173,9 @@ def _secret(settings: Settings) -> str:
     return settings.secret_key or load_or_create_secret(settings.data_dir / "secret.key")
 
 
-def _listener(settings: Settings, shared: Shared, manager: ProjectionManager) -> Any:
+def _listener(
+    settings: Settings, shared: Shared, manager: ProjectionManager
+) -> PostgresNotifyListener | None:
     """Hears other processes' appends (PostgreSQL NOTIFY); None for the embedded mode."""
     if not settings.is_postgres:
         return None
