@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from litestar import Litestar, Router
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import Receive, Scope, Send
 
 from infra.bootstrap import Container, bootstrap
@@ -13,9 +11,9 @@ from interfaces.http import routes
 from interfaces.http.auth import guard
 from interfaces.http.body_limits import check_json_body
 from interfaces.http.context import observe
-from interfaces.http.controllers.system import OpenAPIDocument
 from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
+from interfaces.http.openapi import document_responses, openapi_config
 from interfaces.http.security_headers import SecurityHeaders
 
 
@@ -62,25 +60,12 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
-        openapi_config=OpenAPIConfig(
-            title="tilde-server",
-            version="0.1.0",
-            path="/api/v1",
-            # Only our JSON route: Litestar's schema router would answer unknown paths with
-            # an HTML 404 instead of the spec's error body.
-            openapi_controller=OpenAPIDocument,  # type: ignore[arg-type]
-            components=Components(
-                security_schemes={
-                    "BasicAuth": SecurityScheme(type="http", scheme="basic"),
-                    "BearerAuth": SecurityScheme(type="http", scheme="bearer"),
-                }
-            ),
-            security=[{"BasicAuth": []}, {"BearerAuth": []}],
-        ),
+        openapi_config=openapi_config(),
         logging_config=None,
         request_max_body_size=1024 * 1024,
         debug=False,
     )
+    document_responses(app)
     app.state.container = container
     app.security_headers = SecurityHeaders(container.settings)
     return app

@@ -1,16 +1,21 @@
-"""Repository wire models: exactly the spec's fields, whatever a client sent or a view keeps."""
+"""Repository wire models: exactly the spec's fields, whatever a client sent or a view keeps.
+
+msgspec structs, as the listings are (interfaces/http/schemas/objects.py): a page lists up to
+1,000 repositories, and converting view rows drops their unknown settings and cursor for free."""
 
 from __future__ import annotations
 
 from typing import Any, Self
 
+import msgspec
+
 from domain.catalog import repository as aggregate
 from domain.shared.values import stamp
-from interfaces.http.schemas.base import Out, Pagination
+from interfaces.http.schemas.base import Pagination
 from interfaces.http.schemas.catalog import REPOSITORY_FIELDS
 
 
-class Repository(Out):
+class Repository(msgspec.Struct):
     """The spec's Repository plus the documented `session_max_duration_days` and
     `agents_require_approval`: nothing else a client sent, no internal cursor."""
 
@@ -30,20 +35,18 @@ class Repository(Out):
     def of(cls, repo: aggregate.Repository) -> Self:
         """From the aggregate (consistent right after a write)."""
         settings = repo.settings
-        return cls(
-            id=str(repo.id),
-            organization_id=repo.organization_id,
-            name=repo.name,
-            **{k: settings.get(k) for k in REPOSITORY_FIELDS},
-            created_by_type=repo.created_by.type,
-            created_by=repo.created_by.id,
-            created_at=stamp(repo.created_on),
+        return msgspec.convert(
+            {
+                "id": str(repo.id),
+                "organization_id": repo.organization_id,
+                "name": repo.name,
+                **{k: settings.get(k) for k in REPOSITORY_FIELDS},
+                "created_by_type": repo.created_by.type,
+                "created_by": repo.created_by.id,
+                "created_at": stamp(repo.created_on),
+            },
+            cls,
         )
-
-    @classmethod
-    def of_row(cls, row: dict[str, Any]) -> Self:
-        """The wire fields of a view row (rows also carry unknown settings and a cursor)."""
-        return cls(**{k: row.get(k) for k in cls.model_fields})
 
 
 class RepositoryWithOrg(Repository):
@@ -53,14 +56,14 @@ class RepositoryWithOrg(Repository):
     organization_display_name: str
 
 
-class RepositoryList(Out):
+class RepositoryList(msgspec.Struct):
     results: list[RepositoryWithOrg]
     pagination: Pagination
 
     @classmethod
     def of(cls, page: dict[str, Any]) -> Self:
-        """From a page of view rows (`page.of`)."""
+        """From a page of view rows (`page.of`): unknown settings and the cursor fall away."""
         return cls(
-            results=[RepositoryWithOrg.of_row(r) for r in page["results"]],
-            pagination=page["pagination"],
+            results=msgspec.convert(page["results"], list[RepositoryWithOrg]),
+            pagination=Pagination(**page["pagination"]),
         )
