@@ -48,7 +48,7 @@ class AdminController(Controller):
             }
             for r in rows
         ]
-        return AdminUserList.model_validate(page.of(results, size, key="username"))
+        return AdminUserList.of(page.of(results, size, key="username"))
 
     @post(
         "/{username:str}/approve",

@@ -55,4 +55,4 @@ class AuditController(Controller):
             after=after or "",
             amount=size + 1,
         )
-        return AuditLog.model_validate(page.of(rows, size, key="cursor"))
+        return AuditLog.of(page.of(rows, size, key="cursor"))

@@ -1,13 +1,16 @@
-"""Wire models of the operator's and the auditor's views (outside the official spec)."""
+"""Wire models of the operator's and the auditor's views (outside the official spec); msgspec
+structs, as the catalog's listings: a page holds up to 1,000 rows."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
-from interfaces.http.schemas.base import Out, Pagination
+import msgspec
+
+from interfaces.http.schemas.base import Pagination
 
 
-class AdminUser(Out):
+class AdminUser(msgspec.Struct):
     """A user as the operator lists it."""
 
     id: str
@@ -20,12 +23,19 @@ class AdminUser(Out):
     approved_at: str | None
 
 
-class AdminUserList(Out):
+class AdminUserList(msgspec.Struct):
     results: list[AdminUser]
     pagination: Pagination
 
+    @classmethod
+    def of(cls, page: dict[str, Any]) -> Self:
+        return cls(
+            results=msgspec.convert(page["results"], list[AdminUser], strict=False),
+            pagination=Pagination(**page["pagination"]),
+        )
 
-class AuditEntry(Out):
+
+class AuditEntry(msgspec.Struct):
     """One recorded event, redacted; `cursor` resumes a listing after it."""
 
     id: str
@@ -40,6 +50,13 @@ class AuditEntry(Out):
     cursor: str
 
 
-class AuditLog(Out):
+class AuditLog(msgspec.Struct):
     results: list[AuditEntry]
     pagination: Pagination
+
+    @classmethod
+    def of(cls, page: dict[str, Any]) -> Self:
+        return cls(
+            results=msgspec.convert(page["results"], list[AuditEntry]),
+            pagination=Pagination(**page["pagination"]),
+        )
