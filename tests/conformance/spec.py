@@ -15,6 +15,7 @@ import httpx
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 from interfaces.http.app import create_app
+from tests import services
 from tests.catalog_api import Api, check
 from tests.catalog_helpers import live_container, served_settings
 from tests.conftest import LiveServer, bearer, create_key, create_user
@@ -126,8 +127,12 @@ class _Owner:
 
 
 @contextmanager
-def seeded_server(tmp_path: Path, **overrides: Any) -> Iterator[Seeded]:
-    """A live SQLite server with a seeded organization (see `seed`)."""
-    settings = served_settings(tmp_path, "sqlite", **overrides)
-    with live_container(settings) as (container, server):
-        yield seed(container, server)
+def seeded_server(tmp_path: Path, kind: str = "sqlite", **overrides: Any) -> Iterator[Seeded]:
+    """A live server on a fresh store of `kind` with a seeded organization (see `seed`)."""
+    settings = served_settings(tmp_path, kind, **overrides)
+    try:
+        with live_container(settings) as (container, server):
+            yield seed(container, server)
+    finally:
+        if settings.is_postgres:
+            services.drop_database(settings.database_url)
