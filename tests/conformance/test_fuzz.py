@@ -50,7 +50,7 @@ ALLOWED_SERVER_ERRORS = {
     ("generatePolicy", 503, "NOT_CONFIGURED"): "the spec documents 503 for generatePolicy; "
     "this server has no language-model backend",
 }
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 20
 SUCCESS_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 CONFIG = schemathesis.Config.from_dict(
