@@ -66,3 +66,28 @@ def test_repository_responses_carry_no_unknown_fields_and_no_cursor(
         ).json()
         assert [r["name"] for r in rest["results"]] == ["wire-2"]
         assert all(set(r) == LISTED for r in rest["results"])
+
+
+def test_repository_bodies_are_typed_and_bad_types_are_400(
+    client: TestClient[Any], container: Container
+) -> None:
+    owner = person(container)
+    org = create_org(client, owner)["name"]
+    base = f"{API}/organizations/{org}/repositories"
+    for bad in (
+        {"name": "r1", "retention_days": "10"},
+        {"name": "r1", "retention_days": True},
+        {"name": "r1", "agents_require_approval": "yes"},
+        {"name": 7},
+        {"description": "no name"},
+    ):
+        response = client.post(base, json=bad, headers=owner.auth)
+        assert response.status_code == 400, (bad, response.text)
+        assert set(response.json()) == {"message", "code", "request_id"}
+    create_repository(client, owner, org, "r1", description=None, retention_days=30)
+    renamed = client.put(f"{base}/r1", json={"name": "r2"}, headers=owner.auth)
+    assert renamed.status_code == 400, renamed.text
+    same = client.put(f"{base}/r1", json={"name": "r1", "visibility": "public"}, headers=owner.auth)
+    assert same.status_code == 200, same.text
+    assert same.json()["visibility"] == "public" and same.json()["retention_days"] == 30
+    assert same.json()["description"] == ""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, delete, get, post, put
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
@@ -11,15 +9,14 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from domain.shared.errors import Invalid
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, require_named, settled
 from interfaces.http.pagination import page
-from interfaces.http.schemas.catalog import REPOSITORY_FIELDS
 from interfaces.http.schemas.errors import errors
-from interfaces.http.schemas.repositories import Repository, RepositoryList
+from interfaces.http.schemas.repositories import (
+    CreateRepositoryRequest,
+    Repository,
+    RepositoryList,
+    UpdateRepositoryRequest,
+)
 from projections.catalog.repositories import list_repositories
-
-
-def _settings(body: dict[str, Any]) -> dict[str, Any]:
-    """The settings a body names; anything else a client sent is ignored, not stored."""
-    return {k: v for k, v in body.items() if k in REPOSITORY_FIELDS}
 
 
 class RepositoriesController(Controller):
@@ -37,17 +34,14 @@ class RepositoriesController(Controller):
     )
     def create(
         self,
-        data: JSONBody[dict[str, Any]],
+        data: JSONBody[CreateRepositoryRequest],
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
     ) -> Repository:
-        name = data.get("name")
-        if not isinstance(name, str):
-            raise Invalid("name is required")
-        require_named(container, principal, org, "CreateRepository", "repository", name)
+        require_named(container, principal, org, "CreateRepository", "repository", data.name)
         result = container.catalog.create_repository(
-            org.org_id, name=name, settings=_settings(data), principal=principal
+            org.org_id, name=data.name, settings=data.given(), principal=principal
         )
         return Repository.of(settled(container, result))
 
@@ -89,15 +83,15 @@ class RepositoriesController(Controller):
     def replace(
         self,
         repository: FromPath[str],
-        data: JSONBody[dict[str, Any]],
+        data: JSONBody[UpdateRepositoryRequest],
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
     ) -> Repository:
-        if "name" in data and data["name"] != repository:
+        if data.name is not None and data.name != repository:
             raise Invalid("a repository cannot be renamed")
         result = container.catalog.update_repository(
-            org.org_id, repository, _settings(data), principal
+            org.org_id, repository, data.given(), principal
         )
         return Repository.of(settled(container, result))
 

@@ -5,14 +5,57 @@ msgspec structs, as the listings are (interfaces/http/schemas/objects.py): a pag
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import msgspec
+from pydantic import BeforeValidator
 
 from domain.catalog import repository as aggregate
 from domain.shared.values import stamp
-from interfaces.http.schemas.base import Pagination
+from interfaces.http.schemas.base import Lenient, Pagination
 from interfaces.http.schemas.catalog import REPOSITORY_FIELDS
+
+
+def _exactly(kind: type) -> BeforeValidator:
+    """A JSON value of exactly this type or null: Litestar validates bodies in lax mode, which
+    would read `"10"` or `true` as a number of days."""
+
+    def check(value: Any) -> Any:
+        if value is not None and (type(value) is not kind):
+            raise ValueError(f"must be {'an' if kind is int else 'a'} {kind.__name__}")
+        return value
+
+    return BeforeValidator(check)
+
+
+Text = Annotated[str | None, _exactly(str)]
+Days = Annotated[int | None, _exactly(int)]
+Flag = Annotated[bool | None, _exactly(bool)]
+
+
+class RepositorySettings(Lenient):
+    """Settings a create or update may name; ranges are the aggregate's to check. Fields the
+    spec does not name are ignored."""
+
+    description: Text = None
+    visibility: Text = None
+    retention_days: Days = None
+    session_max_duration_days: Days = None
+    agents_require_approval: Flag = None
+
+    def given(self) -> dict[str, Any]:
+        """The settings the client sent (an omitted field keeps its value)."""
+        return self.model_dump(include=set(REPOSITORY_FIELDS), exclude_unset=True)
+
+
+class CreateRepositoryRequest(RepositorySettings):
+    name: Annotated[str, _exactly(str)]
+
+
+class UpdateRepositoryRequest(RepositorySettings):
+    """`name` may be repeated, never changed."""
+
+    name: Text = None
 
 
 class Repository(msgspec.Struct):
