@@ -96,10 +96,14 @@ class ProcessView(View):
 
     def apply_at(self, cur: Cursor, application: str, position: int, event: Any) -> None:
         """Queue `event`'s jobs at its log position (jobs of one key run in that order)."""
-        at = iso(event.timestamp) or ""
+        self.queue(cur, position, event, self.plan(application, position, event))
+
+    def plan(self, application: str, position: int, event: Any) -> list[tuple[Job, str | None]]:
+        """`event`'s jobs, each with the error that makes it a redo job (None when handled);
+        no I/O on the view, so the runner calls it outside its transaction."""
         key = self.process.key_of(event)
         try:
-            jobs = list(self.process.handle(event))
+            return [(job, None) for job in self.process.handle(event)]
         except Exception as e:  # a poison event: retried (then parked) by a worker
             error = f"{type(e).__name__}: {e}"[:500]
             log.error(
@@ -110,10 +114,15 @@ class ProcessView(View):
                 key=key,
                 error=error,
             )
-            enqueue(cur, self.name, redo_job(application, event, key), position, 0, at, error)
-            return
-        for idx, job in enumerate(jobs):
-            enqueue(cur, self.name, job, position, idx, at)
+            return [(redo_job(application, event, key), error)]
+
+    def queue(
+        self, cur: Cursor, position: int, event: Any, jobs: list[tuple[Job, str | None]]
+    ) -> None:
+        """Write planned jobs in the projector's transaction."""
+        at = iso(event.timestamp) or ""
+        for idx, (job, error) in enumerate(jobs):
+            enqueue(cur, self.name, job, position, idx, at, error)
 
 
 def failures(db: Reader, process: str | None = None) -> list[dict[str, Any]]:

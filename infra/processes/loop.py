@@ -45,6 +45,9 @@ class WorkerLoop:
         # Exceptions that mean "start the step over" (a lost race), not a failure.
         self.expected = expected
         self.active = False
+        # Set once the first lock attempt after `start` is decided (active or standby), so a
+        # caller can tell "not mine" from "not decided yet" (read-your-writes at start-up).
+        self.settled = threading.Event()
         self.failures = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -52,18 +55,24 @@ class WorkerLoop:
 
     def start(self) -> None:
         self._stop.clear()
+        self.settled.clear()
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._wake.set()
+        self.settled.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
             self._thread = None
 
     def wake(self) -> None:
         self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._stop.is_set()
 
     @property
     def stopping(self) -> bool:
@@ -75,6 +84,7 @@ class WorkerLoop:
         while not self._stop.is_set():
             if self.lock is not None and not self.lock.try_acquire():
                 self.active = False
+                self.settled.set()
                 self._stop.wait(self.standby)  # another instance holds it
                 continue
             self._wake.clear()
@@ -83,6 +93,7 @@ class WorkerLoop:
                     if self.on_active is not None:
                         self.on_active()
                     self.active = True
+                    self.settled.set()
                 more = self.step()
                 self.failures = 0
             except self.expected:

@@ -15,6 +15,7 @@ import psycopg
 
 from infra.sql.database import Database
 
+FRESH_ABSENCE = 0.05  # seconds a cached "no process holds this lock" is trusted
 KEEPALIVES = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
 
 
@@ -128,8 +129,9 @@ class PostgresLockOwners:
         self._keys: frozenset[int] = frozenset()
         self._read_at = -float("inf")
 
-    def held(self) -> frozenset[int]:
-        if time.monotonic() - self._read_at >= self.ttl:
+    def held(self, max_age: float | None = None) -> frozenset[int]:
+        """The held keys, read again when older than `max_age` (default: the cache's ttl)."""
+        if time.monotonic() - self._read_at >= (self.ttl if max_age is None else max_age):
             rows = self.db.query(
                 "SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory'"
                 " AND objsubid = 1 AND granted"
@@ -163,7 +165,13 @@ class PostgresAdvisoryLock:
         self.session.unlock(self.key)
 
     def has_owner(self) -> bool:
-        return self.is_held() or self.key in self.owners.held()
+        # A cached "held" is good for `ttl`; a "not held" is re-read when older than
+        # FRESH_ABSENCE, so a lock taken moments ago is seen before a write skips its wait.
+        return (
+            self.is_held()
+            or self.key in self.owners.held()
+            or self.key in self.owners.held(max_age=FRESH_ABSENCE)
+        )
 
 
 class FileLock:

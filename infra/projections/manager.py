@@ -177,6 +177,11 @@ class ProjectionManager:
                 continue
             for runner in self.interested(w):
                 remaining = max(0.0, deadline - time.monotonic())
+                if not runner.active and runner.running:
+                    # Started here but its first lock attempt is undecided (start-up): an
+                    # owner is coming, so "no live owner" must not be concluded yet.
+                    runner.loop.settled.wait(remaining)
+                    remaining = max(0.0, deadline - time.monotonic())
                 if runner.active and runner.wait_until(w.application, w.position, remaining):
                     continue
                 if not self._poll(

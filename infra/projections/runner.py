@@ -109,6 +109,11 @@ class ProjectorRunner:
     def active(self, value: bool) -> None:
         self.loop.active = value
 
+    @property
+    def running(self) -> bool:
+        """Whether this process started the runner (active, or standby for its lock)."""
+        return self.loop.running
+
     def start(self) -> None:
         self.loop.start()
 
@@ -257,17 +262,28 @@ class ProjectorRunner:
         new_position = head if len(notes) < batch_size else notes[-1].id
         if not notes and not persist and not self._write_due(name, now):
             return self._advanced(name, labels, position, new_position, head, 0)
-        with self.db.transaction(pipeline=True) as cur:
+        planned: list[tuple[int, Any, list[Any]]] = []
+        if isinstance(self.view, ProcessView):
+            # A process manager's `handle` may take its time: run it before the transaction,
+            # so a slow one never holds the write lock (SQLite has one for every view).
             for note in notes:
                 event = app.mapper.to_domain_event(note)
-                if isinstance(self.view, ProcessView):  # jobs keep their event's position
-                    self.view.apply_at(cur, name, note.id, event)
-                else:
-                    self.view.apply(cur, event)
-                applied += 1
-                if applied < len(notes) and time.monotonic() > deadline:
-                    new_position = note.id  # time cap: the rest goes in the next transaction
+                planned.append((note.id, event, self.view.plan(name, note.id, event)))
+                if len(planned) < len(notes) and time.monotonic() > deadline:
+                    new_position = note.id
                     break
+        with self.db.transaction(pipeline=True) as cur:
+            if isinstance(self.view, ProcessView):  # jobs keep their event's position
+                for position_of, event, jobs in planned:
+                    self.view.queue(cur, position_of, event, jobs)
+                applied = len(planned)
+            else:
+                for note in notes:
+                    self.view.apply(cur, app.mapper.to_domain_event(note))
+                    applied += 1
+                    if applied < len(notes) and time.monotonic() > deadline:
+                        new_position = note.id  # time cap: the rest goes in the next transaction
+                        break
             self._move_tracking(cur, name, new_position)
             if applied and self.db.dialect == "postgresql":
                 # Delivered at commit: other processes drop caches built on this view.
