@@ -25,6 +25,7 @@ from interfaces.http.resources import (
     BODY_RESOURCE,
     declared_path,
     object_values,
+    refuse_nul_characters,
     refuse_repeated_query,
 )
 
@@ -221,6 +222,7 @@ def _admit(
 async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """Every route's gate: authenticate, then enforce the route's declared action scope."""
     refuse_repeated_query(connection, handler)
+    refuse_nul_characters(connection)
     if "action" not in handler.opt and connection.scope.get("method") == "OPTIONS":
         return  # Litestar's automatic OPTIONS answer (lists the allowed methods)
     action = get_action(str(handler.opt.get("action", "")))

@@ -17,6 +17,10 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 # Opening brackets become +1 and closing ones -1 (as signed bytes); everything else goes.
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+# JSON's only spelling of NUL: `\u0000` whose backslash is not itself escaped (linear: a run
+# of backslashes is entered only at its start). A form body (the console's) spells it %00.
+FORM = "application/x-www-form-urlencoded"
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000", re.IGNORECASE)
 
 
 def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
@@ -30,10 +34,15 @@ def too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
 
 async def check_json_body(request: Request[Any, Any, Any]) -> None:
     """`before_request`: read a JSON route's body (the route's size cap answers 413) and
-    refuse it if it nests too deep, so the decoder never recurses past the bound."""
+    refuse it if it nests too deep, so the decoder never recurses past the bound, or if it
+    carries a NUL character (PostgreSQL text cannot store one: it would surface as a 500)."""
     if "data" not in request.route_handler.parsed_fn_signature.parameters:
         return
-    if too_deep(await request.body()):
+    body = await request.body()
+    if too_deep(body):
         raise Invalid(
             f"request body is not valid JSON or nests deeper than {MAX_JSON_DEPTH} levels"
         )
+    form = request.headers.get("content-type", "").startswith(FORM)
+    if (b"%00" in body) if form else bool(_NUL.search(body)):
+        raise Invalid("NUL characters are not allowed in the request body")

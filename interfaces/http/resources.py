@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -35,6 +35,14 @@ def refuse_repeated_query(
         if name in seen and name not in allowed:
             raise Invalid(f"query parameter '{name[:64]}' is given more than once")
         seen.add(name)
+
+
+def refuse_nul_characters(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """`Invalid` when the path or the query holds a NUL character: no name, path or id needs
+    one, and PostgreSQL text cannot store one (it would surface as a 500)."""
+    raw = connection.scope.get("query_string", b"").decode("latin-1")
+    if "\x00" in connection.scope.get("path", "") or "\x00" in unquote(raw):
+        raise Invalid("NUL characters are not allowed in the path or the query")
 
 
 def declared_path(handler: BaseRouteHandler) -> str | None:
