@@ -2,9 +2,9 @@
 and every success conforms to the spec (documented status, content type, schema).
 
 Schemathesis generates valid and invalid requests from `../shared/api/openapi.yaml` and sends
-them, as the owner of a seeded organization, to a live SQLite server. Path parameters resolve
-to the seeded resources so requests get past the 404s into the handlers. Deterministic
-(derandomized), bounded to a few minutes on two cores.
+them, as the owner of a seeded organization, to a live server on SQLite and on PostgreSQL.
+Path parameters resolve to the seeded resources so requests get past the 404s into the
+handlers. Deterministic (derandomized), bounded to a few minutes on two cores.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ ALLOWED_SERVER_ERRORS = {
     ("generatePolicy", 503, "NOT_CONFIGURED"): "the spec documents 503 for generatePolicy; "
     "this server has no language-model backend",
 }
-MAX_EXAMPLES = 20
+MAX_EXAMPLES = 15
 SUCCESS_CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 CONFIG = schemathesis.Config.from_dict(
@@ -66,9 +66,13 @@ schema = (
 )
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
-    with seeded_server(Path(tmp_path_factory.mktemp("fuzz"))) as s:
+# Both backends: PostgreSQL refuses what SQLite stores (NUL characters in text once made
+# 20 routes answer 500 there only).
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Seeded]:
+    with seeded_server(Path(tmp_path_factory.mktemp(f"fuzz-{request.param}")), request.param) as s:
         yield s
 
 
