@@ -77,7 +77,7 @@ CODES: dict[str, ErrorCode] = {
     "BAD_REQUEST": ErrorCode(
         400,
         "The request breaks a rule: a missing or malformed field, a bad query parameter, "
-        "a body that is not JSON, a repeated parameter that takes one value.",
+        "a body that is not JSON, a repeated parameter that takes one value, a NUL character.",
         "Fix the request; the message names the field and the rule.",
     ),
     "INVALID_PART": ErrorCode(
