@@ -14,9 +14,14 @@ from domain.shared.errors import Invalid, NotFound
 from interfaces.http.deps import ContainerDep, OrgDep, PrincipalDep, settled
 from interfaces.http.pagination import page
 from interfaces.http.resources import ObjectPrefix
-from interfaces.http.schemas.catalog import CommitRequest
-from projections.catalog.history import diff_session
-from projections.catalog.queries import get_session
+from interfaces.http.schemas.catalog import (
+    ApprovalRequiredResponse,
+    CommitRequest,
+    CommitSessionResponse,
+    CreateSessionResponse,
+)
+from interfaces.http.schemas.errors import errors, no_body, returns
+from interfaces.http.schemas.objects import EntryRecordList
 
 APPROVAL_MESSAGE = "this commit requires human approval before it can be applied"
 
@@ -43,13 +48,9 @@ def staged_page(
     *,
     diff_type: bool = False,
 ) -> dict[str, Any]:
-    repo = container.catalog.get_repository(org_id, repository, read_only=True)
-    session = get_session(container.catalog_db, session_id)
-    if session is None or session["repository_id"] != str(repo.id):
-        raise NotFound("session not found")
     size = page.size(amount)
-    rows = diff_session(
-        container.catalog_db, session, prefix=check_prefix(prefix), after=after or "", amount=size
+    rows = container.catalog.queries.changes(
+        org_id, repository, session_id, check_prefix(prefix), amount=size, after=after
     )
     if diff_type:
         rows = [{**r, "diff_type": r["status"]} for r in rows]
@@ -74,17 +75,22 @@ class SessionsController(Controller):
         org: OrgDep,
         principal: PrincipalDep,
         container: ContainerDep,
-    ) -> dict[str, str]:
+    ) -> CreateSessionResponse:
         session = settled(
             container, container.catalog.create_session(org.org_id, repository, principal)
         )
-        return {"session_id": str(session.id)}
+        return CreateSessionResponse(session_id=str(session.id))
 
     @post(
         "/sessions/{session_id:str}",
         opt={"action": "CommitSession"},
         operation_id="commitSession",
         status_code=200,
+        responses={
+            **returns(200, CommitSessionResponse, "Session committed"),
+            **returns(202, ApprovalRequiredResponse, "Committed once a human approves"),
+            **errors(409),
+        },
         sync_to_thread=True,
     )
     def commit(
@@ -95,7 +101,7 @@ class SessionsController(Controller):
         principal: PrincipalDep,
         container: ContainerDep,
         data: JSONBody[CommitRequest | None] = None,
-    ) -> Response[dict[str, Any]]:
+    ) -> Response[CommitSessionResponse | ApprovalRequiredResponse]:
         body = data or CommitRequest()
         outcome = settled(
             container,
@@ -110,10 +116,12 @@ class SessionsController(Controller):
         )
         if outcome.approval_required:
             return Response(
-                approval_body(container.settings.base_url, org.name, repository, session_id),
+                ApprovalRequiredResponse(
+                    **approval_body(container.settings.base_url, org.name, repository, session_id)
+                ),
                 status_code=HTTP_202_ACCEPTED,
             )
-        return Response({"commit_id": outcome.commit_id})
+        return Response(CommitSessionResponse(commit_id=outcome.commit_id))
 
     @delete(
         "/sessions/{session_id:str}",
@@ -139,6 +147,7 @@ class SessionsController(Controller):
         # The committing agent polls this after its 202: committing is what it may do.
         opt={"action": "CommitSession"},
         operation_id="headSessionApproval",
+        responses=no_body(200, "A commit is waiting for approval in this session"),
         sync_to_thread=True,
     )
     def pending(
@@ -148,7 +157,7 @@ class SessionsController(Controller):
         org: OrgDep,
         container: ContainerDep,
     ) -> Response[None]:
-        if not container.catalog.is_pending_approval(org.org_id, repository, session_id):
+        if not container.catalog.queries.pending_approval(org.org_id, repository, session_id):
             raise NotFound("no commit is waiting for approval in this session")
         return Response(None, status_code=200)
 
@@ -167,9 +176,11 @@ class SessionsController(Controller):
         prefix: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
-        return staged_page(
-            container, org.org_id, repository, session_id, prefix, after, amount, diff_type=True
+    ) -> EntryRecordList:
+        return EntryRecordList.of(
+            staged_page(
+                container, org.org_id, repository, session_id, prefix, after, amount, diff_type=True
+            )
         )
 
     @post(
@@ -177,6 +188,7 @@ class SessionsController(Controller):
         opt={"action": "ApproveSession"},
         operation_id="approveSession",
         status_code=200,
+        responses=errors(409),
         sync_to_thread=True,
     )
     def approve(
@@ -187,7 +199,7 @@ class SessionsController(Controller):
         principal: PrincipalDep,
         container: ContainerDep,
         data: JSONBody[CommitRequest | None] = None,
-    ) -> dict[str, str]:
+    ) -> CommitSessionResponse:
         body = data or CommitRequest()
         outcome = settled(
             container,
@@ -200,7 +212,7 @@ class SessionsController(Controller):
                 principal=principal,
             ),
         )
-        return {"commit_id": outcome.commit_id}
+        return CommitSessionResponse(commit_id=outcome.commit_id)
 
     @get(
         "/changes",
@@ -217,9 +229,9 @@ class SessionsController(Controller):
         session_id: FromQuery[str | None] = None,
         after: FromQuery[str | None] = None,
         amount: FromQuery[int | None] = None,
-    ) -> dict[str, Any]:
+    ) -> EntryRecordList:
         if not session_id:
             raise Invalid("session_id is required")
-        return staged_page(
-            container, org.org_id, repository, session_id, object_prefix, after, amount
+        return EntryRecordList.of(
+            staged_page(container, org.org_id, repository, session_id, object_prefix, after, amount)
         )

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
-from typing import Any
+from typing import Any, Self
 
+import msgspec
 from pydantic import Field
 
 from domain.catalog.repository import Repository
-from domain.shared.values import parse_iso, stamp
-from interfaces.http.schemas.base import Lenient, Strict
+from domain.shared.values import stamp
+from interfaces.http.schemas.base import Lenient, Out, Pagination, Strict
 
 REPOSITORY_FIELDS = (
     "description",
@@ -75,10 +75,52 @@ def repository_of(repo: Repository) -> dict[str, Any]:
     return out
 
 
-def commit_log(row: dict[str, Any], retention_days: int, now: Any) -> dict[str, Any]:
-    """The wire CommitLog of a catalog_commits row."""
-    created = parse_iso(row["creation_date"])
-    stale = created is not None and created < now - timedelta(days=retention_days)
+class CreateSessionResponse(Out):
+    session_id: str
+
+
+class CommitSessionResponse(Out):
+    commit_id: str
+
+
+class ApprovalRequiredResponse(Out):
+    """The 202 of a commit that waits for a human's approval."""
+
+    approval_required: bool
+    session_id: str
+    message: str
+    api_url: str
+    web_url: str
+
+
+class CommitLog(msgspec.Struct):
+    id: str
+    committer: str
+    committer_type: str
+    committer_id: str
+    message: str
+    creation_date: str
+    parents: list[str]
+    metadata: dict[str, str]
+    is_stale: bool
+
+
+class CommitLogList(msgspec.Struct):
+    """A log page (msgspec, as the object listings: up to 1,000 commits a page)."""
+
+    results: list[CommitLog]
+    pagination: Pagination
+
+    @classmethod
+    def of(cls, page: dict[str, Any]) -> Self:
+        return cls(
+            results=msgspec.convert(page["results"], list[CommitLog]),
+            pagination=Pagination(**page["pagination"]),
+        )
+
+
+def commit_log(row: dict[str, Any]) -> dict[str, Any]:
+    """The wire CommitLog of a commit row from CatalogQueries (which decides `is_stale`)."""
     return {
         "id": row["id"],
         "committer": row["committer"],
@@ -88,5 +130,5 @@ def commit_log(row: dict[str, Any], retention_days: int, now: Any) -> dict[str, 
         "creation_date": row["creation_date"],
         "parents": json.loads(row["parents"]),
         "metadata": json.loads(row["metadata"]),
-        "is_stale": stale,
+        "is_stale": bool(row["is_stale"]),
     }
