@@ -62,14 +62,6 @@ class CatalogBase(TildeApplication):
             partial(self.get_repository, read_only=True), reads, lambda: self.clock()
         )
 
-    # -- until the controllers read through `queries` -------------------------------------
-    @staticmethod
-    def retention_days(repo: Repository) -> int:
-        return repo.retention_days
-
-    def is_stale(self, repo: Repository, creation_date: str) -> bool:
-        return repo.is_stale(creation_date, self.clock())
-
     # -- lookups --------------------------------------------------------------------------
     def get_repository(self, org_id: str, name: str, *, read_only: bool = False) -> Repository:
         """The live repository `name` of an organization (NotFound otherwise). Reads pass

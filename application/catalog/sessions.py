@@ -101,9 +101,6 @@ class SessionCommands(CatalogBase):
             closer=principal.actor,
         )
 
-    def is_pending_approval(self, org_id: str, repo_name: str, session_id: str) -> bool:
-        return self.queries.pending_approval(org_id, repo_name, session_id)
-
     def commit_staged(
         self,
         org_id: str,
