@@ -102,7 +102,7 @@ class ObjectCommands(CatalogBase):
     def start_upload(
         self, org_id: str, repo_name: str, session_id: str, path: object, principal: Principal
     ) -> UploadGrant:
-        object_path = check_path(path)
+        object_path = check_path(path, new=True)
         repo = self.get_repository(org_id, repo_name, read_only=True)
         self.open_session(repo, session_id, read_only=True)
         address = self.blobs.new_address(str(repo.id))
@@ -123,7 +123,7 @@ class ObjectCommands(CatalogBase):
         metadata: object = None,
         principal: Principal,
     ) -> Result[dict[str, str]]:
-        object_path = check_path(path)
+        object_path = check_path(path, new=True)
         repo = self.get_repository(org_id, repo_name, read_only=True)
         grant = self._grant(
             upload_token,
@@ -193,7 +193,7 @@ class ObjectCommands(CatalogBase):
     def start_multipart(
         self, org_id: str, repo_name: str, session_id: str, path: object, principal: Principal
     ) -> UploadGrant:
-        object_path = check_path(path)
+        object_path = check_path(path, new=True)
         repo = self.get_repository(org_id, repo_name, read_only=True)
         self.open_session(repo, session_id, read_only=True)
         address = self.blobs.new_address(str(repo.id))
@@ -243,7 +243,7 @@ class ObjectCommands(CatalogBase):
         metadata: object = None,
         principal: Principal,
     ) -> Result[dict[str, str]]:
-        object_path = check_path(path)
+        object_path = check_path(path, new=True)
         if not isinstance(upload_id, str) or not upload_id:
             raise Invalid("upload_id is required")
         if not parts:
@@ -320,7 +320,7 @@ class ObjectCommands(CatalogBase):
         principal: Principal,
     ) -> Result[None]:
         source = check_path(source_path, "source_path")
-        destination = check_path(destination_path, "destination_path")
+        destination = check_path(destination_path, "destination_path", new=True)
         repo = self.get_repository(org_id, repo_name, read_only=True)
         self.open_session(repo, session_id, read_only=True)
         entry = self.reads.session_entry(session_id, source)

@@ -11,21 +11,25 @@ MAX_PATH_BYTES = 1024
 # The top code point bounds prefix ranges (`path < prefix + TOP`), so it may not appear.
 TOP = "\U0010ffff"
 REPO_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-# Controls, surrogates, line/paragraph separators and format characters (Cf: bidirectional
-# overrides and isolates U+202A-U+202E/U+2066-U+2069, zero-width U+200B-U+200F, BOM): the
-# format characters are invisible, so they make look-alike names ("invoice\u202efdp.exe").
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Cf", "Zl", "Zp"})
+# Controls and surrogates can never be stored. Format characters (Cf: bidirectional overrides
+# and isolates U+202A-U+202E/U+2066-U+2069, zero-width U+200B-U+200F, BOM) and line/paragraph
+# separators are invisible, so they make look-alike names ("invoice\u202efdp.exe"): a *new*
+# name may not contain them, but objects stored before that rule stay readable and deletable.
+_NEVER = frozenset({"Cc", "Cs"})
+_NOT_IN_NEW_NAMES = frozenset({"Cf", "Zl", "Zp"})
 
 
-def check_path(value: object, field: str = "path") -> str:
-    """A valid object path, or `Invalid` saying what is wrong with it."""
+def check_path(value: object, field: str = "path", *, new: bool = False) -> str:
+    """A valid object path, or `Invalid` saying what is wrong with it. `new` applies the
+    rules for naming an object (writes); reads and deletes accept any name once stored."""
     if not isinstance(value, str) or value == "":
         raise Invalid(f"{field} is required")
     if len(value.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
         raise Invalid(f"{field} must be at most {MAX_PATH_BYTES} bytes")
     if value.startswith("/"):
         raise Invalid(f"{field} must not start with '/'")
-    if any(unicodedata.category(ch) in _REFUSED_CATEGORIES or ch == TOP for ch in value):
+    refused = _NEVER | _NOT_IN_NEW_NAMES if new else _NEVER
+    if any(unicodedata.category(ch) in refused or ch == TOP for ch in value):
         raise Invalid(
             f"{field} must not contain control, invisible formatting or bidirectional "
             "override characters"

@@ -162,6 +162,42 @@ def test_paths_with_invisible_or_bidi_characters_are_refused(repo: Repo, char: s
         headers=repo.auth,
     )
     assert_error(refused, 400)
+    copied = repo.http.post(
+        f"{repo.base}/object/copy",
+        params={"session_id": sid, "source_path": "a", "destination_path": f"b{char}c"},
+        headers=repo.auth,
+    )
+    assert_error(copied, 400)
+
+
+def test_objects_named_before_the_rule_stay_readable_and_deletable(
+    repo: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with an invisible character stored by an older version is not stranded: it
+    can still be read, listed and deleted, only no new object may be given such a name."""
+    import application.catalog.objects as objects
+    from domain.catalog import paths
+
+    name = "old/invoice\u202efdp.exe"
+    monkeypatch.setattr(
+        objects, "check_path", lambda v, f="path", new=False: paths.check_path(v, f)
+    )
+    sid = repo.open_session()
+    assert _finalize(repo, sid, name, b"legacy").status_code == 201
+    monkeypatch.undo()
+    repo.commit_ok(sid, "written before the rule")
+    read = repo.http.get(f"{repo.base}/object", params={"path": name}, headers=repo.auth)
+    assert read.status_code == 200 and read.content == b"legacy", read.text
+    listed = repo.http.get(f"{repo.base}/objects", params={"prefix": "old/"}, headers=repo.auth)
+    assert [e["path"] for e in listed.json()["results"]] == [name]
+    sid = repo.open_session()
+    deleted = repo.http.delete(
+        f"{repo.base}/object", params={"session_id": sid, "path": name}, headers=repo.auth
+    )
+    assert deleted.status_code == 204, deleted.text
+    repo.commit_ok(sid, "remove the look-alike")
+    gone = repo.http.get(f"{repo.base}/object", params={"path": name}, headers=repo.auth)
+    assert_error(gone, 404)
 
 
 def test_user_metadata_is_capped_like_s3(repo: Repo) -> None:

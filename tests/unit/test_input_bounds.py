@@ -86,11 +86,18 @@ def test_only_script_free_types_are_shown_inline(value: str, inline: bool) -> No
 @pytest.mark.parametrize(
     "char", ["\u202e", "\u202a", "\u2066", "\u2069", "\ufeff", "\u200b", "\u200f", "\u2028"]
 )
-def test_paths_refuse_invisible_and_bidi_characters(char: str) -> None:
+def test_new_paths_refuse_invisible_and_bidi_characters(char: str) -> None:
     with pytest.raises(Invalid, match="bidirectional"):
-        check_path(f"invoice{char}fdp.exe")
-    with pytest.raises(Invalid):
-        check_prefix(f"docs/{char}/")
+        check_path(f"invoice{char}fdp.exe", new=True)
+    # Objects stored before the rule stay readable, listable and deletable by their name.
+    assert check_path(f"invoice{char}fdp.exe") == f"invoice{char}fdp.exe"
+    assert check_prefix(f"docs/{char}/") == f"docs/{char}/"
+
+
+def test_control_characters_are_refused_in_any_path() -> None:
+    for name in ("a\x00b", "a\nb", "a\x7fb"):
+        with pytest.raises(Invalid):
+            check_path(name)
 
 
 def test_visible_unicode_paths_are_still_fine() -> None:
