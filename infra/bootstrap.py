@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class Container:
     closers: list[Callable[[], None]] = field(default_factory=list)
     background: bool = field(default=False)
     listening: bool = field(default=False)
+    _health_report: tuple[float, dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
     def applications(self) -> dict[str, Application[Any]]:
@@ -125,11 +127,18 @@ class Container:
             self.metrics.projector_position.labels(*labels).set(row["position"])
         self.projector_health()
 
-    def projector_health(self) -> dict[str, Any]:
-        """Which projectors run nowhere or lag (`/health` says degraded; gauges follow)."""
-        return projector_health(
+    def projector_health(self, max_age: float = 0.0) -> dict[str, Any]:
+        """Which projectors run nowhere or lag (`/health` says degraded; gauges follow).
+        `max_age`: a report that recent is reused (a probe hammering `/health` must not
+        cost a dozen queries per call)."""
+        cached = self._health_report
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        report = projector_health(
             self.projections, self.singletons, self.settings.health_max_lag_events, self.metrics
         )
+        self._health_report = (time.monotonic(), report)
+        return report
 
     def start_listening(self) -> None:
         """Every serving process hears other processes' writes (PostgreSQL NOTIFY)."""

@@ -12,6 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from domain.shared.errors import Unauthenticated
 from interfaces.http.deps import ContainerDep
 
+# How long `/health` reuses its projector report: probes may call it hundreds of times a
+# second, and the report costs a query per view.
+HEALTH_REPORT_SECONDS = 0.5
+
 
 class SystemController(Controller):
     """`/health` and `/metrics`."""
@@ -26,7 +30,7 @@ class SystemController(Controller):
             return Response({"status": "unavailable", "checks": checks}, status_code=503)
         # Serving works; whether views keep up is reported, not failed: a 503 here would pull
         # every API process out of the load balancer when the worker dies.
-        projectors = container.projector_health()
+        projectors = container.projector_health(max_age=HEALTH_REPORT_SECONDS)
         checks["projectors"] = projectors["status"]
         return Response(
             {"status": projectors["status"], "checks": checks, "projectors": projectors},
