@@ -1,0 +1,1 @@
+"""The sandboxes context: containers on repository data whose changes commit atomically."""
