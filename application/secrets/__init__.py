@@ -1,0 +1,1 @@
+"""The secrets context: repository and agent secrets, encrypted at rest."""
