@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         "reserved) before garbage collection purges it (0 = at the next collection)",
     )
 
+    sandbox_log_retention_seconds: float = Field(
+        default=7 * 86400,
+        gt=0,
+        description="Seconds a sandbox's output log stays readable after the sandbox ended; "
+        "then `logs/stdout` answers 410 and the log's chunks are deleted",
+    )
+
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
 
