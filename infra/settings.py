@@ -126,6 +126,18 @@ class Settings(BaseSettings):
         description="Seconds a sandbox's output log stays readable after the sandbox ended; "
         "then `logs/stdout` answers 410 and the log's chunks are deleted",
     )
+    trigger_max_depth: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Longest chain of sandbox triggers firing each other: a commit made by a "
+        "triggered sandbox fires other triggers until a run would be this deep (then a "
+        "skipped run says so); a trigger never fires on its own sandbox's commit",
+    )
+    trigger_poll_interval: float = Field(
+        default=0.1,
+        description="Idle poll of the trigger evaluation queue (commit -> run latency)",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"

@@ -231,6 +231,13 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     ("GET", REPO + "/diff"): listing(),
     ("GET", REPO + "/commits/{commit_id:str}"): repo(),
     ("POST", REPO + "/commits/{commit_id:str}/revert"): repo(body={}),
+    ("POST", REPO + "/sandbox-triggers"): repo(body={}),
+    ("GET", REPO + "/sandbox-triggers"): repo(),
+    ("GET", REPO + "/sandbox-triggers/{trigger_id:str}"): repo(),
+    ("PUT", REPO + "/sandbox-triggers/{trigger_id:str}"): repo(body={}),
+    ("PATCH", REPO + "/sandbox-triggers/{trigger_id:str}"): repo(body={"enabled": True}),
+    ("DELETE", REPO + "/sandbox-triggers/{trigger_id:str}"): repo(),
+    ("GET", REPO + "/sandbox-triggers/{trigger_id:str}/runs"): repo(),
 }
 
 ROUTES: dict[tuple[str, str], Entry] = {**PUBLIC_ROUTES, **USER_ROUTES, **ORG_ROUTES, **REPO_ROUTES}
@@ -244,4 +251,5 @@ DEFAULT_PARAMS = {
     "session_id": "s-1",
     "commit_id": "c-1",
     "path": "nothing",
+    "trigger_id": NOBODY,
 }

@@ -48,6 +48,9 @@ NEVER_SHOWN_IN: Mapping[str, frozenset[str]] = {
     "User.PasswordResetRequested": frozenset({"request_id"}),
     "User.PasswordReset": frozenset({"request_id"}),
     "DeviceAuthorization.Requested": frozenset({"user_code"}),
+    # A trigger's env_vars may hold credentials a job needs.
+    "Trigger.Created": frozenset({"sandbox_config"}),
+    "Trigger.Updated": frozenset({"sandbox_config"}),
 }
 
 # Names that look secret but are not: a key's public hint, ids of keys and index keys.

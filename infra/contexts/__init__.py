@@ -3,7 +3,7 @@ ones before it registered). Adding a context: its own module with `build(shared)
 
 from __future__ import annotations
 
-from infra.contexts import catalog, gc, identity, mail, organizations
+from infra.contexts import catalog, gc, identity, mail, organizations, triggers
 from infra.contexts.base import Context, ContextParts, Shared, Worker
 
 CONTEXTS: list[Context] = [
@@ -12,6 +12,7 @@ CONTEXTS: list[Context] = [
     catalog.build,
     mail.build,
     gc.build,
+    triggers.build,
 ]
 
 __all__ = ["CONTEXTS", "Context", "ContextParts", "Shared", "Worker"]

@@ -33,6 +33,7 @@ from interfaces.http.controllers.repositories import (
 from interfaces.http.controllers.roles import RolesController
 from interfaces.http.controllers.sessions import SessionsController
 from interfaces.http.controllers.system import SystemController
+from interfaces.http.controllers.triggers import TriggersController
 
 IDENTITY: list[Any] = [
     AuthController,
@@ -60,9 +61,10 @@ CATALOG: list[Any] = [
     ObjectReadsController,
     CommitsController,
 ]
+TRIGGERS: list[Any] = [TriggersController]
 
 # Served under /api/v1, in this order: one entry per context.
-API_CONTROLLERS: list[Any] = [*IDENTITY, *ORGANIZATIONS, *CATALOG]
+API_CONTROLLERS: list[Any] = [*IDENTITY, *ORGANIZATIONS, *CATALOG, *TRIGGERS]
 
 # Served at the root: health and metrics, blob transfers, the web console.
 ROOT_CONTROLLERS: list[Any] = [

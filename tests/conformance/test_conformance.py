@@ -94,6 +94,7 @@ def drive_the_sdk(sdk: tilde.Client, seeded: Seeded) -> None:
     list(commit.diff())
     commit.revert(message="undo")
     repo.commits.get(commit_id)
+    drive_triggers(repo)
     with pytest.raises(tilde.exceptions.NotFoundError):
         repo.commits.get("0" * 64)
     group = org.groups.create(name("g-"), description="group")
@@ -118,6 +119,32 @@ def drive_the_sdk(sdk: tilde.Client, seeded: Seeded) -> None:
     org.roles.delete(role.name)
     org.policies.delete(policy.id)
     org.groups.delete(group.id)
+
+
+def drive_triggers(repo: Any) -> None:
+    """The 7 sandbox trigger operations through the SDK, and their errors."""
+    config = {"image": "busybox:latest", "command": ["true"], "timeout_seconds": 60}
+    conditions = [{"type": "prefix", "prefix": "data/"}]
+    trigger = repo.sandbox_triggers.create(
+        name=name("t-"), conditions=conditions, sandbox_config=config, description="etl"
+    )
+    list(repo.sandbox_triggers.list())
+    repo.sandbox_triggers.get(trigger.id)
+    trigger = trigger.update(name=name("t-"))
+    with repo.session() as session:
+        session.objects.put("data/c.csv", b"id\n1\n")
+        session.commit("fires the trigger")
+    list(trigger.runs.list())
+    trigger = trigger.toggle(enabled=False)
+    with pytest.raises(tilde.exceptions.BadRequestError):
+        repo.sandbox_triggers.create(name="bad", conditions=[], sandbox_config=config)
+    with pytest.raises(tilde.exceptions.ConflictError):
+        repo.sandbox_triggers.create(
+            name=trigger.name, conditions=conditions, sandbox_config=config
+        )
+    trigger.delete()
+    with pytest.raises(tilde.exceptions.NotFoundError):
+        repo.sandbox_triggers.get(trigger.id)
 
 
 def drive_raw_http(http: httpx.Client, seeded: Seeded) -> None:

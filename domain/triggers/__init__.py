@@ -1,0 +1,1 @@
+"""Sandbox triggers: the Trigger and TriggerRun aggregates and the path-matching rules."""

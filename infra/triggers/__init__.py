@@ -1,0 +1,1 @@
+"""Adapters of the triggers context: the sandbox launchers."""

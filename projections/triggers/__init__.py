@@ -1,0 +1,1 @@
+"""Read models of the triggers context: triggers, their runs, the evaluation queue."""
