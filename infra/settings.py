@@ -40,6 +40,17 @@ class Settings(BaseSettings):
         default="",
         description="Signs session cookies and links; generated into the data directory when empty",
     )
+    secrets_key: str = Field(
+        default="",
+        description="Base64 of 32 bytes: the key-encryption key wrapping each organization's "
+        "data keys for repository/agent secrets and connector configs; empty = generated into "
+        "<data dir>/secrets.key (`tilde-server secrets new-key` makes one)",
+    )
+    secrets_previous_keys: str = Field(
+        default="",
+        description="Comma-separated retired secrets keys that still unwrap data keys until "
+        "`tilde-server secrets rotate-key` has re-wrapped them under TILDE_SECRETS_KEY",
+    )
     event_cipher_key: str = Field(
         default="", description="Base64 AES key: encrypt events at rest (eventsourcing AESCipher)"
     )

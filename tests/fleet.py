@@ -30,6 +30,7 @@ VIEWS = (
     "principals",
     "audit",
     "repositories",
+    "secrets",
     "outbox",
 )
 

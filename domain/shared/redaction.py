@@ -39,6 +39,8 @@ NEVER_SHOWN = frozenset(
         "config",
         "credentials",
         "private_key",
+        "wrapped",
+        "wrapped_keys",
     }
 )
 
@@ -54,7 +56,7 @@ NEVER_SHOWN_IN: Mapping[str, frozenset[str]] = {
 }
 
 # Names that look secret but are not: a key's public hint, ids of keys and index keys.
-SHOWN = frozenset({"token_hint", "key_id", "key"})
+SHOWN = frozenset({"token_hint", "key_id", "key", "data_key_id"})
 
 # What "looks secret": a field so named must be listed above (a unit test walks every event).
 SECRET_LIKE = re.compile(

@@ -3,13 +3,14 @@ ones before it registered). Adding a context: its own module with `build(shared)
 
 from __future__ import annotations
 
-from infra.contexts import catalog, gc, identity, mail, organizations, triggers
+from infra.contexts import catalog, gc, identity, mail, organizations, secrets, triggers
 from infra.contexts.base import Context, ContextParts, Shared, Worker
 
 CONTEXTS: list[Context] = [
     identity.build,
     organizations.build,
     catalog.build,
+    secrets.build,
     mail.build,
     gc.build,
     triggers.build,

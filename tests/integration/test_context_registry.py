@@ -143,7 +143,13 @@ def test_a_context_in_the_registry_is_built_projected_run_and_served(backend: Se
 def test_the_default_registry_builds_every_context(backend: Settings) -> None:
     container = bootstrap(backend, hasher=FAST_HASHER)
     try:
-        assert set(container.applications) == {"identity", "organizations", "catalog", "triggers"}
+        assert set(container.applications) == {
+            "identity",
+            "organizations",
+            "catalog",
+            "secrets",
+            "triggers",
+        }
         assert container.identity is container.services["identity"]
         assert container.outbox in container.workers
         assert "notes" not in container.services

@@ -1,0 +1,1 @@
+"""The secrets context's domain: secrets, an organization's data keys, a sandbox's environment."""

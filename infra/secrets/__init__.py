@@ -1,0 +1,1 @@
+"""Secrets adapters: the key-encryption keys and the AES-256-GCM envelope cipher."""
