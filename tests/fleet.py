@@ -32,7 +32,12 @@ VIEWS = (
     "repositories",
     "secrets",
     "outbox",
+    "sandbox_triggers",
+    "sandbox_trigger_runs",
+    "trigger-evaluation",
 )
+# Single-instance loops besides the projectors (`/health` reports them unowned too).
+SINGLETONS = ("outbox-sender", "trigger-evaluator")
 
 
 def fleet_env(settings: Settings, **extra: str) -> dict[str, str]:
@@ -120,8 +125,8 @@ def cli(settings: Settings, *args: str, **extra_env: str) -> subprocess.Popen[by
 
 
 def expected_lock_keys() -> set[int]:
-    """Every lock a worker takes at once: one per projector, and the outbox sender's."""
-    return {lock_key(f"projector:{v}") for v in VIEWS} | {lock_key("outbox-sender")}
+    """Every lock a worker takes at once: one per projector, and the singletons'."""
+    return {lock_key(f"projector:{v}") for v in VIEWS} | {lock_key(s) for s in SINGLETONS}
 
 
 def _signed(classid: int, objid: int) -> int:

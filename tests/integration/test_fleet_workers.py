@@ -22,6 +22,7 @@ from tests import services
 from tests.builders import signup_body
 from tests.conftest import FAST_HASHER, make_settings
 from tests.fleet import (
+    SINGLETONS,
     VIEWS,
     WorkerProcess,
     advisory_holders,
@@ -122,7 +123,7 @@ def test_with_the_worker_killed_writes_answer_at_once_and_views_catch_up_when_on
             health = body.json()
             assert health["status"] == "degraded"
             assert health["checks"]["projectors"] == "degraded"
-            assert set(health["projectors"]["unowned"]) == {*VIEWS, "outbox-sender"}
+            assert set(health["projectors"]["unowned"]) == {*VIEWS, *SINGLETONS}
             metrics = client.get("/metrics").text
             assert "tilde_degraded 1.0" in metrics
             assert 'tilde_projector_owned{projection="users"} 0.0' in metrics
