@@ -238,6 +238,9 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     ("PATCH", REPO + "/sandbox-triggers/{trigger_id:str}"): repo(body={"enabled": True}),
     ("DELETE", REPO + "/sandbox-triggers/{trigger_id:str}"): repo(),
     ("GET", REPO + "/sandbox-triggers/{trigger_id:str}/runs"): repo(),
+    # No source named: the handler answers 400 once the guard lets the call through.
+    ("POST", REPO + "/import"): repo(body={"destination_path": "x/"}),
+    ("GET", REPO + "/import/{job_id:str}"): repo(),
 }
 
 ROUTES: dict[tuple[str, str], Entry] = {**PUBLIC_ROUTES, **USER_ROUTES, **ORG_ROUTES, **REPO_ROUTES}
@@ -250,6 +253,7 @@ DEFAULT_PARAMS = {
     "token": "bogus",
     "session_id": "s-1",
     "commit_id": "c-1",
+    "job_id": NOBODY,
     "path": "nothing",
     "trigger_id": NOBODY,
 }

@@ -35,6 +35,8 @@ VIEWS = (
     "sandbox_triggers",
     "sandbox_trigger_runs",
     "trigger-evaluation",
+    "import_jobs",
+    "imports",
 )
 # Single-instance loops besides the projectors (`/health` reports them unowned too).
 SINGLETONS = ("outbox-sender", "trigger-evaluator")

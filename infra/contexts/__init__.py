@@ -3,7 +3,16 @@ ones before it registered). Adding a context: its own module with `build(shared)
 
 from __future__ import annotations
 
-from infra.contexts import catalog, gc, identity, mail, organizations, secrets, triggers
+from infra.contexts import (
+    catalog,
+    gc,
+    identity,
+    imports,
+    mail,
+    organizations,
+    secrets,
+    triggers,
+)
 from infra.contexts.base import Context, ContextParts, Shared, Worker
 
 CONTEXTS: list[Context] = [
@@ -14,6 +23,7 @@ CONTEXTS: list[Context] = [
     mail.build,
     gc.build,
     triggers.build,
+    imports.build,
 ]
 
 __all__ = ["CONTEXTS", "Context", "ContextParts", "Shared", "Worker"]

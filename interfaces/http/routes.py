@@ -15,6 +15,7 @@ from interfaces.http.controllers.blobs import BlobsController
 from interfaces.http.controllers.commits import CommitsController
 from interfaces.http.controllers.device import DeviceController
 from interfaces.http.controllers.groups import GroupsController
+from interfaces.http.controllers.imports import ImportsController
 from interfaces.http.controllers.invitations import (
     InvitationTokenController,
     MyInvitationsController,
@@ -62,9 +63,10 @@ CATALOG: list[Any] = [
     CommitsController,
 ]
 TRIGGERS: list[Any] = [TriggersController]
+IMPORTS: list[Any] = [ImportsController]
 
 # Served under /api/v1, in this order: one entry per context.
-API_CONTROLLERS: list[Any] = [*IDENTITY, *ORGANIZATIONS, *CATALOG, *TRIGGERS]
+API_CONTROLLERS: list[Any] = [*IDENTITY, *ORGANIZATIONS, *CATALOG, *TRIGGERS, *IMPORTS]
 
 # Served at the root: health and metrics, blob transfers, the web console.
 ROOT_CONTROLLERS: list[Any] = [

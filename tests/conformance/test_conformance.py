@@ -7,6 +7,7 @@ judged afterwards with schemathesis' response checks; all violations are reporte
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +35,8 @@ DEVIATIONS: dict[tuple[str, int], str] = {
     "listing; the spec lists only 200",
     ("getEffectiveGroups", 404): "a principal_id that is not a principal of the organization "
     "answers 404; the spec lists 200, 400, 403",
+    ("startImport", 404): "an unknown repository, or a source repository the caller cannot "
+    "read, answers 404 (issue 16); the spec lists 202, 400, 409",
 }
 
 
@@ -95,6 +98,7 @@ def drive_the_sdk(sdk: tilde.Client, seeded: Seeded) -> None:
     commit.revert(message="undo")
     repo.commits.get(commit_id)
     drive_triggers(repo)
+    drive_an_import(sdk, seeded, repo_name)
     with pytest.raises(tilde.exceptions.NotFoundError):
         repo.commits.get("0" * 64)
     group = org.groups.create(name("g-"), description="group")
@@ -145,6 +149,18 @@ def drive_triggers(repo: Any) -> None:
     trigger.delete()
     with pytest.raises(tilde.exceptions.NotFoundError):
         repo.sandbox_triggers.get(trigger.id)
+def drive_an_import(sdk: tilde.Client, seeded: Seeded, source: str) -> None:
+    """A cross-repository import through the SDK, polled until it has committed."""
+    target = name("r-")
+    sdk.organizations.get(seeded.org).repositories.create(target)
+    imports = sdk.repository(f"{seeded.org}/{target}").imports
+    job = imports.create_from_repository(f"{seeded.org}/{source}", "in/", source_prefix="data/")
+    deadline = time.monotonic() + 60
+    while job.refresh().status not in ("completed", "failed"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    assert (job.status, job.objects_imported) == ("completed", 1), job.error
+        imports.get("00000000-0000-0000-0000-000000000000")
 
 
 def drive_raw_http(http: httpx.Client, seeded: Seeded) -> None:
@@ -212,6 +228,9 @@ def drive_raw_catalog(http: httpx.Client, seeded: Seeded) -> None:
     http.post(f"{base}/sessions/{session}", json={"message": "nothing to commit"})
     http.delete(f"{base}/sessions/{session}")
     http.post(f"{base}/commits/{seeded.commit_id}/revert", json={"message": 5})  # 400
+    http.post(f"{base}/import", json={"destination_path": "x/"})  # 400: no source
+    source = {"source_organization": seeded.org, "source_repository": name("nope-")}
+    http.post(f"{base}/import", json={**source, "destination_path": "x/"})  # 404
     drive_an_approval(Api(http, {}, seeded.org))
 
 

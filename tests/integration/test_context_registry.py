@@ -149,8 +149,11 @@ def test_the_default_registry_builds_every_context(backend: Settings) -> None:
             "catalog",
             "secrets",
             "triggers",
+            "imports",
         }
         assert container.identity is container.services["identity"]
+        assert "import_jobs" in container.projections.views
+        assert container.services["import_worker"] in container.workers
         assert container.outbox in container.workers
         assert "notes" not in container.services
     finally:

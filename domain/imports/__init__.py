@@ -1,0 +1,1 @@
+"""Imports: jobs that bring objects in from a connector's bucket or another repository."""

@@ -1,0 +1,1 @@
+"""Adapters of the imports context: writing source bytes into the blob store."""
