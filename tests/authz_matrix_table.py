@@ -192,6 +192,16 @@ ORG_ROUTES: dict[tuple[str, str], Entry] = {
     ("DELETE", ORG + "/agents/{agent_name:str}/auth/keys/{key_id:str}"): Entry(
         keys_agent_call(lambda w: w.fresh_key("agents", w.keys_agent["name"]))
     ),
+    ("GET", ORG + "/agents/{agent_name:str}/secrets"): Entry(agent_call(lambda w: w.owned_agent)),
+    ("PUT", ORG + "/agents/{agent_name:str}/secrets/{secret_key:str}"): Entry(
+        agent_call(lambda w: w.owned_agent, {"secret_key": "K"}, body={"value": "v"})
+    ),
+    ("GET", ORG + "/agents/{agent_name:str}/secrets/{secret_key:str}"): Entry(
+        agent_call(lambda w: w.owned_agent, {"secret_key": "K"})
+    ),
+    ("DELETE", ORG + "/agents/{agent_name:str}/secrets/{secret_key:str}"): Entry(
+        agent_call(lambda w: w.owned_agent, {"secret_key": "K"})
+    ),
     ("POST", ORG + "/repositories"): Entry(named("repository")),
     ("GET", ORG + "/repositories"): Entry(),
 }
@@ -241,6 +251,10 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     # No source named: the handler answers 400 once the guard lets the call through.
     ("POST", REPO + "/import"): repo(body={"destination_path": "x/"}),
     ("GET", REPO + "/import/{job_id:str}"): repo(),
+    ("GET", REPO + "/secrets"): repo(),
+    ("PUT", REPO + "/secrets/{secret_key:str}"): repo(body={"value": "v"}),
+    ("GET", REPO + "/secrets/{secret_key:str}"): repo(),
+    ("DELETE", REPO + "/secrets/{secret_key:str}"): repo(),
 }
 
 ROUTES: dict[tuple[str, str], Entry] = {**PUBLIC_ROUTES, **USER_ROUTES, **ORG_ROUTES, **REPO_ROUTES}
@@ -256,4 +270,5 @@ DEFAULT_PARAMS = {
     "job_id": NOBODY,
     "path": "nothing",
     "trigger_id": NOBODY,
+    "secret_key": "API_KEY",
 }

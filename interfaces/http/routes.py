@@ -32,6 +32,10 @@ from interfaces.http.controllers.repositories import (
     RepositoriesController,
 )
 from interfaces.http.controllers.roles import RolesController
+from interfaces.http.controllers.secrets import (
+    AgentSecretsController,
+    RepositorySecretsController,
+)
 from interfaces.http.controllers.sessions import SessionsController
 from interfaces.http.controllers.system import SystemController
 from interfaces.http.controllers.triggers import TriggersController
@@ -64,9 +68,17 @@ CATALOG: list[Any] = [
 ]
 TRIGGERS: list[Any] = [TriggersController]
 IMPORTS: list[Any] = [ImportsController]
+SECRETS: list[Any] = [RepositorySecretsController, AgentSecretsController]
 
 # Served under /api/v1, in this order: one entry per context.
-API_CONTROLLERS: list[Any] = [*IDENTITY, *ORGANIZATIONS, *CATALOG, *TRIGGERS, *IMPORTS]
+API_CONTROLLERS: list[Any] = [
+    *IDENTITY,
+    *ORGANIZATIONS,
+    *CATALOG,
+    *TRIGGERS,
+    *IMPORTS,
+    *SECRETS,
+]
 
 # Served at the root: health and metrics, blob transfers, the web console.
 ROOT_CONTROLLERS: list[Any] = [
