@@ -82,9 +82,14 @@ def settled_runs(
 
 
 def drain(container: Container, timeout: float = 15.0) -> None:
-    """Wait until every evaluation job of the queue is done."""
+    """Wait until this process's evaluation projector has queued every commit so far and
+    every evaluation job is done."""
+    head = container.catalog.recorder.max_notification_id() or 0
+    runner = container.projections.runners["trigger-evaluation"]
 
     def empty() -> bool:
+        if runner.positions.get("catalog", 0) < head:
+            return False
         row = container.db.query_one(
             "SELECT COUNT(*) AS n FROM process_jobs WHERE process = 'trigger-evaluation'"
             " AND done_at IS NULL"
