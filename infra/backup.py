@@ -18,7 +18,9 @@ FORMAT = 1
 _LAST = ("events/catalog.sqlite", "events/organizations.sqlite", "events/identity.sqlite")
 # Scratch space of the blob store: bytes still arriving, multipart parts not yet completed.
 _SKIPPED_BLOB_DIRS = (".tmp", ".uploads")
-_KEY_FILE = "secret.key"
+# The server secret, and the key-encryption keys of secrets (without them a restored data
+# directory could not decrypt a single secret or connector config).
+_KEY_FILES = ("secret.key", "secrets.key", "secrets.previous-keys")
 # Directories whose files are never the server's databases (user bytes may be named anything).
 _NOT_DATABASES = ("blobs", "locks", "mailbox")
 
@@ -120,8 +122,10 @@ def backup(data_dir: Path, target: Path) -> Manifest:
     manifest.blobs = _copy_blobs(data_dir / "blobs", target / "blobs")
     needed = _referenced_addresses(target / "events" / "catalog.sqlite")
     manifest.missing_blobs = sorted(a for a in needed if not (target / "blobs" / a).is_dir())
-    if (data_dir / _KEY_FILE).exists():
-        shutil.copy2(data_dir / _KEY_FILE, target / _KEY_FILE)
+    for key_file in _KEY_FILES:
+        if (data_dir / key_file).exists():
+            shutil.copy2(data_dir / key_file, target / key_file)
+            os.chmod(target / key_file, 0o600)
     (target / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2) + "\n")
     return manifest
 
@@ -142,7 +146,8 @@ def restore(source: Path, data_dir: Path) -> Manifest:
     for name in manifest.databases:
         _snapshot(source / name, data_dir / name)
     _copy_blobs(source / "blobs", data_dir / "blobs")
-    if (source / _KEY_FILE).exists():
-        shutil.copy2(source / _KEY_FILE, data_dir / _KEY_FILE)
-        os.chmod(data_dir / _KEY_FILE, 0o600)
+    for key_file in _KEY_FILES:
+        if (source / key_file).exists():
+            shutil.copy2(source / key_file, data_dir / key_file)
+            os.chmod(data_dir / key_file, 0o600)
     return manifest

@@ -129,9 +129,23 @@ class KeyEncryptionKeys:
         self._load()
 
     def _load(self) -> None:
+        self._stamp = self._files_stamp()
         current, previous = self.source.read()
         self.current_id = key_id(current)
         self._keys = {key_id(k): AESGCM(k) for k in [*previous, current]}
+
+    def _files_stamp(self) -> tuple[int, ...]:
+        """When the key files last changed (embedded mode): a rotation by the CLI while this
+        process runs makes its next wrap use the new key."""
+        if not self.source.from_files:
+            return ()
+        stamps = []
+        for name in (KEY_FILE, PREVIOUS_FILE):
+            try:
+                stamps.append((self.source.data_dir / name).stat().st_mtime_ns)
+            except FileNotFoundError:
+                stamps.append(0)
+        return tuple(stamps)
 
     @property
     def known_ids(self) -> list[str]:
@@ -143,6 +157,8 @@ class KeyEncryptionKeys:
 
     def wrap(self, data_key: bytes, associated: bytes) -> tuple[str, str]:
         """(kek id, base64 nonce+ciphertext) of `data_key` under the current key."""
+        if self._files_stamp() != self._stamp:
+            self.reload()
         kek_id = self.current_id
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._keys[kek_id].encrypt(nonce, data_key, associated)

@@ -9,6 +9,7 @@ from interfaces.cli.backup import backup, restore
 from interfaces.cli.events import events
 from interfaces.cli.gc import gc
 from interfaces.cli.projections import projections
+from interfaces.cli.secrets import secrets
 from interfaces.cli.serve import serve, worker
 from interfaces.cli.trash import organizations, repositories
 from interfaces.cli.users import users
@@ -31,6 +32,7 @@ cli.add_command(backup)
 cli.add_command(restore)
 cli.add_command(organizations)
 cli.add_command(repositories)
+cli.add_command(secrets)
 
 
 def main() -> None:
