@@ -13,7 +13,7 @@ first one: one run, one sandbox, whatever crashes or how many workers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import structlog
@@ -75,11 +75,11 @@ def _stream(lookup: ChangeLookup, conditions: list[Condition]) -> Callable[[], I
         for condition in conditions:
             if condition.type == "path_exact":
                 found = lookup.at(condition.value)
-                batch = [found] if found is not None else []
+                batch: Iterable[Change] = [found] if found is not None else []
                 if condition.diff_type != "any":
                     batch = [c for c in batch if c.change == condition.diff_type]
             else:
-                batch = lookup.under(condition.value, condition.diff_type, 1_000_000_000)
+                batch = lookup.each(condition.value, condition.diff_type)
             for change in batch:
                 if change.path not in seen:
                     seen.add(change.path)
@@ -203,6 +203,9 @@ class Evaluator:
             commit_seq=int(p["seq"]),
             principal_type=kind,
             principal_id=ident,
+            creator_type=str(row["created_by_type"]),
+            creator_id=str(row["created_by"]),
+            run_as=row.get("run_as") or None,
             image=config["image"],
             command=list(config.get("command") or []),
             mountpoint=config.get("mountpoint") or "/sandbox",

@@ -34,6 +34,10 @@ class LaunchRequest:
     # Who the sandbox runs as: `run_as` ({type, id}) when set, else the trigger's creator.
     principal_type: str
     principal_id: str
+    # The trigger's creator (who asks for the sandbox) and its `run_as`, as stored.
+    creator_type: str
+    creator_id: str
+    run_as: Mapping[str, str] | None
     image: str
     command: Sequence[str]
     mountpoint: str

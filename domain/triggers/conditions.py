@@ -6,6 +6,7 @@ not the size of the commit (`ChangeLookup` is the catalog's side of it)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -51,6 +52,10 @@ class ChangeLookup(Protocol):
         ...
 
     def count_under(self, prefix: str, diff_type: str) -> int: ...
+
+    def each(self, prefix: str, diff_type: str) -> Iterator[Change]:
+        """Every change under `prefix` of that diff type, by path, read page by page."""
+        ...
 
     def at(self, path: str) -> Change | None: ...
 

@@ -5,6 +5,7 @@ its cost follows the lookups and their matches, never the size of the commit."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from domain.catalog.paths import upper_bound
@@ -92,6 +93,18 @@ class CommitLookup:
                 break
             after = page[-1].path
         return out
+
+    def each(self, prefix: str, diff_type: str) -> Iterator[Change]:
+        after = ""
+        while True:
+            page = changes_in_range(
+                self.db, self.repository_id, self.seq, prefix, diff_type, after=after,
+                limit=10_000,
+            )  # fmt: skip
+            yield from page
+            if len(page) < 10_000:
+                return
+            after = page[-1].path
 
     def count_under(self, prefix: str, diff_type: str) -> int:
         return count_changes(self.db, self.repository_id, self.seq, prefix, diff_type)
