@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from domain.catalog.tree import Tree
+
+if TYPE_CHECKING:
+    from application.sandboxes.ports import TreeEntry
 
 
 class PasswordHasher(Protocol):
@@ -163,6 +166,12 @@ class CatalogReads(Protocol):
     def paths_changed_after(
         self, repository_id: str, paths: list[str], seq: int, head_seq: int
     ) -> list[str]: ...
+
+    def tree_entries(self, repository_id: str, commit_id: str, prefix: str) -> Iterator[TreeEntry]:
+        """A commit's objects under the folder `prefix`, paths relative to it, in path order
+        (streamed in keyset batches; blob keys are `<address>/<etag>`). NotFound for an
+        unknown commit; an empty commit id is the empty tree (a repository with no commit)."""
+        ...
 
     def stale_boundary(self, repository_id: str, before: str) -> int:
         """The highest commit seq created before the ISO time `before` (0 if none)."""

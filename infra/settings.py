@@ -149,6 +149,17 @@ class Settings(BaseSettings):
         default=0.1,
         description="Idle poll of the trigger evaluation queue (commit -> run latency)",
     )
+    sandbox_user: str = Field(
+        default="1000:1000",
+        description="uid:gid sandboxes run as (never root); the repository tree is shown "
+        "owned by it through an idmapped mount",
+    )
+    sandbox_tree_cache_bytes: int = Field(
+        default=20 << 30,
+        ge=0,
+        description="Bytes of materialized commit trees (hard links) and downloaded blobs kept "
+        "under <data dir>/sandboxes for reuse; unused trees beyond it are evicted, oldest first",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from application.sandboxes.ports import TreeEntry
+from domain.catalog.paths import upper_bound
 from domain.catalog.tree import Tree
+from domain.shared.errors import NotFound
 from projections.base import Reader
 from projections.catalog import history, queries
+from projections.catalog.catalog import INF
+
+TREE_BATCH = 5000  # rows per keyset query of `tree_entries`
 
 
 class SqlCatalogReads:
@@ -61,6 +68,37 @@ class SqlCatalogReads:
             )
             found.update(r["path"] for r in rows)
         return sorted(found)
+
+    def tree_entries(self, repository_id: str, commit_id: str, prefix: str) -> Iterator[TreeEntry]:
+        """Every object of a commit under `prefix` (a folder: `data` means `data/`), paths
+        relative to it, in path order: keyset batches, so 100k objects cost 20 index range
+        reads and never sit in memory at once. An empty commit id is the empty tree."""
+        seq = self.commit_seq(repository_id, commit_id) if commit_id else 0
+        if seq is None:
+            raise NotFound(f"commit '{commit_id}' not found")
+        folder = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        # The head reads the (repository, valid_to, path) index; history the primary key.
+        visible, params = (
+            ("valid_to = ?", (INF,))
+            if seq == self.head_seq(repository_id)
+            else ("valid_from <= ? AND +valid_to > ?", (seq, seq))
+        )
+        after, op = folder, ">="
+        while seq:
+            rows = self.db.query(
+                "SELECT path, address, etag, size FROM catalog_entries WHERE repository_id = ?"
+                f" AND {visible} AND path {op} ? AND path < ? ORDER BY path LIMIT ?",
+                (repository_id, *params, after, upper_bound(folder), TREE_BATCH),
+            )
+            for row in rows:
+                yield TreeEntry(
+                    row["path"][len(folder) :],
+                    f"{row['address']}/{row['etag']}",
+                    int(row["size"]),
+                )
+            if len(rows) < TREE_BATCH:
+                return
+            after, op = rows[-1]["path"], ">"
 
     def stale_boundary(self, repository_id: str, before: str) -> int:
         row = self.db.query_one(
