@@ -35,17 +35,19 @@ from domain.triggers.run import FAILED, PENDING, SKIPPED, TriggerRun, sandbox_id
 
 log = structlog.get_logger("tilde.triggers")
 EVALUATE = "evaluate"
-# A commit a sandbox made says so: the sandboxes context commits with this kind and the
-# sandbox's id under this metadata key (users cannot set `kind`, so it cannot be forged).
+# A commit a sandbox made names it: the sandboxes context commits the sandbox's own session,
+# whose id is the sandbox's id; a commit of kind `sandbox` may also name it in its metadata.
+# Users cannot choose a session id or the kind, so neither can be forged.
 SANDBOX_COMMIT_KIND = "sandbox"
 SANDBOX_ID_KEY = "tilde_sandbox_id"
 
 
-def sandbox_of(kind: str, metadata: dict[str, str]) -> str | None:
-    """The sandbox that made a commit, if one did."""
-    if kind != SANDBOX_COMMIT_KIND:
-        return None
-    return metadata.get(SANDBOX_ID_KEY) or None
+def sandbox_of(kind: str, metadata: dict[str, str], session_id: str) -> str:
+    """The sandbox that may have made a commit (the runs view says whether a trigger
+    launched it)."""
+    if kind == SANDBOX_COMMIT_KIND and metadata.get(SANDBOX_ID_KEY):
+        return metadata[SANDBOX_ID_KEY]
+    return session_id
 
 
 class TriggerEvaluation(ProcessManager):
@@ -62,7 +64,7 @@ class TriggerEvaluation(ProcessManager):
             "commit_id": event.commit_id,
             "seq": event.seq,
             "committed_at": stamp(event.timestamp),
-            "sandbox_id": sandbox_of(event.kind, dict(event.metadata)),
+            "sandbox_id": sandbox_of(event.kind, dict(event.metadata), event.session_id),
         }
         return [Job(f"commit:{repo}:{event.commit_id}", repo, EVALUATE, payload)]
 

@@ -12,12 +12,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from litestar.testing import TestClient
 
 from application.triggers import EVALUATE
 from domain.catalog.commits import Committer
+from domain.catalog.session import Session
 from domain.shared.values import Actor
 from infra.bootstrap import Container
 from infra.processes.queue import JobQueue
@@ -63,27 +65,44 @@ def repo(client: TestClient[Any], container: Container) -> Repo:
     return new_repo(container, client)
 
 
-def sandbox_commit(container: Container, repo: Repo, sandbox_id: str, path: str) -> str:
-    """A commit as the sandboxes context makes one: kind `sandbox`, the sandbox's id noted."""
-    sid = repo.open_session()
-    repo.upload(sid, path, b"output")
+def sandbox_commit(
+    container: Container, repo: Repo, sandbox_id: str, path: str, *, via_session: bool = False
+) -> str:
+    """A commit as the sandboxes context makes one: of the sandbox's own session (its id is
+    the sandbox's), or of kind `sandbox` naming the sandbox in its metadata."""
     org_id = container.resolve_organization(repo.org)
     actor = Actor("user", repo.owner.id)
+    if via_session:
+        aggregate = container.catalog.get_repository(org_id, repo.name)
+        session = Session.open(
+            session_id=UUID(sandbox_id),
+            organization_id=org_id,
+            repository_id=str(aggregate.id),
+            base_seq=aggregate.head_seq,
+            actor=actor,
+            purpose="sandbox",
+        )
+        container.catalog.record(session)
+        sid = sandbox_id
+    else:
+        sid = repo.open_session()
+    repo.upload(sid, path, b"output")
     result = container.catalog.commit_staged(
         org_id,
         repo.name,
         sid,
         message="sandbox output",
-        metadata={"tilde_sandbox_id": sandbox_id},
+        metadata={} if via_session else {"tilde_sandbox_id": sandbox_id},
         committer=Committer(actor, repo.owner.username),
         closer=actor,
-        kind="sandbox",
+        kind="session" if via_session else "sandbox",
     )
     container.wait_for(result.written)
     return result.value.commit_id
 
 
-def test_loop_guard_and_chain_depth(repo: Repo, container: Container) -> None:
+@pytest.mark.parametrize("via_session", [False, True], ids=["metadata", "session"])
+def test_loop_guard_and_chain_depth(repo: Repo, container: Container, via_session: bool) -> None:
     first = create_trigger(repo, trigger_body("first"))["id"]
     second = create_trigger(repo, trigger_body("second"))["id"]
     repo.write({"datasets/in.csv": b"1"})
@@ -91,7 +110,9 @@ def test_loop_guard_and_chain_depth(repo: Repo, container: Container) -> None:
     [run2] = settled_runs(repo, second, 1)
     # The first trigger's sandbox commits under the prefix: not again for it, once for the
     # second (a chain of depth 2).
-    out = sandbox_commit(container, repo, run1["sandbox_id"], "datasets/out1.csv")
+    out = sandbox_commit(
+        container, repo, run1["sandbox_id"], "datasets/out1.csv", via_session=via_session
+    )
     loop = wait_until(lambda: [r for r in runs(repo, first) if r["commit_id"] == out])
     assert loop[0]["status"] == "skipped" and "loop" in loop[0]["reason"]
     assert loop[0]["sandbox_id"] is None
@@ -99,7 +120,9 @@ def test_loop_guard_and_chain_depth(repo: Repo, container: Container) -> None:
         lambda: [r for r in runs(repo, second) if r["commit_id"] == out and r["sandbox_id"]]
     )
     # That sandbox's commit would make a chain of 3 (TILDE_TRIGGER_MAX_DEPTH=2 here).
-    deep = sandbox_commit(container, repo, chained[0]["sandbox_id"], "datasets/out2.csv")
+    deep = sandbox_commit(
+        container, repo, chained[0]["sandbox_id"], "datasets/out2.csv", via_session=via_session
+    )
     drain(container)
     by_trigger = {
         tid: next(r for r in runs(repo, tid) if r["commit_id"] == deep) for tid in (first, second)
