@@ -15,6 +15,7 @@ from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.openapi import document_responses, openapi_config
 from interfaces.http.security_headers import SecurityHeaders
+from interfaces.http.websockets import remember_error
 
 
 class TildeLitestar(Litestar):
@@ -58,6 +59,7 @@ def create_app(
         before_request=check_json_body,
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        after_exception=[remember_error],  # WebSocket refusals answer with the error body
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         openapi_config=openapi_config(),

@@ -32,6 +32,8 @@ from interfaces.http.controllers.repositories import (
     RepositoriesController,
 )
 from interfaces.http.controllers.roles import RolesController
+from interfaces.http.controllers.sandbox_exec import SandboxExecController
+from interfaces.http.controllers.sandbox_logs import SandboxLogsController
 from interfaces.http.controllers.secrets import (
     AgentSecretsController,
     RepositorySecretsController,
@@ -69,6 +71,8 @@ CATALOG: list[Any] = [
 TRIGGERS: list[Any] = [TriggersController]
 IMPORTS: list[Any] = [ImportsController]
 SECRETS: list[Any] = [RepositorySecretsController, AgentSecretsController]
+# A running sandbox's output and its `/exec` children.
+SANDBOX_IO: list[Any] = [SandboxLogsController, SandboxExecController]
 
 # Served under /api/v1, in this order: one entry per context.
 API_CONTROLLERS: list[Any] = [
@@ -78,6 +82,7 @@ API_CONTROLLERS: list[Any] = [
     *TRIGGERS,
     *IMPORTS,
     *SECRETS,
+    *SANDBOX_IO,
 ]
 
 # Served at the root: health and metrics, blob transfers, the web console.

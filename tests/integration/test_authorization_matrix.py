@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
@@ -48,6 +49,7 @@ from tests.authz_matrix_table import (
     REPO_ROUTES,
     ROUTES,
     USER_ROUTES,
+    WEBSOCKET_ROUTES,
 )
 from tests.conftest import FAST_HASHER, make_settings
 from tests.orgs import create_org, person
@@ -170,7 +172,7 @@ def test_every_route_of_the_app_has_exactly_one_table_entry(matrix: Matrix) -> N
     websockets = sorted(r.path for r in matrix.app.routes if isinstance(r, WebSocketRoute))
     assert missing == [], f"routes with no row in ROUTES (add one): {missing}"
     assert stale == [], f"rows in ROUTES for routes the app no longer has: {stale}"
-    assert websockets == [], f"WebSocket routes: teach the matrix to call them: {websockets}"
+    assert websockets == sorted(WEBSOCKET_ROUTES), "WebSocket routes and WEBSOCKET_ROUTES differ"
     sections = [PUBLIC_ROUTES, USER_ROUTES, ORG_ROUTES, REPO_ROUTES]
     assert sum(len(s) for s in sections) == len(ROUTES), "a route sits in two sections"
 
@@ -255,6 +257,76 @@ def check_call(
         f"{principal} {call.query} {call.body}: expected {outcome}, "
         f"got {response.status_code} ({why}) {response.text[:160]}"
     )
+
+
+# -- WebSocket routes: the upgrade request is refused with an HTTP answer, or accepted ----------
+
+
+def upgrade(matrix: Matrix, url: str, headers: dict[str, str]) -> httpx.Response:
+    """Ask for a WebSocket at `url` through the app, as a server offering ASGI's denial
+    response would: the refusal as an HTTP response, or 101 once accepted (then we leave)."""
+    path, _, query = url.partition("?")
+    scope: dict[str, Any] = {
+        "type": "websocket",
+        "asgi": {"version": "3.0"},
+        "scheme": "ws",
+        "http_version": "1.1",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"testserver.local")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver.local", 80),
+        "subprotocols": [],
+        "state": {},
+        "extensions": {"websocket.http.response": {}},
+    }
+    sent: list[dict[str, Any]] = []
+    incoming = [{"type": "websocket.connect"}]
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "websocket.disconnect", "code": 1000}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    with matrix.client.portal() as portal:
+        portal.call(matrix.app, scope, receive, send)
+    kinds = [m["type"] for m in sent]
+    if "websocket.accept" in kinds:
+        return httpx.Response(101)
+    start = next(m for m in sent if m["type"] == "websocket.http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "websocket.http.response.body")
+    headers_out = [(k.decode(), v.decode()) for k, v in start["headers"]]
+    return httpx.Response(start["status"], headers=headers_out, content=body)
+
+
+@pytest.mark.parametrize("template", sorted(WEBSOCKET_ROUTES))
+def test_websocket_route_enforces_its_action_for_every_principal(
+    matrix: Matrix, template: str
+) -> None:
+    handler = next(
+        r.route_handler
+        for r in matrix.app.routes
+        if isinstance(r, WebSocketRoute) and r.path == template
+    )
+    action = ACTIONS[str(handler.opt.get("action"))]
+    entry, failures = WEBSOCKET_ROUTES[template], []
+    for principal in PRINCIPALS:
+        call = entry.build(matrix.world, principal)
+        world = call.world or matrix.world
+        who = world.who[principal]
+        values = {**DEFAULT_PARAMS, "organization": world.org, "repository": world.repo}
+        response = upgrade(matrix, url_of(template, {**values, **call.params}), who.headers)
+        outcome = expected(action, who, call.resource, call.also)
+        if why := problem(outcome, response, "GET", world.org, entry):
+            failures.append(
+                f"{principal}: expected {outcome}, got {response.status_code} ({why}) "
+                f"{response.text[:160]}"
+            )
+    assert failures == [], f"WS {template} [{action.name}]:\n" + "\n".join(failures)
 
 
 # -- path-scoped routes, walked in and out of the principals' scopes -------------------------
