@@ -59,10 +59,11 @@ def build(shared: Shared) -> ContextParts:
         blob_writer(catalog.blobs),
         after_bulk_load=refresh_statistics(shared.services["catalog_db"]),
     )
+    # Leases and backoff are wall-clock time, as the queued jobs' due times are (the event
+    # timestamps), whatever clock the applications are given.
     queue = JobQueue(
-        shared.db, "imports", shared.metrics, clock=shared.clock, lease=LEASE_SECONDS,
-        base_delay=1.0, max_attempts=20,
-    )  # fmt: skip
+        shared.db, "imports", shared.metrics, lease=LEASE_SECONDS, base_delay=1.0, max_attempts=20
+    )
     worker = JobWorker(queue, {"import": runner.perform}, poll_interval=0.2, batch=1)
     return ContextParts(
         applications=[imports],
