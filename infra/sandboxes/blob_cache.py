@@ -47,12 +47,18 @@ class LocalBlobFiles:
 
     def __init__(self, store_root: Path) -> None:
         self.root = Path(store_root)
+        # Links are made relative to this descriptor (see `tree_build.link_tree`).
+        self.dir_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
-    def path(self, key: str, size: int) -> Path:
+    def relative(self, key: str) -> str:
+        """The blob file's path below the store's root (checked: it cannot climb out)."""
         address, _, etag = key.rpartition("/")
         if not blobs.is_address(address) or not _ETAG.fullmatch(etag):
             raise ValueError(f"not a blob key: {key!r}")
-        return self.root / key
+        return key
+
+    def path(self, key: str, size: int) -> Path:
+        return self.root / self.relative(key)
 
 
 class BlobCache:

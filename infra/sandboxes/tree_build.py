@@ -10,9 +10,11 @@ a log line names the first few), never created outside the tree.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, Queue
 
 from application.sandboxes.ports import TreeEntry
 from infra.sandboxes.blob_cache import BlobFiles
@@ -49,28 +51,90 @@ def safe_parts(path: str) -> list[str] | None:
 
 
 def link_tree(target: Path, entries: Iterator[TreeEntry], files: BlobFiles) -> BuildReport:
-    """Hard-link every entry's blob file under `target` (an empty directory)."""
+    """Hard-link every entry's blob file under `target` (an empty directory).
+
+    The catalog is read on a second thread while this one links (both mostly wait on the
+    kernel), and links are made relative to open directory descriptors (`linkat`), so the
+    kernel does not walk the long absolute paths again for each of 100k objects."""
     report = BuildReport()
     made: set[str] = {""}
     broken: set[str] = set()  # directories that could not be made (a file has that name)
     root = os.fspath(target)
-    for entry in entries:
-        parts = safe_parts(entry.path)
-        if parts is None:
-            report.skip(entry.path)
-            continue
-        parent = "/".join(parts[:-1])
-        if parent not in made and not _make_dirs(root, parts[:-1], made, broken):
-            report.skip(entry.path)
-            continue
-        try:
-            os.link(files.path(entry.blob_key, entry.size), f"{root}/{entry.path}")
-        except (FileExistsError, IsADirectoryError):
-            report.skip(entry.path)  # a folder of that name came first (`a/b` before `a`)
-            continue
-        report.objects += 1
-        report.bytes += entry.size
+    dir_fds: dict[str, int] = {"": os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)}
+    relative = getattr(files, "relative", None)
+    src_fd: int | None = getattr(files, "dir_fd", None) if relative else None
+    try:
+        for entry in _prefetched(entries):
+            parts = safe_parts(entry.path)
+            if parts is None:
+                report.skip(entry.path)
+                continue
+            parent = "/".join(parts[:-1])
+            if parent not in made and not _make_dirs(root, parts[:-1], made, broken):
+                report.skip(entry.path)
+                continue
+            fd = dir_fds.get(parent)
+            if fd is None:
+                if len(dir_fds) > 256:
+                    _close_all(dir_fds)
+                fd = dir_fds[parent] = os.open(
+                    f"{root}/{parent}", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+                )
+            try:
+                if src_fd is not None and relative is not None:
+                    os.link(relative(entry.blob_key), parts[-1], src_dir_fd=src_fd, dst_dir_fd=fd)
+                else:
+                    os.link(files.path(entry.blob_key, entry.size), parts[-1], dst_dir_fd=fd)
+            except (FileExistsError, IsADirectoryError):
+                report.skip(entry.path)  # a folder of that name came first (`a/b` before `a`)
+                continue
+            report.objects += 1
+            report.bytes += entry.size
+    finally:
+        _close_all(dir_fds)
     return report
+
+
+def _close_all(fds: dict[str, int]) -> None:
+    for fd in fds.values():
+        os.close(fd)
+    fds.clear()
+
+
+def _prefetched(entries: Iterator[TreeEntry], batch: int = 2000) -> Iterator[TreeEntry]:
+    """`entries`, read ahead by a thread (at most 8 batches in memory)."""
+    queue: Queue[list[TreeEntry] | BaseException | None] = Queue(maxsize=8)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            chunk: list[TreeEntry] = []
+            for entry in entries:
+                chunk.append(entry)
+                if len(chunk) >= batch:
+                    queue.put(chunk)
+                    chunk = []
+                    if stop.is_set():
+                        return
+            queue.put(chunk)
+            queue.put(None)
+        except BaseException as e:  # handed to the consumer, which raises it
+            queue.put(e)
+
+    reader = threading.Thread(target=read, name="tree-entries", daemon=True)
+    reader.start()
+    try:
+        while (item := queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue
+            try:
+                queue.get_nowait()
+            except Empty:
+                reader.join(0.01)
 
 
 def _make_dirs(root: str, parts: list[str], made: set[str], broken: set[str]) -> bool:
