@@ -262,6 +262,18 @@ class SqlLogStore:
         closed = state == "closed" and len(chunks) == len(rows) and len(rows) < 256
         return chunks, closed
 
+    def extent(self, sandbox_id: str) -> tuple[int, int]:
+        """(last seq, total bytes) of a log: where a re-attached runner resumes (`read`
+        returns one page, not the whole log)."""
+        row = self.db.query_one(
+            f"SELECT MAX(seq) AS last, SUM(LENGTH(data)) AS size FROM {CHUNKS_TABLE}"
+            " WHERE sandbox_id = ?",
+            (sandbox_id,),
+        )
+        if row is None or row["last"] is None:
+            return 0, 0
+        return int(row["last"]), int(row["size"] or 0)
+
     def token(self, sandbox_id: str) -> int:
         """Take before `read`; `wait(…, token)` then returns at once if anything was
         appended since."""

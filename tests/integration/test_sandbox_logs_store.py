@@ -71,6 +71,7 @@ def test_a_long_log_is_read_in_pages_and_closed_only_at_its_end(db: Database) ->
         if closed:
             break
     assert total == 6000 and pages >= 3 and after == 600
+    assert store.extent(s) == (600, 6000) and store.extent(sid()) == (0, 0)
 
 
 def test_expired_logs_answer_gone_and_purge_deletes_their_chunks(db: Database) -> None:
