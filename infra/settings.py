@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Literal
@@ -160,6 +161,46 @@ class Settings(BaseSettings):
         description="Bytes of materialized commit trees (hard links) and downloaded blobs kept "
         "under <data dir>/sandboxes for reuse; unused trees beyond it are evicted, oldest first",
     )
+    sandbox_docker_url: str = Field(
+        default="",
+        description="Docker engine of this host's sandboxes (unix:///var/run/docker.sock, "
+        "tcp://…); empty = DOCKER_HOST or the local socket. The engine must share this host's "
+        "filesystem: a sandbox's disk image and overlay live under the data directory",
+    )
+    sandbox_memory_bytes: int = Field(
+        default=1 << 30, ge=1 << 22, description="Memory limit of a sandbox (no swap)"
+    )
+    sandbox_cpus: float = Field(default=1.0, gt=0, description="CPUs a sandbox may use")
+    sandbox_pids: int = Field(
+        default=256, ge=8, description="Processes and threads a sandbox may run (fork bombs)"
+    )
+    sandbox_disk_bytes: int = Field(
+        default=1 << 30,
+        ge=8 << 20,
+        description="Bytes a sandbox may write under its mountpoint (an ext4 image per "
+        "sandbox: past it writes fail with ENOSPC and the run is a policy violation)",
+    )
+    sandbox_tmpfs_bytes: int = Field(
+        default=64 << 20, ge=1 << 20, description="Size of a sandbox's /tmp (memory)"
+    )
+    sandbox_pull_timeout_seconds: float = Field(
+        default=60, gt=0, description="Longest pull of a missing image before image_not_found"
+    )
+    sandbox_subnet_pool: str = Field(
+        default="10.213.0.0/16",
+        description="Private range the per-sandbox internal networks (a /28 each) come from",
+    )
+    sandbox_busybox_path: Path = Field(
+        default=Path("/bin/busybox"),
+        description="A static busybox mounted read-only into service sandboxes as their "
+        "sleeper, so any image works",
+    )
+    installation_id: str = Field(
+        default="",
+        description="Labels this installation's sandbox containers, volumes and networks "
+        "(engines shared by installations); empty = derived from the database URL or the data "
+        "directory",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -204,6 +245,14 @@ class Settings(BaseSettings):
             text = value if isinstance(value, str) else json.dumps(value)
             env[f"TILDE_{name.upper()}"] = text
         return env
+
+    @property
+    def installation(self) -> str:
+        """This installation's id on shared container engines (same in every process)."""
+        if self.installation_id:
+            return self.installation_id
+        source = self.database_url if self.is_postgres else str(self.data_dir.resolve())
+        return hashlib.sha256(source.encode()).hexdigest()[:16]
 
     @property
     def is_postgres(self) -> bool:

@@ -122,8 +122,17 @@ class ContainerRuntime(Protocol):
         ...
 
     def exec(
-        self, handle: Handle, argv: Sequence[str], env: Mapping[str, str], cwd: str
-    ) -> ExecProcess: ...
+        self,
+        handle: Handle,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        *,
+        stdin: bool = True,
+    ) -> ExecProcess:
+        """`env` merged over the container's; `stdin=False` closes the child's stdin at once
+        (EOF), for a caller that will never write (the SDK's `stdin=None`)."""
+        ...
 
     def stop(self, handle: Handle) -> None:
         """Kill the main process (and every exec child); the upper layer stays."""

@@ -1,0 +1,82 @@
+"""Per-sandbox internal networks: a /28 from a private pool, no route out, no way to the host.
+
+Docker's `--internal` drops forwarding off the bridge but still lets the container reach the
+host itself at its bridge gateway (and any host address) — every service listening on 0.0.0.0.
+Each sandbox bridge is named `tsbx…`, and one INPUT rule drops everything from `tsbx+` to the
+host; the egress proxy of a later issue inserts its own ACCEPT above it."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from docker.errors import APIError
+from docker.types import IPAMConfig, IPAMPool
+
+BRIDGE_PREFIX = "tsbx"
+FIREWALL_RULE = ["INPUT", "-i", f"{BRIDGE_PREFIX}+", "-j", "DROP"]
+ATTEMPTS = 64
+
+
+def bridge_name(network_name: str) -> str:
+    """Linux interface names are at most 15 bytes."""
+    return BRIDGE_PREFIX + hashlib.sha256(network_name.encode()).hexdigest()[:11]
+
+
+def ensure_host_firewall() -> None:
+    """The rule that keeps sandboxes off the host's own services (idempotent)."""
+    iptables = shutil.which("iptables")
+    if iptables is None:
+        raise RuntimeError("iptables is missing: sandboxes would reach the host's services")
+    check = subprocess.run([iptables, "-w", "-C", *FIREWALL_RULE], capture_output=True)  # noqa: S603
+    if check.returncode != 0:
+        subprocess.run([iptables, "-w", "-I", *FIREWALL_RULE], check=True, capture_output=True)  # noqa: S603
+
+
+def used_subnets(networks: Iterable[Mapping[str, Any]]) -> set[ipaddress.IPv4Network]:
+    used = set()
+    for network in networks:
+        for config in (network.get("IPAM") or {}).get("Config") or []:
+            subnet = config.get("Subnet", "")
+            if subnet and ":" not in subnet:
+                used.add(ipaddress.IPv4Network(subnet, strict=False))
+    return used
+
+
+def candidates(pool: str, key: str, used: set[ipaddress.IPv4Network]) -> list[str]:
+    """Free /28s of `pool`, starting at a place derived from `key` (fewer races between
+    workers creating networks at once)."""
+    subnets = list(ipaddress.IPv4Network(pool).subnets(new_prefix=28))
+    start = int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(subnets)
+    ordered = subnets[start:] + subnets[:start]
+    free = [s for s in ordered if not any(s.overlaps(u) for u in used)]
+    return [str(s) for s in free[:ATTEMPTS]]
+
+
+def create_network(api: Any, name: str, pool: str, labels: Mapping[str, str]) -> str:
+    """An internal bridge network on a free /28; retries when another creator took it."""
+    used = used_subnets(api.networks())
+    last: Exception | None = None
+    for subnet in candidates(pool, name, used):
+        try:
+            created = api.create_network(
+                name,
+                driver="bridge",
+                internal=True,
+                labels=dict(labels),
+                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
+                options={
+                    "com.docker.network.bridge.name": bridge_name(name),
+                    "com.docker.network.bridge.enable_icc": "false",
+                },
+            )
+            return str(created["Id"])
+        except APIError as exc:
+            if "overlap" not in str(exc).lower():
+                raise
+            last = exc
+    raise RuntimeError(f"no free /28 left in the sandbox subnet pool {pool}") from last
