@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from application.base import Written
 from application.catalog import CatalogApplication
@@ -46,6 +46,7 @@ class Published:
     commit_id: str = ""
     conflicts: tuple[str, ...] = ()
     written: tuple[Written, ...] = ()
+    web_url: str = ""
 
 
 def under_prefix(prefix: str, path: str) -> str:
@@ -179,3 +180,32 @@ class CatalogPublisher:
                 entries.append(staged_delete(path, now))
         if entries:
             yield from catalog.stage(repo, session_id, entries, principal.actor)
+
+
+class SandboxPublisher:
+    """The runner's `Publisher` (`publish(sandbox, changes, principal)`) over
+    `CatalogPublisher`: the sandbox names the session (its id), repository, prefix, image and
+    command; `web_url(org_id, repo_name, session_id)` is where a human approves."""
+
+    def __init__(
+        self, catalog: CatalogApplication, web_url: Callable[[str, str, str], str]
+    ) -> None:
+        self.publisher = CatalogPublisher(catalog)
+        self.web_url = web_url
+
+    def publish(self, sandbox: Any, changes: Iterable[Change], principal: Principal) -> Published:
+        session_id = str(sandbox.id)
+        out = self.publisher.publish(
+            org_id=sandbox.organization_id,
+            repo_name=sandbox.repository_name,
+            session_id=session_id,
+            changes=changes,
+            principal=principal,
+            path_prefix=sandbox.path_prefix or "",
+            image=sandbox.image,
+            command=sandbox.command,
+        )
+        if out.kind == "awaiting_approval":
+            url = self.web_url(sandbox.organization_id, sandbox.repository_name, session_id)
+            return replace(out, web_url=url)
+        return out

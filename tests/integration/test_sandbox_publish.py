@@ -179,3 +179,36 @@ def test_a_name_that_cannot_be_an_object_is_refused_clearly(run: Run, repo: Repo
     repo.write({"a": b"a"})
     with pytest.raises(Invalid, match="not an object name"):
         run("echo -n x > \"$(printf 'bad\\001name')\"")
+
+
+def test_the_runner_adapter_publishes_what_the_sandbox_names(
+    container: Container, repo: Repo, tmp_path: Path
+) -> None:
+    from types import SimpleNamespace
+
+    from infra.sandboxes.publish import SandboxPublisher
+
+    repo.write({"data/a": b"a"})
+    sid, org_id = _open_session(container, repo, _owner(repo))
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "b").write_bytes(b"b")
+    sandbox = SimpleNamespace(
+        id=uuid.UUID(sid),
+        organization_id=org_id,
+        repository_name=repo.name,
+        path_prefix="data",
+        image="img",
+        command=None,
+    )
+    publisher = SandboxPublisher(container.catalog, lambda *a: "/".join(a))
+    out = publisher.publish(
+        sandbox, OverlayChangeCollector().changes(upper, tmp_path), _owner(repo)
+    )
+    assert out.kind == "committed"
+    assert repo.read("data/b") == b"b"
+    assert repo.log()["results"][0]["metadata"] == {
+        "sandbox_id": sid,
+        "image": "img",
+        "command": "",
+    }
