@@ -185,15 +185,19 @@ class ExecSession:
         except TimeoutError:
             frame = b""
             stdin_open = False
-            await anyio.to_thread.run_sync(self.process.close_stdin)
+            with suppress(OSError):
+                await anyio.to_thread.run_sync(self.process.close_stdin)
         while True:
             if frame is None:
                 return
-            if stdin_open and frame[:1] == bytes([STDIN]) and len(frame) > 1:
-                await anyio.to_thread.run_sync(self.process.write, frame[1:])
-            elif stdin_open and frame[:1] == bytes([STDIN_EOF]):
+            try:
+                if stdin_open and frame[:1] == bytes([STDIN]) and len(frame) > 1:
+                    await anyio.to_thread.run_sync(self.process.write, frame[1:])
+                elif stdin_open and frame[:1] == bytes([STDIN_EOF]):
+                    stdin_open = False
+                    await anyio.to_thread.run_sync(self.process.close_stdin)
+            except OSError:  # the child closed its stdin or ended: later input is dropped
                 stdin_open = False
-                await anyio.to_thread.run_sync(self.process.close_stdin)
             frame = await self._next_frame()
 
     async def run(self) -> int | None:
@@ -203,6 +207,8 @@ class ExecSession:
         feeder = asyncio.create_task(self._feed_stdin())
         try:
             await asyncio.wait({sender, feeder}, return_when=asyncio.FIRST_COMPLETED)
+            if not sender.done() and not self.disconnected:
+                await asyncio.wait({sender})  # stdin failed: the output still goes out
             if sender.done() and sender.exception() is None:
                 return await anyio.to_thread.run_sync(self.process.wait)
             # The client left (or its socket failed while we sent): nobody reads the exit.
