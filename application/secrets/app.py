@@ -83,14 +83,16 @@ class SecretsApplication(TildeApplication):
     def read_secret(self, org_id: str, scope: str, scope_id: str, key: str) -> str:
         """The decrypted value (from the event store's ciphertext), or NotFound."""
         check_key(key)
-        secret = self._live(org_id, scope, scope_id, key)
+        secret = self.peek(secret_id(org_id, scope, scope_id, key), Secret)
+        if secret is None or secret.deleted:
+            raise NotFound(f"secret '{key}' not found")
         return self._decrypt(secret)
 
     def values(self, org_id: str, scope: str, scope_id: str, keys: Sequence[str]) -> dict[str, str]:
         """The decrypted values of the live secrets among `keys` (for a sandbox's environment)."""
         found = {}
         for key in keys:
-            secret = self.find(secret_id(org_id, scope, scope_id, key), Secret)
+            secret = self.peek(secret_id(org_id, scope, scope_id, key), Secret)
             if secret is not None and not secret.deleted:
                 found[key] = self._decrypt(secret)
         return found
