@@ -13,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from domain.imports.job import ImportJob
+from domain.shared.errors import Gone
 from infra.bootstrap import Container
 from tests.catalog_helpers import Repo, new_repo
 from tests.imports_helpers import start_import, started, wait_job
@@ -141,4 +142,36 @@ def test_an_empty_source_prefix_completes_with_nothing_committed(
         0,
         "",
     )
+    assert repo.log()["results"] == []
+
+
+class DeletedAfterStart(FakeConnectors):
+    """The connector is deleted once the import has been asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def source_for(self, org_id: str, connector_id: str, repository_id: str) -> Any:
+        self.calls += 1
+        if self.calls > 1:
+            raise Gone("connector 'bucket' was deleted; it imports no more")
+        return super().source_for(org_id, connector_id, repository_id)
+
+
+def test_a_connector_deleted_before_the_job_runs_fails_it_at_once(
+    client: TestClient[Any], container: Container, bucket: str
+) -> None:
+    connectors = DeletedAfterStart()
+    container.services["connectors"] = connectors
+    try:
+        repo = new_repo(container, client)
+        connector = connectors.add(BotoSource(bucket), "base/")
+        job_id = started(repo, {"connector_id": connector, "destination_path": "x/"})
+        status = wait_job(repo, job_id)
+    finally:
+        del container.services["connectors"]
+    assert status["status"] == "failed"
+    assert status["error"] == "connector 'bucket' was deleted; it imports no more"
+    assert connectors.calls == 2  # not retried: no retry brings a deleted connector back
     assert repo.log()["results"] == []
