@@ -62,6 +62,12 @@ class ImportsApplication(TildeApplication):
             commit_message=body.get("commit_message"),
         )
         repo = self.catalog.get_repository(org_id, repo_name, read_only=True)
+        if repo.requires_approval(principal.actor):
+            # The job commits on its own: from an agent here, that would skip the approval.
+            raise Forbidden(
+                "agents' commits to this repository need a human's approval, and an import "
+                "commits on its own: ask a user to run it, or turn agents_require_approval off"
+            )
         source_org_id = source_repo_id = ""
         if request.from_repository:
             source_org_id, source_repo_id = self._readable_source(

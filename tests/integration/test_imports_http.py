@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from infra.bootstrap import Container
+from tests.catalog_api import Api, agent_api, check
 from tests.catalog_helpers import Repo, create_repository, new_repo
 from tests.imports_helpers import job_status, start_import, started, wait_job
 from tests.orgs import add_member, assert_error, person
@@ -189,3 +190,25 @@ def test_a_job_is_only_visible_through_its_own_repository(
     hidden = client.get(f"{dest.base}/import/{job_id}", headers=stranger.auth)
     assert hidden.status_code == 404
     assert wait_job(dest, job_id)["objects_imported"] == 3
+
+
+def test_an_agent_imports_unless_its_commits_need_approval(
+    client: TestClient[Any], source: Repo
+) -> None:
+    owner = Api(client, source.owner.auth, source.org)
+    actions = ("StartImport", "GetImport", "ListObjects", "GetObject")
+    agent = agent_api(owner, source.name, actions)
+    body = {
+        "source_organization": source.org,
+        "source_repository": source.name,
+        "destination_path": "again/",
+        "source_prefix": "b/",
+    }
+    as_agent = Repo(client, source.owner, source.org, source.name)
+    as_agent.auth = agent.auth
+    status = wait_job(as_agent, started(as_agent, body))
+    assert status["status"] == "completed" and status["created_by_type"] == "agent"
+    assert source.read("again/3.txt") == b"three"
+    check(owner.call("PUT", source.base, json={"agents_require_approval": True}), 200)
+    error = assert_error(start_import(as_agent, body), 403, "FORBIDDEN")
+    assert "approval" in error["message"]
