@@ -1,0 +1,1 @@
+"""The sandboxes context: a container run on a repository's tree, committed on success."""
