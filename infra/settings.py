@@ -201,6 +201,30 @@ class Settings(BaseSettings):
         "(engines shared by installations); empty = derived from the database URL or the data "
         "directory",
     )
+    sandbox_max_concurrent: int = Field(
+        default=4,
+        ge=0,
+        description="Sandboxes one worker process runs at a time (its slots; 0 = this process "
+        "runs none, e.g. an API-only process of an embedded setup)",
+    )
+    sandbox_default_timeout_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="timeout_seconds of a sandbox created without one (capped by the "
+        "repository's session max duration)",
+    )
+    sandbox_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A worker's claim on a running sandbox, renewed every third of it; a "
+        "killed worker's sandboxes are taken over (re-attached or marked lost) after it lapses",
+    )
+    sandbox_janitor_interval_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Period of the sweep that removes labelled containers, volumes and "
+        "networks of finished sandboxes nobody owns (0 = only at worker start)",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"

@@ -265,6 +265,12 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     ("GET", REPO + "/sandboxes/{sandbox_id:str}/combined"): replace(
         repo(), statuses=NOT_CONFIGURED
     ),
+    ("POST", REPO + "/sandboxes"): repo(body={"image": "busybox"}),
+    ("GET", REPO + "/sandboxes"): repo(),
+    ("GET", REPO + "/sandboxes/{sandbox_id:str}"): repo(),
+    ("GET", REPO + "/sandboxes/{sandbox_id:str}/status"): repo(),
+    ("DELETE", REPO + "/sandboxes/{sandbox_id:str}"): repo(),
+    ("POST", REPO + "/sandboxes/{sandbox_id:str}/finish"): repo(),
 }
 
 # WebSocket routes, by path: refusals arrive as HTTP answers to the upgrade request.
@@ -283,6 +289,7 @@ DEFAULT_PARAMS = {
     "session_id": "s-1",
     "commit_id": "c-1",
     "job_id": NOBODY,
+    "sandbox_id": NOBODY,
     "path": "nothing",
     "trigger_id": NOBODY,
     "secret_key": "API_KEY",

@@ -37,6 +37,8 @@ VIEWS = (
     "trigger-evaluation",
     "import_jobs",
     "imports",
+    "sandboxes",
+    "sandbox-runs",
 )
 # Single-instance loops besides the projectors (`/health` reports them unowned too).
 SINGLETONS = ("outbox-sender", "trigger-evaluator")

@@ -14,7 +14,7 @@ from domain.catalog.repository import Repository
 from domain.sandboxes.request import SandboxRequest, parse_request
 from domain.sandboxes.sandbox import Sandbox
 from domain.sandboxes.status import CANCELLED
-from domain.shared.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from domain.shared.errors import Forbidden, NotFound, Unavailable
 from domain.shared.ids import parse_uuid
 
 DAY = 86_400
@@ -56,6 +56,10 @@ class SandboxesApplication(TildeApplication):
         if found is None:
             raise NotFound("sandbox not found")
         return found
+
+    def find_sandbox(self, sandbox_id: str) -> Sandbox | None:
+        ident = parse_uuid(str(sandbox_id))
+        return self.find(ident, Sandbox) if ident is not None else None
 
     def in_repository(self, org_id: str, repo_name: str, sandbox_id: str) -> Sandbox:
         repo = self.repositories.get_repository(org_id, repo_name, read_only=True)
@@ -213,12 +217,3 @@ def _principal_name(snap: OrgSnapshot, kind: str, ident: str) -> str | None:
     if kind == "role":
         return snap.roles.get(ident)
     return None
-
-
-def check_sandbox_id(value: str) -> str:
-    if parse_uuid(value) is None:
-        raise Invalid("sandbox_id must be a UUID")
-    return value
-
-
-__all__ = ["Conflict", "SandboxesApplication"]

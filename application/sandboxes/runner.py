@@ -23,6 +23,7 @@ import structlog
 from application.principal import Principal
 from application.sandboxes.app import SandboxesApplication
 from application.sandboxes.ports import (
+    LABEL_SANDBOX,
     Change,
     ChangeCollector,
     ContainerRuntime,
@@ -30,7 +31,6 @@ from application.sandboxes.ports import (
     Exit,
     Handle,
     ImageNotFound,
-    LABEL_SANDBOX,
     Limits,
     LogStore,
     SandboxGone,
@@ -127,6 +127,8 @@ class SandboxRunner:
         self.logs = logs
         self.config = config
         self.environment = environment
+        # Set when this process stops: runs let go (containers keep running) for re-attaching.
+        self.abandon = threading.Event()
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, sandbox_id: str, worker: str) -> None:
@@ -140,6 +142,7 @@ class SandboxRunner:
         tree_key = (sandbox.repository_id, sandbox.base_commit_id, sandbox.path_prefix)
         lower: Path | None = None
         pump: _Pump | None = None
+        abandoned = False
         try:
             if recovering:
                 handle = self._recover(sandbox)
@@ -154,7 +157,11 @@ class SandboxRunner:
                 pump = _Pump(self.runtime, self.logs, handle, skip=self._logged_bytes(sandbox_id))
             pump.start()
             self.app.transition(sandbox_id, lambda s: s.start())
-            self._finish(sandbox_id, handle, lower, self._watch(sandbox_id, handle))
+            ended = self._watch(sandbox_id, handle)
+            if isinstance(ended, str):  # finish: the main process ends, output with it
+                self.runtime.stop(handle)
+            pump.join(10)  # every byte is in the log before the outcome is
+            self._finish(sandbox_id, handle, lower, ended)
         except _Done as done:
             outcome = done.outcome
             self._end(
@@ -165,29 +172,48 @@ class SandboxRunner:
                 commit_id=outcome.commit_id,
                 web_url=outcome.web_url,
             )
+        except _Abandoned:
+            abandoned = True
+            log.info("sandbox_abandoned", sandbox=sandbox_id, worker=worker)
         except Stop as stop:
             if handle is not None:
                 self._stop(handle)
+            if pump is not None:
+                pump.join(5)
             self._end(sandbox_id, stop.status, stop.reason, error_message=stop.message)
         except Exception as e:  # any other failure ends the sandbox, never a hang
             log.exception("sandbox_failed", sandbox=sandbox_id)
             if handle is not None:
                 self._stop(handle)
-            self._end(sandbox_id, FAILED, "internal_error", error_message=f"{type(e).__name__}: {e}")
-        finally:
             if pump is not None:
-                pump.join(10)
-            self.logs.close(sandbox_id)
-            if handle is not None:
-                try:
-                    self.runtime.remove(handle)
-                except Exception:
-                    log.warning("sandbox_remove_failed", sandbox=sandbox_id, exc_info=True)
-            if lower is not None and tree_key[1]:
-                try:
-                    self.trees.release(*tree_key)
-                except Exception:
-                    log.warning("sandbox_tree_release_failed", sandbox=sandbox_id, exc_info=True)
+                pump.join(5)
+            self._end(
+                sandbox_id, FAILED, "internal_error", error_message=f"{type(e).__name__}: {e}"
+            )
+        finally:
+            if not abandoned:
+                self._clean_up(sandbox_id, handle, pump, tree_key if lower else None)
+
+    def _clean_up(
+        self,
+        sandbox_id: str,
+        handle: Handle | None,
+        pump: _Pump | None,
+        tree_key: tuple[str, str, str] | None,
+    ) -> None:
+        if pump is not None:
+            pump.join(10)
+        self.logs.close(sandbox_id)
+        if handle is not None:
+            try:
+                self.runtime.remove(handle)
+            except Exception:
+                log.warning("sandbox_remove_failed", sandbox=sandbox_id, exc_info=True)
+        if tree_key is not None and tree_key[1]:
+            try:
+                self.trees.release(*tree_key)
+            except Exception:
+                log.warning("sandbox_tree_release_failed", sandbox=sandbox_id, exc_info=True)
 
     def _recover(self, sandbox: Sandbox) -> Handle | None:
         """After a lost worker: a committed session ends the run as committed (never twice);
@@ -238,7 +264,11 @@ class SandboxRunner:
     def _environment(self, sandbox: Sandbox) -> dict[str, str]:
         if self.environment is None:
             return dict(sandbox.env_vars)
-        agent = (sandbox.run_as or {}).get("id") if (sandbox.run_as or {}).get("type") == "agent" else None
+        agent = (
+            (sandbox.run_as or {}).get("id")
+            if (sandbox.run_as or {}).get("type") == "agent"
+            else None
+        )
         return self.environment.environment_for(
             sandbox.organization_id, sandbox.repository_id, sandbox.env_vars, agent
         )
@@ -263,6 +293,8 @@ class SandboxRunner:
             exit_ = self.runtime.wait(handle, self.config.poll_interval)
             if exit_ is not None:
                 return exit_
+            if self.abandon.is_set():
+                raise _Abandoned()
             sandbox = self.app.sandbox(sandbox_id)
             if sandbox.is_terminal:
                 raise Stop(sandbox.status, sandbox.status_reason, sandbox.error_message)
@@ -284,7 +316,8 @@ class SandboxRunner:
                 raise Stop(
                     FAILED,
                     "policy_violation",
-                    f"the sandbox wrote more than its disk cap of {self.config.limits.disk_bytes} bytes",
+                    "the sandbox wrote more than its disk cap of "
+                    f"{self.config.limits.disk_bytes} bytes",
                 )
             if sandbox.mode == "service":
                 raise Stop(FAILED, "sandbox_lost", "the service sandbox's container stopped")
@@ -299,8 +332,6 @@ class SandboxRunner:
                     error_message=f"the command exited with code {ended.exit_code}{reason}",
                 )
                 return
-        else:
-            self.runtime.stop(handle)
         self._publish(sandbox, handle, lower)
 
     def _publish(self, sandbox: Sandbox, handle: Handle, lower: Path) -> None:
@@ -362,6 +393,10 @@ class SandboxRunner:
     def _logged_bytes(self, sandbox_id: str) -> int:
         chunks, _ = self.logs.read(sandbox_id, 0)
         return sum(len(data) for _, data in chunks)
+
+
+class _Abandoned(Exception):
+    """This process stops: the run is left to the worker that claims it next."""
 
 
 class _Done(Stop):

@@ -53,10 +53,12 @@ NEVER_SHOWN_IN: Mapping[str, frozenset[str]] = {
     # A trigger's env_vars may hold credentials a job needs.
     "Trigger.Created": frozenset({"sandbox_config"}),
     "Trigger.Updated": frozenset({"sandbox_config"}),
+    # A sandbox request's env values may be credentials the caller passed in.
+    "Sandbox.Requested": frozenset({"env_vars"}),
 }
 
 # Names that look secret but are not: a key's public hint, ids of keys and index keys.
-SHOWN = frozenset({"token_hint", "key_id", "key", "data_key_id"})
+SHOWN = frozenset({"token_hint", "key_id", "key", "data_key_id", "exit_code"})
 
 # What "looks secret": a field so named must be listed above (a unit test walks every event).
 SECRET_LIKE = re.compile(

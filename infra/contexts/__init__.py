@@ -10,6 +10,7 @@ from infra.contexts import (
     imports,
     mail,
     organizations,
+    sandboxes,
     secrets,
     triggers,
 )
@@ -24,6 +25,7 @@ CONTEXTS: list[Context] = [
     gc.build,
     triggers.build,
     imports.build,
+    sandboxes.build,
 ]
 
 __all__ = ["CONTEXTS", "Context", "ContextParts", "Shared", "Worker"]

@@ -38,6 +38,7 @@ from interfaces.http.controllers.secrets import (
     AgentSecretsController,
     RepositorySecretsController,
 )
+from interfaces.http.controllers.sandboxes import SandboxesController
 from interfaces.http.controllers.sessions import SessionsController
 from interfaces.http.controllers.system import SystemController
 from interfaces.http.controllers.triggers import TriggersController
@@ -71,6 +72,7 @@ CATALOG: list[Any] = [
 TRIGGERS: list[Any] = [TriggersController]
 IMPORTS: list[Any] = [ImportsController]
 SECRETS: list[Any] = [RepositorySecretsController, AgentSecretsController]
+SANDBOXES: list[Any] = [SandboxesController]
 # A running sandbox's output and its `/exec` children.
 SANDBOX_IO: list[Any] = [SandboxLogsController, SandboxExecController]
 
@@ -82,6 +84,7 @@ API_CONTROLLERS: list[Any] = [
     *TRIGGERS,
     *IMPORTS,
     *SECRETS,
+    *SANDBOXES,
     *SANDBOX_IO,
 ]
 

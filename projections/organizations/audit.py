@@ -14,6 +14,7 @@ from domain.organizations.invitation import Invitation
 from domain.organizations.organization import Organization
 from domain.organizations.policy import Policy
 from domain.organizations.role import Role
+from domain.sandboxes.sandbox import Sandbox
 from domain.shared.redaction import event_data, redact
 from domain.shared.scoped import OrgCreated, OrgEvent
 from domain.shared.values import iso
@@ -33,6 +34,8 @@ class AuditView(View):
     """One row per organization-scoped event, in the order they happened."""
 
     name = "audit"
+    # 2: sandbox events joined (rebuilt once so their log gets its tracking row).
+    version = 2
     follows = {
         "organizations": _events(Organization, Invitation, Group, GroupGraph, Policy, Role, Agent),
         "identity": (ApiKey.Created, ApiKey.Revoked),
@@ -42,6 +45,15 @@ class AuditView(View):
             Session.ApprovalRequested,
             Session.Committed,
             Session.RolledBack,
+        ),
+        # Every sandbox start and every command run in one is on the record.
+        "sandboxes": (
+            Sandbox.Requested,
+            Sandbox.Started,
+            Sandbox.ExecRecorded,
+            Sandbox.CancelRequested,
+            Sandbox.FinishRequested,
+            Sandbox.Finished,
         ),
     }
     tables = ("audit_log",)

@@ -76,9 +76,7 @@ class SandboxesView(View):
 
     @on(Sandbox.Prepared)
     def _prepared(self, cur: Cursor, e: Sandbox.Prepared) -> None:
-        self._set(
-            cur, e, engine=e.engine, container_id=e.container_id, volume_name=e.volume_name
-        )
+        self._set(cur, e, engine=e.engine, container_id=e.container_id, volume_name=e.volume_name)
 
     @on(Sandbox.Started)
     def _started(self, cur: Cursor, e: Sandbox.Started) -> None:
@@ -126,3 +124,16 @@ def get_sandbox(db: Reader, repository_id: str, sandbox_id: str) -> dict[str, An
         (repository_id, sandbox_id),
     )
     return _sandbox(row) if row else None
+
+
+class SqlSandboxReads:
+    """`SandboxReads` over the view's table."""
+
+    def __init__(self, db: Reader) -> None:
+        self.db = db
+
+    def list(self, repository_id: str, *, after: str, amount: int) -> list[dict[str, Any]]:
+        return list_sandboxes(self.db, repository_id, after=after, amount=amount)
+
+    def get(self, repository_id: str, sandbox_id: str) -> dict[str, Any] | None:
+        return get_sandbox(self.db, repository_id, sandbox_id)

@@ -260,7 +260,24 @@ def drive_raw_catalog(http: httpx.Client, seeded: Seeded) -> None:
     http.post(f"{base}/import", json={"destination_path": "x/"})  # 400: no source
     source = {"source_organization": seeded.org, "source_repository": name("nope-")}
     http.post(f"{base}/import", json={**source, "destination_path": "x/"})  # 404
+    drive_raw_sandboxes(http, base)
     drive_an_approval(Api(http, {}, seeded.org))
+
+
+def drive_raw_sandboxes(http: httpx.Client, base: str) -> None:
+    """Sandbox routes: a create (201, or 503 without an engine), a 400, lists and 404s."""
+    created = http.post(f"{base}/sandboxes", json={"image": "busybox", "command": ["true"]})
+    http.post(f"{base}/sandboxes", json={"image": "busybox", "mountpoint": "/"})  # 400
+    http.get(f"{base}/sandboxes", params={"amount": 1})
+    unknown = f"{base}/sandboxes/00000000-0000-4000-8000-000000000000"
+    for url in (unknown, f"{unknown}/status"):
+        http.get(url)  # 404
+    http.delete(unknown)  # 404
+    if created.status_code == 201:
+        sandbox = f"{base}/sandboxes/{created.json()['sandbox_id']}"
+        http.get(sandbox)
+        http.get(f"{sandbox}/status")
+        http.post(f"{sandbox}/finish")  # 400: not a service sandbox (or 409 if done)
 
 
 def drive_an_approval(owner: Api) -> None:

@@ -150,6 +150,7 @@ def test_the_default_registry_builds_every_context(backend: Settings) -> None:
             "secrets",
             "triggers",
             "imports",
+            "sandboxes",
         }
         assert container.identity is container.services["identity"]
         assert "import_jobs" in container.projections.views

@@ -1,0 +1,150 @@
+"""The sandboxes context: the application, its list view and run queue, the log store, and
+(where an engine is configured) the worker that runs sandboxes and the janitor after it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import cast
+
+from application.authz import Authorizer
+from application.catalog import CatalogApplication
+from application.organizations import OrganizationsApplication
+from application.sandboxes.app import SandboxesApplication
+from application.sandboxes.ports import (
+    ChangeCollector,
+    ContainerRuntime,
+    Limits,
+    TreeEntry,
+    TreeStore,
+)
+from application.sandboxes.queries import SandboxQueries
+from application.sandboxes.runner import Publisher, RunnerConfig, SandboxRunner
+from application.sandboxes.sessions import CatalogSessions
+from application.secrets.ports import ENVIRONMENT_SERVICE, SandboxEnvironment
+from infra.contexts.base import ContextParts, Shared, Worker
+from infra.processes.queue import JobQueue
+from infra.sandboxes.janitor import SandboxJanitor
+from infra.sandboxes.logs import LogJanitor, janitor_interval, log_store
+from infra.sandboxes.worker import SandboxWorker
+from projections.sandboxes.runs import PROCESS, SandboxRunsView
+from projections.sandboxes.sandboxes import SandboxesView, SqlSandboxReads
+
+TreeEntries = Callable[[str, str, str], Iterator[TreeEntry]]
+
+
+@dataclass
+class SandboxAdapters:
+    """The engine and data adapters a runner needs; without all of them this process runs
+    no sandboxes and createSandbox answers 503."""
+
+    runtime: ContainerRuntime | None = None
+    trees: TreeStore | None = None
+    entries: TreeEntries | None = None
+    collector: ChangeCollector | None = None
+    publisher: Publisher | None = None
+    limits: Limits | None = None
+    user: str = "1000:1000"
+    pull_timeout: float = 60.0
+
+    @property
+    def complete(self) -> bool:
+        return None not in (
+            self.runtime, self.trees, self.entries, self.collector, self.publisher, self.limits
+        )  # fmt: skip
+
+
+def default_adapters(shared: Shared) -> SandboxAdapters:
+    """The Docker engine and the local tree store (wired once their adapters exist)."""
+    return SandboxAdapters()
+
+
+class Reachability:
+    """Whether the engine answers a ping, remembered for a few seconds (create asks often)."""
+
+    def __init__(self, runtime: ContainerRuntime | None, ttl: float = 5.0) -> None:
+        self.runtime = runtime
+        self.ttl = ttl
+        self._checked = (0.0, False)
+
+    def __call__(self) -> bool:
+        if self.runtime is None:
+            return False
+        at, ok = self._checked
+        now = time.monotonic()
+        if now - at > (self.ttl if ok else 1.0):
+            try:
+                ok = bool(self.runtime.ping())
+            except Exception:
+                ok = False
+            self._checked = (now, ok)
+        return ok
+
+
+def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextParts:
+    settings = shared.settings
+    adapters = adapters or default_adapters(shared)
+    catalog = shared.get("catalog", CatalogApplication)
+    organizations = shared.get("organizations", OrganizationsApplication)
+    runnable = adapters.complete
+    app = SandboxesApplication(
+        shared.env("sandboxes"),
+        factory=shared.factory,
+        repositories=catalog,
+        authorizer=shared.get("authorizer", Authorizer),
+        runtime_available=Reachability(adapters.runtime if runnable else None),
+        default_timeout=settings.sandbox_default_timeout_seconds,
+        clock=shared.clock,
+        observers=[shared.saved],
+    )
+    logs = log_store(shared.db, settings)
+    workers: list[Worker] = [LogJanitor(logs, janitor_interval(settings))]
+    queries = SandboxQueries(catalog, SqlSandboxReads(shared.db))
+    services: dict[str, object] = {
+        "sandboxes": app,
+        "sandbox_queries": queries,
+        "sandbox_logs": logs,
+    }
+    if runnable and adapters.runtime is not None:
+        services["sandbox_runtime"] = adapters.runtime
+    if runnable and settings.sandbox_max_concurrent > 0:
+        assert adapters.runtime and adapters.trees and adapters.entries and adapters.limits
+        assert adapters.collector and adapters.publisher
+        # The secrets context registers it when present (request env only otherwise).
+        environment = cast(SandboxEnvironment | None, shared.services.get(ENVIRONMENT_SERVICE))
+        runner = SandboxRunner(
+            app,
+            adapters.runtime,
+            adapters.trees,
+            adapters.entries,
+            adapters.collector,
+            adapters.publisher,
+            CatalogSessions(
+                catalog,
+                settings.base_url,
+                lambda org_id: organizations.organization(org_id).name,
+            ),
+            logs,
+            RunnerConfig(
+                limits=adapters.limits,
+                user=adapters.user,
+                pull_timeout=adapters.pull_timeout,
+                empty_tree=settings.data_dir / "sandboxes" / "empty",
+            ),
+            environment,
+        )
+        queue = JobQueue(shared.db, PROCESS, shared.metrics, lease=settings.sandbox_lease_seconds)
+        worker = SandboxWorker(queue, runner, settings.sandbox_max_concurrent)
+        workers.append(
+            SandboxJanitor(adapters.runtime, app, settings.sandbox_janitor_interval_seconds)
+        )
+        workers.append(worker)
+        services["sandbox_worker"] = worker
+    return ContextParts(
+        applications=[app],
+        views=[SandboxesView(), SandboxRunsView()],
+        workers=workers,
+        services=services,
+        closers=[logs.shutdown],
+    )
