@@ -34,11 +34,11 @@ from interfaces.http.controllers.repositories import (
 from interfaces.http.controllers.roles import RolesController
 from interfaces.http.controllers.sandbox_exec import SandboxExecController
 from interfaces.http.controllers.sandbox_logs import SandboxLogsController
+from interfaces.http.controllers.sandboxes import SandboxesController
 from interfaces.http.controllers.secrets import (
     AgentSecretsController,
     RepositorySecretsController,
 )
-from interfaces.http.controllers.sandboxes import SandboxesController
 from interfaces.http.controllers.sessions import SessionsController
 from interfaces.http.controllers.system import SystemController
 from interfaces.http.controllers.triggers import TriggersController
