@@ -293,5 +293,4 @@ DEFAULT_PARAMS = {
     "path": "nothing",
     "trigger_id": NOBODY,
     "secret_key": "API_KEY",
-    "sandbox_id": NOBODY,
 }
