@@ -89,8 +89,6 @@ class RunnerConfig:
     pull_timeout: float = 60.0
     poll_interval: float = 0.25
     labels: Mapping[str, str] = field(default_factory=dict)
-    # Tests shorten it; the API's web_url of a pending approval is built by the publisher.
-    empty_tree: Path | None = None
 
 
 class Stop(Exception):
@@ -274,9 +272,6 @@ class SandboxRunner:
         )
 
     def _tree(self, sandbox: Sandbox) -> Path:
-        if not sandbox.base_commit_id and self.config.empty_tree is not None:
-            self.config.empty_tree.mkdir(parents=True, exist_ok=True)
-            return self.config.empty_tree
         return self.trees.tree(
             sandbox.repository_id,
             sandbox.base_commit_id,
@@ -391,8 +386,7 @@ class SandboxRunner:
         self.app.finish(sandbox_id, status, reason, **outcome)
 
     def _logged_bytes(self, sandbox_id: str) -> int:
-        chunks, _ = self.logs.read(sandbox_id, 0)
-        return sum(len(data) for _, data in chunks)
+        return _extent(self.logs, sandbox_id)[1]
 
 
 class _Abandoned(Exception):
@@ -439,5 +433,13 @@ class _Pump:
             log.warning("sandbox_log_pump_failed", sandbox=sid, exc_info=True)
 
     def _next_seq(self) -> int:
-        chunks, _ = self.logs.read(self.handle.sandbox_id, 0)
-        return chunks[-1][0] if chunks else 0
+        return _extent(self.logs, self.handle.sandbox_id)[0]
+
+
+def _extent(logs: LogStore, sandbox_id: str) -> tuple[int, int]:
+    """(last seq, total bytes) already in the log (where a re-attached run resumes)."""
+    extent = getattr(logs, "extent", None)
+    if extent is not None:
+        return extent(sandbox_id)  # type: ignore[no-any-return]
+    chunks, _ = logs.read(sandbox_id, 0)
+    return (chunks[-1][0] if chunks else 0, sum(len(data) for _, data in chunks))

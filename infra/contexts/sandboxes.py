@@ -11,8 +11,10 @@ from typing import cast
 from application.authz import Authorizer
 from application.catalog import CatalogApplication
 from application.organizations import OrganizationsApplication
+from application.principal import Principal
 from application.sandboxes.app import SandboxesApplication
 from application.sandboxes.ports import (
+    Change,
     ChangeCollector,
     ContainerRuntime,
     Limits,
@@ -20,13 +22,23 @@ from application.sandboxes.ports import (
     TreeStore,
 )
 from application.sandboxes.queries import SandboxQueries
-from application.sandboxes.runner import Publisher, RunnerConfig, SandboxRunner
-from application.sandboxes.sessions import CatalogSessions
+from application.sandboxes.runner import (
+    Publisher,
+    PublishOutcome,
+    RunnerConfig,
+    SandboxRunner,
+)
+from application.sandboxes.sessions import CatalogSessions, approval_url
 from application.secrets.ports import ENVIRONMENT_SERVICE, SandboxEnvironment
+from domain.sandboxes.sandbox import Sandbox
 from infra.contexts.base import ContextParts, Shared, Worker
+from infra.docker.runtime import DockerRuntime, limits_from_settings
 from infra.processes.queue import JobQueue
+from infra.sandboxes.changes import OverlayChangeCollector
 from infra.sandboxes.janitor import SandboxJanitor
 from infra.sandboxes.logs import LogJanitor, janitor_interval, log_store
+from infra.sandboxes.publish import SandboxPublisher
+from infra.sandboxes.trees import tree_store
 from infra.sandboxes.worker import SandboxWorker
 from projections.sandboxes.runs import PROCESS, SandboxRunsView
 from projections.sandboxes.sandboxes import SandboxesView, SqlSandboxReads
@@ -55,9 +67,40 @@ class SandboxAdapters:
         )  # fmt: skip
 
 
+class _Outcomes:
+    """The runner's `Publisher` over the catalog publisher (its answer as a PublishOutcome)."""
+
+    def __init__(self, publisher: SandboxPublisher) -> None:
+        self.publisher = publisher
+
+    def publish(
+        self, sandbox: Sandbox, changes: Iterator[Change], principal: Principal
+    ) -> PublishOutcome:
+        out = self.publisher.publish(sandbox, changes, principal)
+        return PublishOutcome(out.kind, out.commit_id, out.web_url, tuple(out.conflicts))
+
+
 def default_adapters(shared: Shared) -> SandboxAdapters:
-    """The Docker engine and the local tree store (wired once their adapters exist)."""
-    return SandboxAdapters()
+    """This host's Docker engine, the hard-link tree store over the blob store, the overlay
+    change collector and the catalog publisher."""
+    settings = shared.settings
+    catalog = shared.get("catalog", CatalogApplication)
+    organizations = shared.get("organizations", OrganizationsApplication)
+
+    def web_url(org_id: str, repo_name: str, session_id: str) -> str:
+        org_name = organizations.organization(org_id).name
+        return approval_url(settings.base_url, org_name, repo_name, session_id)
+
+    return SandboxAdapters(
+        runtime=DockerRuntime.from_settings(settings),
+        trees=tree_store(settings, shared.services["blobs"]),
+        entries=catalog.reads.tree_entries,
+        collector=OverlayChangeCollector(),
+        publisher=_Outcomes(SandboxPublisher(catalog, web_url)),
+        limits=limits_from_settings(settings),
+        user=settings.sandbox_user,
+        pull_timeout=settings.sandbox_pull_timeout_seconds,
+    )
 
 
 class Reachability:
@@ -130,7 +173,6 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
                 limits=adapters.limits,
                 user=adapters.user,
                 pull_timeout=adapters.pull_timeout,
-                empty_tree=settings.data_dir / "sandboxes" / "empty",
             ),
             environment,
         )

@@ -21,6 +21,7 @@ from tests.builders import PASSWORD, name, signup_body
 from tests.catalog_api import Api, agent_api, check
 from tests.conformance.recording import Recorder, official_schema, violations
 from tests.conformance.spec import API, SPEC_PATH, Seeded, seeded_server
+from tests.docker_env import BUSYBOX_IMAGE
 
 pytestmark = pytest.mark.e2e
 
@@ -266,7 +267,7 @@ def drive_raw_catalog(http: httpx.Client, seeded: Seeded) -> None:
 
 def drive_raw_sandboxes(http: httpx.Client, base: str) -> None:
     """Sandbox routes: a create (201, or 503 without an engine), a 400, lists and 404s."""
-    created = http.post(f"{base}/sandboxes", json={"image": "busybox", "command": ["true"]})
+    created = http.post(f"{base}/sandboxes", json={"image": BUSYBOX_IMAGE, "command": ["true"]})
     http.post(f"{base}/sandboxes", json={"image": "busybox", "mountpoint": "/"})  # 400
     http.get(f"{base}/sandboxes", params={"amount": 1})
     unknown = f"{base}/sandboxes/00000000-0000-4000-8000-000000000000"
