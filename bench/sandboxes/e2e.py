@@ -68,23 +68,20 @@ class Api:
 
 def serve(tmp: Path, slots: int) -> tuple[Any, Any, Api]:
     """An embedded server with one owner, organization and repository."""
-    from litestar.testing import TestClient
+    import tilde
 
     from infra.bootstrap import bootstrap
-    from interfaces.http.app import create_app
+    from tests.builders import name
     from tests.conftest import FAST_HASHER, LiveServer, make_settings
-    from tests.orgs import create_org, person
+    from tests.orgs import person
 
     settings = make_settings(tmp, "sqlite", sandbox_max_concurrent=slots, log_level="ERROR")
     container = bootstrap(settings, hasher=FAST_HASHER)
     server = LiveServer(container).__enter__()
     owner = person(container)
-    with TestClient(create_app(container, run_background=False)) as client:
-        org = create_org(client, owner)["name"]
-        created = client.post(
-            f"/api/v1/organizations/{org}/repositories", json={"name": "bench"}, headers=owner.auth
-        )
-        created.raise_for_status()
+    with tilde.Client(endpoint_url=server.url, api_key=owner.token) as sdk:
+        org = sdk.organizations.create(name("bench-"), display_name="bench").name
+        sdk.organizations.get(org).repositories.create("bench", description="bench")
     return container, server, Api(server.url, owner.token, org, "bench")
 
 
@@ -109,7 +106,7 @@ def concurrent(n: int, fn: Any) -> tuple[float, list[Any]]:
 def run(args: argparse.Namespace) -> list[Row]:
     samples = 3 if args.quick else 10
     parallel = 10
-    with tempfile.TemporaryDirectory(prefix="bench-sbx-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-sbx-", ignore_cleanup_errors=True) as tmp:
         container, server, api = serve(Path(tmp), slots=parallel)
         try:
             log("e2e: warming the image and the worker")
