@@ -14,12 +14,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from application.principal import Principal
 from application.sandboxes.ports import (
     Change,
     ContainerSpec,
+    ExecProcess,
     Exit,
     Handle,
     ImageNotFound,
@@ -121,7 +121,9 @@ class FakeRuntime:
         box = self.boxes[handle.sandbox_id]
         return box.exit if box.done.wait(timeout) else None
 
-    def exec(self, handle: Handle, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> Any:
+    def exec(
+        self, handle: Handle, argv: Sequence[str], env: Mapping[str, str], cwd: str
+    ) -> ExecProcess:
         raise NotImplementedError
 
     def stop(self, handle: Handle) -> None:
