@@ -122,7 +122,13 @@ class FakeRuntime:
         return box.exit if box.done.wait(timeout) else None
 
     def exec(
-        self, handle: Handle, argv: Sequence[str], env: Mapping[str, str], cwd: str
+        self,
+        handle: Handle,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str,
+        *,
+        stdin: bool = True,
     ) -> ExecProcess:
         raise NotImplementedError
 
