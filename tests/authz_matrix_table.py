@@ -8,8 +8,6 @@ The builders live in `tests/authz_matrix_calls.py`; append rows here.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from tests.authz_matrix_calls import (
     Call,
     Entry,
@@ -35,8 +33,6 @@ ORG = "/api/v1/organizations/{organization:str}"
 REPO = ORG + "/repositories/{repository:str}"
 APPROVE_PAGE = "/console" + REPO.removeprefix("/api/v1") + "/sessions/{session_id:str}/approve"
 NOBODY = "00000000-0000-0000-0000-000000000000"
-# Sandbox routes answer 503 (not configured) while the sandboxes context is not registered.
-NOT_CONFIGURED = frozenset({503})
 
 PUBLIC_ROUTES: dict[tuple[str, str], Entry] = {
     ("POST", "/api/v1/auth/signup"): body({}),
@@ -259,12 +255,8 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     ("PUT", REPO + "/secrets/{secret_key:str}"): repo(body={"value": "v"}),
     ("GET", REPO + "/secrets/{secret_key:str}"): repo(),
     ("DELETE", REPO + "/secrets/{secret_key:str}"): repo(),
-    ("GET", REPO + "/sandboxes/{sandbox_id:str}/logs/stdout"): replace(
-        repo(), statuses=NOT_CONFIGURED
-    ),
-    ("GET", REPO + "/sandboxes/{sandbox_id:str}/combined"): replace(
-        repo(), statuses=NOT_CONFIGURED
-    ),
+    ("GET", REPO + "/sandboxes/{sandbox_id:str}/logs/stdout"): repo(),
+    ("GET", REPO + "/sandboxes/{sandbox_id:str}/combined"): repo(),
     ("POST", REPO + "/sandboxes"): repo(body={"image": "busybox"}),
     ("GET", REPO + "/sandboxes"): repo(),
     ("GET", REPO + "/sandboxes/{sandbox_id:str}"): repo(),
@@ -275,7 +267,7 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
 
 # WebSocket routes, by path: refusals arrive as HTTP answers to the upgrade request.
 WEBSOCKET_ROUTES: dict[str, Entry] = {
-    REPO + "/sandboxes/{sandbox_id:str}/exec": replace(repo(), statuses=NOT_CONFIGURED),
+    REPO + "/sandboxes/{sandbox_id:str}/exec": repo(),
 }
 
 ROUTES: dict[tuple[str, str], Entry] = {**PUBLIC_ROUTES, **USER_ROUTES, **ORG_ROUTES, **REPO_ROUTES}

@@ -271,13 +271,14 @@ def drive_raw_sandboxes(http: httpx.Client, base: str) -> None:
     http.post(f"{base}/sandboxes", json={"image": "busybox", "mountpoint": "/"})  # 400
     http.get(f"{base}/sandboxes", params={"amount": 1})
     unknown = f"{base}/sandboxes/00000000-0000-4000-8000-000000000000"
-    for url in (unknown, f"{unknown}/status"):
+    for url in (unknown, f"{unknown}/status", f"{unknown}/logs/stdout"):
         http.get(url)  # 404
     http.delete(unknown)  # 404
     if created.status_code == 201:
         sandbox = f"{base}/sandboxes/{created.json()['sandbox_id']}"
         http.get(sandbox)
         http.get(f"{sandbox}/status")
+        http.get(f"{sandbox}/logs/stdout")  # text/plain, read to the sandbox's end
         http.post(f"{sandbox}/finish")  # 400: not a service sandbox (or 409 if done)
 
 
