@@ -83,6 +83,17 @@ class Settings(BaseSettings):
     )
     upload_url_ttl_seconds: int = Field(default=900, description="Lifetime of upload URLs")
     download_url_ttl_seconds: int = Field(default=300, description="Lifetime of download URLs")
+    connector_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Connect and read timeout of every call to a connector's S3 or GCS source",
+    )
+    connector_test_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Bound of a whole connector test (`connectors:test`, `…/{id}/test`): "
+        "past it the test answers 502",
+    )
 
     db_pool_size: int = Field(
         default=10,

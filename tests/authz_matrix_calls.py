@@ -104,6 +104,16 @@ def policy_call(make: Callable[[World], dict[str, Any]], **kw: Any) -> Build:
     return build
 
 
+def connector_call() -> Build:
+    """A call on a connector nobody created: an allowed principal gets the handler's 404."""
+
+    def build(_w: World, _p: str) -> Call:
+        unknown = "00000000-0000-0000-0000-000000000000"
+        return Call({"connector_id": unknown}, resource={"connector": unknown})
+
+    return build
+
+
 def member_subject(w: World, _p: str) -> dict[str, str]:
     return {"subject_type": "user", "subject_id": w.member.id}
 

@@ -14,6 +14,7 @@ from tests.authz_matrix_calls import (
     Scope,
     agent_call,
     body,
+    connector_call,
     group_call,
     keys_agent_call,
     listing,
@@ -202,6 +203,19 @@ ORG_ROUTES: dict[tuple[str, str], Entry] = {
     ("DELETE", ORG + "/agents/{agent_name:str}/secrets/{secret_key:str}"): Entry(
         agent_call(lambda w: w.owned_agent, {"secret_key": "K"})
     ),
+    ("POST", ORG + "/connectors"): Entry(
+        named("connector", type="git", source_uri="s3://bucket/", config={})
+    ),
+    ("GET", ORG + "/connectors"): Entry(),
+    ("POST", ORG + "/connectors:test"): Entry(
+        lambda w, p: Call(
+            body={"type": "git", "source_uri": "s3://bucket/", "config": {}},
+            resource={"connector": ""},
+        )
+    ),
+    ("GET", ORG + "/connectors/{connector_id:str}"): Entry(connector_call()),
+    ("DELETE", ORG + "/connectors/{connector_id:str}"): Entry(connector_call()),
+    ("POST", ORG + "/connectors/{connector_id:str}/test"): Entry(connector_call()),
     ("POST", ORG + "/repositories"): Entry(named("repository")),
     ("GET", ORG + "/repositories"): Entry(),
 }
@@ -263,6 +277,9 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     ("GET", REPO + "/sandboxes/{sandbox_id:str}/status"): repo(),
     ("DELETE", REPO + "/sandboxes/{sandbox_id:str}"): repo(),
     ("POST", REPO + "/sandboxes/{sandbox_id:str}/finish"): repo(),
+    ("POST", REPO + "/connectors"): repo(body={"connector_id": NOBODY}),
+    ("GET", REPO + "/connectors"): repo(),
+    ("DELETE", REPO + "/connectors/{connector_id:str}"): repo(connector_id=NOBODY),
 }
 
 # WebSocket routes, by path: refusals arrive as HTTP answers to the upgrade request.

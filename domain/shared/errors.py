@@ -73,6 +73,12 @@ class Unavailable(DomainError):
         self.retry_after = retry_after
 
 
+class BadGateway(DomainError):
+    """A provider this server called for the request failed or did not answer in time (502)."""
+
+    code = "BAD_GATEWAY"
+
+
 class NotSupported(DomainError):
     """The capability is not available on this server (501)."""
 

@@ -55,6 +55,8 @@ NEVER_SHOWN_IN: Mapping[str, frozenset[str]] = {
     "Trigger.Updated": frozenset({"sandbox_config"}),
     # A sandbox request's env values may be credentials the caller passed in.
     "Sandbox.Requested": frozenset({"env_vars"}),
+    # A connector's config, as the cipher's token.
+    "Connector.Created": frozenset({"config_token"}),
 }
 
 # Names that look secret but are not: a key's public hint, ids of keys and index keys.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from infra.contexts import (
     catalog,
+    connectors,
     gc,
     identity,
     imports,
@@ -21,6 +22,7 @@ CONTEXTS: list[Context] = [
     organizations.build,
     catalog.build,
     secrets.build,
+    connectors.build,
     mail.build,
     gc.build,
     triggers.build,

@@ -15,6 +15,7 @@ from litestar.exceptions import (
 )
 
 from domain.shared.errors import (
+    BadGateway,
     Conflict,
     DomainError,
     Forbidden,
@@ -39,6 +40,7 @@ STATUS: list[tuple[type[DomainError], int]] = [
     (Gone, 410),
     (TooManyRequests, 429),
     (NotSupported, 501),
+    (BadGateway, 502),
     (Unavailable, 503),
 ]
 HTTP_CODES = {
@@ -57,6 +59,7 @@ HTTP_CODES = {
     429: "TOO_MANY_REQUESTS",
     500: "INTERNAL_ERROR",
     501: "NOT_IMPLEMENTED",
+    502: "BAD_GATEWAY",
     503: "SERVICE_UNAVAILABLE",
 }
 # A status with no code of its own above (none is known to be answered).
@@ -205,6 +208,17 @@ CODES: dict[str, ErrorCode] = {
         "The capability is not available on this server (e.g. multipart uploads on a store "
         "without them).",
         "Use the fallback the SDK uses (a single upload), or another server.",
+    ),
+    "BAD_GATEWAY": ErrorCode(
+        502,
+        "A provider the server called for this request failed or did not answer in time.",
+        "Retry later; the message names the provider's error.",
+    ),
+    "SOURCE_FAILED": ErrorCode(
+        502,
+        "A connector's storage could not be listed: bad credentials, a missing bucket, an "
+        "endpoint that refused or did not answer in time (the message quotes the provider).",
+        "Fix the connector's credentials, bucket or endpoint (test it with `connectors:test`).",
     ),
     "NOT_CONFIGURED": ErrorCode(
         503,

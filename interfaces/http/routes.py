@@ -13,6 +13,10 @@ from interfaces.http.controllers.audit import AuditController
 from interfaces.http.controllers.auth import AuthController
 from interfaces.http.controllers.blobs import BlobsController
 from interfaces.http.controllers.commits import CommitsController
+from interfaces.http.controllers.connectors import (
+    ConnectorsController,
+    RepositoryConnectorsController,
+)
 from interfaces.http.controllers.device import DeviceController
 from interfaces.http.controllers.groups import GroupsController
 from interfaces.http.controllers.imports import ImportsController
@@ -70,6 +74,7 @@ CATALOG: list[Any] = [
     CommitsController,
 ]
 TRIGGERS: list[Any] = [TriggersController]
+CONNECTORS: list[Any] = [ConnectorsController, RepositoryConnectorsController]
 IMPORTS: list[Any] = [ImportsController]
 SECRETS: list[Any] = [RepositorySecretsController, AgentSecretsController]
 SANDBOXES: list[Any] = [SandboxesController]
@@ -82,6 +87,7 @@ API_CONTROLLERS: list[Any] = [
     *ORGANIZATIONS,
     *CATALOG,
     *TRIGGERS,
+    *CONNECTORS,
     *IMPORTS,
     *SECRETS,
     *SANDBOXES,

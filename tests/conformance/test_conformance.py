@@ -21,6 +21,7 @@ from tests.builders import PASSWORD, name, signup_body
 from tests.catalog_api import Api, agent_api, check
 from tests.conformance.recording import Recorder, official_schema, violations
 from tests.conformance.spec import API, SPEC_PATH, Seeded, seeded_server
+from tests.connector_helpers import s3_body, s3_bucket
 from tests.docker_env import BUSYBOX_IMAGE
 
 pytestmark = pytest.mark.e2e
@@ -235,6 +236,36 @@ def drive_raw_http(http: httpx.Client, seeded: Seeded) -> None:
     http.get(f"{org}/roles/{role['name']}/auth/keys")
     http.delete(f"{org}/roles/{role['name']}/auth/keys/{role_key.json().get('id', 'x')}")
     drive_raw_catalog(http, seeded)
+    drive_raw_connectors(http, seeded)
+
+
+def drive_raw_connectors(http: httpx.Client, seeded: Seeded) -> None:
+    """The nine connector operations on a real S3 server (moto): 200/201/204 and the
+    spec's 400, 404, 409 and 502."""
+    url = f"{API}/organizations/{seeded.org}/connectors"
+    bucket = s3_bucket({"data/a.csv": b"1"})
+    body = s3_body(name("c-"), bucket)
+    connector = check(http.post(url, json=body), 201).json()
+    check(http.post(url, json=body), 409)
+    check(http.post(url, json={**body, "name": "g", "type": "git"}), 400)
+    check(http.get(url), 200)
+    check(http.get(f"{url}/{connector['id']}"), 200)
+    check(http.post(f"{url}:test", json=body), 200)
+    check(http.post(f"{url}:test", json=s3_body("x", f"{bucket}-missing")), 502)
+    check(http.post(f"{url}:test", json={**body, "source_uri": "ftp://x"}), 400)
+    check(http.post(f"{url}/{connector['id']}/test"), 200)
+    broken = check(http.post(url, json=s3_body(name("c-"), f"{bucket}-gone")), 201).json()
+    check(http.post(f"{url}/{broken['id']}/test"), 502)
+    repo = f"{API}/organizations/{seeded.org}/repositories/{seeded.repo}/connectors"
+    check(http.post(repo, json={"connector_id": connector["id"]}), 201)
+    check(http.post(repo, json={"connector_id": connector["id"]}), 409)
+    check(http.post(repo, json={"connector_id": "not-an-id"}), 400)
+    check(http.get(repo), 200)
+    check(http.delete(f"{repo}/{connector['id']}"), 204)
+    check(http.delete(f"{url}/{connector['id']}"), 204)
+    check(http.get(f"{url}/{connector['id']}"), 404)
+    check(http.delete(f"{url}/{connector['id']}"), 404)
+    check(http.post(f"{url}/{connector['id']}/test"), 404)
 
 
 def drive_raw_catalog(http: httpx.Client, seeded: Seeded) -> None:

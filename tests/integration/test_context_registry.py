@@ -151,6 +151,7 @@ def test_the_default_registry_builds_every_context(backend: Settings) -> None:
             "triggers",
             "imports",
             "sandboxes",
+            "connectors",
         }
         assert container.identity is container.services["identity"]
         assert "import_jobs" in container.projections.views

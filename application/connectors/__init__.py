@@ -1,0 +1,5 @@
+"""The connectors application: connectors, their repository attachments and their sources."""
+
+from application.connectors.app import ConnectorsApplication
+
+__all__ = ["ConnectorsApplication"]

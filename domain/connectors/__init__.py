@@ -1,0 +1,1 @@
+"""The connectors context: external storage an organization imports data from."""

@@ -1,0 +1,1 @@
+"""Adapters to external object storage: S3 (boto3) and Google Cloud Storage."""
