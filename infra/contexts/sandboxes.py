@@ -183,10 +183,12 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
         )
         workers.append(worker)
         services["sandbox_worker"] = worker
+    # The tree store unmounts the views nobody holds (a re-attached run mounts its view again).
+    close_trees = getattr(adapters.trees, "close", None)
     return ContextParts(
         applications=[app],
         views=[SandboxesView(), SandboxRunsView()],
         workers=workers,
         services=services,
-        closers=[logs.shutdown],
+        closers=[logs.shutdown, *([close_trees] if close_trees else [])],
     )

@@ -213,6 +213,12 @@ class HardLinkTreeStore:
             if not idmap.is_mounted(view):
                 view.mkdir(exist_ok=True)
                 idmap.mount_view(built, view, self._namespace())
+        except idmap.IdmapUnavailable as e:
+            # Not root, or a kernel without idmapped mounts: the plain tree still works for
+            # sandboxes that run as the server's uid; others will not own their files.
+            log.warning("sandbox trees: no idmapped view, using the plain tree", error=str(e))
+            self._idmapped = False
+            return built
         finally:
             os.close(mount_lock)
         return view
@@ -282,7 +288,8 @@ class HardLinkTreeStore:
         self.evict()
 
     def close(self) -> None:
-        """Release this process's holds and its idmap namespace (views stay mounted)."""
+        """Release this process's holds and its idmap namespace, and unmount the views no
+        other process holds (the next `tree()` mounts them again)."""
         with self._lock:
             for held in self._held.values():
                 os.close(held.fd)
@@ -290,3 +297,13 @@ class HardLinkTreeStore:
             if self._userns is not None:
                 os.close(self._userns)
                 self._userns = None
+        for view in self._dirs["views"].iterdir():
+            fd = os.open(self._lockfile(view.name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a sandbox of another process uses it
+            else:
+                idmap.unmount(view)
+            finally:
+                os.close(fd)

@@ -301,3 +301,22 @@ def test_an_unknown_commit_is_not_found_and_no_commit_is_the_empty_tree(
     assert list(entries(container, repo_id, "")) == []
     with pytest.raises(NotFound):
         list(entries(container, repo_id, "f" * 64))
+
+
+def test_without_idmapped_mounts_the_plain_tree_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blobs = tmp_path / "blobs"
+    address = "r1/" + "1" * 32
+    (blobs / address).mkdir(parents=True)
+    (blobs / address / ("b" * 32)).write_bytes(b"data")
+
+    def refuse(*args: object) -> None:
+        raise idmap.IdmapUnavailable(1, "mount_setattr(MOUNT_ATTR_IDMAP): Operation not permitted")
+
+    monkeypatch.setattr(idmap, "mount_view", refuse)
+    store = HardLinkTreeStore(tmp_path / "trees", LocalBlobFiles(blobs), uid=UID, gid=GID)
+    view = store.tree("r1", "c1", "", iter([TreeEntry("f", f"{address}/{'b' * 32}", 4)]))
+    assert view == store.root / "built" / tree_key("r1", "c1", "")
+    assert (view / "f").read_bytes() == b"data" and not idmap.is_mounted(view)
+    store.close()
