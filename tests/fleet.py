@@ -31,6 +31,7 @@ VIEWS = (
     "audit",
     "repositories",
     "secrets",
+    "connectors",
     "outbox",
     "sandbox_triggers",
     "sandbox_trigger_runs",
