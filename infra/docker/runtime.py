@@ -32,7 +32,7 @@ from application.sandboxes.ports import (
 )
 from infra.docker.exec import DockerExecProcess
 from infra.docker.network import create_network, ensure_host_firewall
-from infra.docker.streams import FrameReader, raw_socket
+from infra.docker.streams import CHUNK, FrameReader, raw_socket
 from infra.docker.volumes import SandboxDisk, create_overlay_volume, remove_volume
 from infra.settings import Settings
 
@@ -162,6 +162,9 @@ class DockerRuntime:
             raise ValueError(f"sandboxes run as a numeric non-root uid:gid, not {spec.user!r}")
         try:
             self._remove(spec.sandbox_id, "")
+        except ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(str(exc)) from exc
+        try:
             ensure_host_firewall()
             create_network(self.api, name, self._pool, labels)
             disk = SandboxDisk(self._disks, spec.sandbox_id)
@@ -170,8 +173,17 @@ class DockerRuntime:
             container = self.api.create_container(
                 name=name, labels=labels, **self._container_config(spec, name)
             )
-        except ENGINE_ERRORS as exc:
-            raise RuntimeUnavailable(str(exc)) from exc
+        except BaseException as exc:
+            # Nothing half-made stays behind: a failed prepare leaves no network, volume or disk.
+            with contextlib.suppress(Exception):
+                self._remove(spec.sandbox_id, "")
+            if isinstance(exc, docker.errors.ImageNotFound):
+                raise ImageNotFound(f"{spec.image}: {exc.explanation or exc}") from exc
+            if isinstance(exc, APIError):
+                raise
+            if isinstance(exc, ENGINE_ERRORS):
+                raise RuntimeUnavailable(str(exc)) from exc
+            raise
         return Handle(spec.sandbox_id, self.engine, str(container["Id"]), name, name)
 
     def _container_config(self, spec: ContainerSpec, name: str) -> dict[str, Any]:
@@ -236,12 +248,16 @@ class DockerRuntime:
         """Attached before `start` when this process started it (raw bytes from the first);
         a re-attaching worker replays the engine's log first. Attaches at the call."""
         sock = self._attached.pop(handle.container_id, None)
-        if sock is None:
-            try:
+        try:
+            tty = bool(self.api.inspect_container(handle.container_id)["Config"].get("Tty"))
+            if sock is None:
                 sock = self._attach(handle, logs=True)
-            except NotFound as exc:
-                raise SandboxGone(str(exc)) from exc
-        return _chunks(FrameReader(sock), sock)
+        except NotFound as exc:
+            raise SandboxGone(str(exc)) from exc
+        except ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(str(exc)) from exc
+        # A TTY (interactive) stream is raw; otherwise it is multiplexed with headers.
+        return _raw_chunks(sock) if tty else _chunks(FrameReader(sock), sock)
 
     def wait(self, handle: Handle, timeout: float | None) -> Exit | None:
         try:
@@ -375,5 +391,15 @@ def _chunks(frames: FrameReader, sock: Any) -> Iterator[bytes]:
     try:
         while (frame := frames.read()) is not None:
             yield frame[1]
+    finally:
+        sock.close()
+
+
+def _raw_chunks(sock: Any) -> Iterator[bytes]:
+    try:
+        while data := sock.recv(CHUNK):
+            yield data
+    except OSError:
+        return
     finally:
         sock.close()

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from docker.errors import APIError
 
 from application.sandboxes.ports import (
     ContainerSpec,
@@ -294,3 +295,34 @@ def _drain(child) -> list[tuple[int, bytes]]:
         else:
             frames.append(frame)
     return frames
+
+
+def test_a_restarted_worker_reattaches_and_replays_the_output(runtime, busybox_image, lower):
+    s = spec(busybox_image, lower, ["sh", "-c", "echo before; sleep 0.5; echo after"])
+    handle = runtime.prepare(s)
+    runtime.start(handle)
+    time.sleep(0.2)
+    # Another process of the same installation (a worker restarted mid-run).
+    again = DockerRuntime(installation=runtime.installation, state_dir=runtime._disks)
+    found = again.find(s.sandbox_id)
+    assert found == handle
+    assert b"".join(again.output(found)) == b"before\nafter\n"
+    assert again.wait(found, timeout=10) == Exit(exit_code=0)
+    runtime.output(handle).close()
+
+
+def test_memory_limit_kills_with_oom(runtime, python_image, lower):
+    limits = replace(LIMITS, memory_bytes=32 << 20)
+    hog = ["python3", "-c", "b = bytearray(256 << 20); print(len(b))"]
+    _, _, done = run(runtime, spec(python_image, lower, hog, limits=limits))
+    assert done.exit_code == 137
+    assert done.oom_killed
+
+
+def test_a_failed_prepare_leaves_nothing_behind(runtime, busybox_image, lower):
+    with pytest.raises(ImageNotFound, match="tilde-test/absent"):
+        runtime.prepare(spec("tilde-test/absent:1", lower, ["true"]))
+    assert_clean(runtime)
+    with pytest.raises(APIError):
+        runtime.prepare(spec(busybox_image, lower, ["true"], mountpoint="relative"))
+    assert_clean(runtime)
