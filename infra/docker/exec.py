@@ -12,17 +12,18 @@ from typing import Any
 from docker.errors import APIError, NotFound
 
 from application.sandboxes.ports import SandboxGone
-from infra.docker.streams import FrameReader
+from infra.docker.streams import FrameReader, Hijacked
 
 
 class DockerExecProcess:
     """`ExecProcess` on a Docker exec: write/close_stdin half-close the socket (EOF)."""
 
-    def __init__(self, api: Any, exec_id: str, sock: socket.socket, *, stdin: bool) -> None:
+    def __init__(self, api: Any, exec_id: str, conn: Hijacked, *, stdin: bool) -> None:
         self._api = api
         self.exec_id = exec_id
-        self._sock = sock
-        self._frames = FrameReader(sock)
+        self._conn = conn
+        self._sock = conn.sock
+        self._frames = FrameReader(conn)
         self._stdin_open = stdin
         if not stdin:
             self.close_stdin()
@@ -71,4 +72,4 @@ class DockerExecProcess:
 
     def _close(self) -> None:
         with contextlib.suppress(OSError):
-            self._sock.close()
+            self._conn.close()

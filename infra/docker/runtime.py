@@ -32,7 +32,7 @@ from application.sandboxes.ports import (
 )
 from infra.docker.exec import DockerExecProcess
 from infra.docker.network import create_network, ensure_host_firewall
-from infra.docker.streams import CHUNK, FrameReader, raw_socket
+from infra.docker.streams import CHUNK, FrameReader, Hijacked, hijack
 from infra.docker.volumes import SandboxDisk, create_overlay_volume, remove_volume
 from infra.settings import Settings
 
@@ -75,7 +75,7 @@ class DockerRuntime:
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
         # Output sockets attached before start (so nothing is missed), handed to `output`.
-        self._attached: dict[str, Any] = {}
+        self._attached: dict[str, Hijacked] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DockerRuntime:
@@ -237,7 +237,7 @@ class DockerRuntime:
 
     def _attach(self, handle: Handle, *, logs: bool) -> Any:
         params = {"stdout": 1, "stderr": 1, "stream": 1, "logs": 1 if logs else 0}
-        return raw_socket(self.api.attach_socket(handle.container_id, params=params))
+        return hijack(self.api, f"/containers/{handle.container_id}/attach", params=params)
 
     def _drop_attachment(self, handle: Handle) -> None:
         sock = self._attached.pop(handle.container_id, None)
@@ -299,7 +299,9 @@ class DockerRuntime:
                 environment=dict(env),
                 workdir=cwd or None,
             )
-            sock = self.api.exec_start(created["Id"], socket=True)
+            sock = hijack(
+                self.api, f"/exec/{created['Id']}/start", body={"Tty": False, "Detach": False}
+            )
         except NotFound as exc:
             raise SandboxGone(str(exc)) from exc
         except APIError as exc:
@@ -308,7 +310,7 @@ class DockerRuntime:
             raise
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(str(exc)) from exc
-        return DockerExecProcess(self.api, created["Id"], raw_socket(sock), stdin=stdin)
+        return DockerExecProcess(self.api, created["Id"], sock, stdin=stdin)
 
     def stop(self, handle: Handle) -> None:
         try:
@@ -387,7 +389,7 @@ class DockerRuntime:
         return sorted(ids)
 
 
-def _chunks(frames: FrameReader, sock: Any) -> Iterator[bytes]:
+def _chunks(frames: FrameReader, sock: Hijacked) -> Iterator[bytes]:
     try:
         while (frame := frames.read()) is not None:
             yield frame[1]
@@ -395,9 +397,9 @@ def _chunks(frames: FrameReader, sock: Any) -> Iterator[bytes]:
         sock.close()
 
 
-def _raw_chunks(sock: Any) -> Iterator[bytes]:
+def _raw_chunks(sock: Hijacked) -> Iterator[bytes]:
     try:
-        while data := sock.recv(CHUNK):
+        while data := sock.read1(CHUNK):
             yield data
     except OSError:
         return

@@ -302,13 +302,13 @@ def test_a_restarted_worker_reattaches_and_replays_the_output(runtime, busybox_i
     handle = runtime.prepare(s)
     runtime.start(handle)
     time.sleep(0.2)
+    runtime._drop_attachment(handle)  # the first worker dies: its attachment goes with it
     # Another process of the same installation (a worker restarted mid-run).
     again = DockerRuntime(installation=runtime.installation, state_dir=runtime._disks)
     found = again.find(s.sandbox_id)
     assert found == handle
     assert b"".join(again.output(found)) == b"before\nafter\n"
     assert again.wait(found, timeout=10) == Exit(exit_code=0)
-    runtime.output(handle).close()
 
 
 def test_memory_limit_kills_with_oom(runtime, python_image, lower):
