@@ -225,6 +225,11 @@ CODES: dict[str, ErrorCode] = {
         "The feature needs a backend this server has not configured (policy generation).",
         "Do without it (write the policy text yourself) or ask the operator.",
     ),
+    "SANDBOXES_UNAVAILABLE": ErrorCode(
+        503,
+        "No container engine is reachable, so a sandbox cannot be created (createSandbox).",
+        "Retry later, or ask the operator to start the Docker engine the workers use.",
+    ),
     "SERVICE_UNAVAILABLE": ErrorCode(
         503,
         "The database is unavailable or saturated, or authorization data is catching up.",
