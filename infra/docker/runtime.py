@@ -187,7 +187,9 @@ class DockerRuntime:
         return Handle(spec.sandbox_id, self.engine, str(container["Id"]), name, name)
 
     def _container_config(self, spec: ContainerSpec, name: str) -> dict[str, Any]:
-        mounts = [Mount(target=spec.mountpoint, source=name, type="volume")]
+        # no_copy: an empty tree must not take the image's directory (owner root) at the
+        # mountpoint, which the engine copies into an empty volume by default.
+        mounts = [Mount(target=spec.mountpoint, source=name, type="volume", no_copy=True)]
         config: dict[str, Any] = {"image": spec.image}
         if spec.mode == "service":
             mounts.append(Mount(SLEEPER, str(self._busybox), type="bind", read_only=True))

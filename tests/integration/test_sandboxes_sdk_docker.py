@@ -98,3 +98,24 @@ def test_create_list_get_and_stdout_with_a_path_prefix(repo: Any) -> None:
     assert "in/made.txt" in committed_paths(repo, status.commit_id)
     assert sandbox.id in [s.id for s in repo.sandboxes.list()]
     assert repo.sandboxes.get(sandbox.id).id == sandbox.id
+
+
+def test_a_repository_without_commits_mounts_an_empty_writable_tree(
+    container: Container, live_server: LiveServer
+) -> None:
+    ensure_images(python=False)
+    user = create_user(container)
+    token = create_key(container, user)
+    with tilde.Client(endpoint_url=live_server.url, api_key=token) as client:
+        org = client.organizations.create(f"e-{user['username']}", display_name="empty")
+        org.repositories.create("empty", description="no commits yet")
+        repository = client.repository(f"{org.name}/empty")
+        result = repository.execute(
+            "mkdir -p /sandbox/out && echo first > /sandbox/out/a.txt",
+            image=BUSYBOX_IMAGE,
+            check=False,
+        )
+        assert result.exit_code == 0, result.stdout.text()
+        status = next(iter(repository.sandboxes.list())).status()
+        assert (status.state, status.status_reason) == ("done", "committed")
+        assert committed_paths(repository, status.commit_id) == {"out/a.txt"}
