@@ -16,7 +16,10 @@ from tests.docker_env import BUSYBOX_IMAGE, ensure_images
 
 TERMINAL = {"done", "errored", "failed", "cancelled"}
 # Long enough that the restarted process re-attaches while the container still runs.
-SCRIPT = "echo start; sleep 15; echo end"
+SCRIPT = (
+    "echo start; echo before > /sandbox/before.txt; sleep 15; "
+    "echo after > /sandbox/after.txt; echo end"
+)
 
 
 def poll(http: httpx.Client, url: str, until: set[str], timeout: float) -> dict[str, Any]:
@@ -70,5 +73,8 @@ def test_a_killed_server_s_sandbox_is_reattached_and_ends_once(
     seen = killed_mid_run(container, monkeypatch)
     assert seen["final"]["status"] == "done", seen  # not failed/sandbox_lost: re-attached
     assert seen["final"]["exit_code"] == 0
+    # What the run wrote before and after the kill is committed once.
+    assert seen["final"]["status_reason"] == "committed", seen
+    assert [c["id"] for c in seen["commits"]].count(seen["final"]["commit_id"]) == 1
     # What the first process logged is not logged again by the one that re-attached.
     assert seen["log"].count(b"start\n") == 1, seen["log"]
