@@ -101,6 +101,10 @@ class SandboxesApplication(TildeApplication):
                 retry_after=10,
                 code="SANDBOXES_UNAVAILABLE",
             )
+        base_seq, base_commit_id = repo.head_seq, repo.head_commit_id
+        if trigger and trigger.get("commit_id") and trigger.get("commit_seq"):
+            # A triggered sandbox sees the tree at the commit that fired, not the head.
+            base_seq, base_commit_id = int(trigger["commit_seq"]), trigger["commit_id"]
         sandbox = Sandbox.request(
             sandbox_id=sandbox_id or uuid4(),
             organization_id=org_id,
@@ -108,8 +112,8 @@ class SandboxesApplication(TildeApplication):
             repository_name=repo.name,
             request=request,
             principal=acting,
-            base_seq=repo.head_seq,
-            base_commit_id=repo.head_commit_id,
+            base_seq=base_seq,
+            base_commit_id=base_commit_id,
             trigger=dict(trigger or {}),
             actor=principal.actor,
         )

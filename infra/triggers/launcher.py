@@ -60,6 +60,7 @@ class ServiceLauncher:
             "id": request.trigger_id,
             "name": request.trigger_name,
             "commit_id": request.commit_id,
+            "commit_seq": str(request.commit_seq),
         }
         try:
             result = create(
