@@ -58,6 +58,8 @@ class ContainerSpec:
     user: str
     limits: Limits
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Host files shown read-only at these container paths (a triggered sandbox's changes file).
+    files: Mapping[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

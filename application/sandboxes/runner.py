@@ -89,6 +89,15 @@ class RunnerConfig:
     pull_timeout: float = 60.0
     poll_interval: float = 0.25
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Where triggered sandboxes' changes files are written (None: no changes files), and
+    # where the triggers context's `trigger_changes` streams them from (looked up per run:
+    # that context is built after this one).
+    scratch: Path | None = None
+    services: Mapping[str, Any] = field(default_factory=dict)
+
+
+# Where a triggered sandbox finds the changes that fired it (TILDE_TRIGGER_CHANGES).
+TRIGGER_CHANGES_PATH = "/.tilde/trigger-changes.ndjson"
 
 
 class Stop(Exception):
@@ -192,6 +201,30 @@ class SandboxRunner:
             if not abandoned:
                 self._clean_up(sandbox_id, handle, pump, tree_key if lower else None)
 
+    def _changes_file(self, sandbox_id: str) -> Path | None:
+        scratch = self.config.scratch
+        return scratch / f"{sandbox_id}.ndjson" if scratch is not None else None
+
+    def _trigger_changes(self, sandbox: Sandbox, env: dict[str, str]) -> dict[str, Path]:
+        """A triggered sandbox's changes file (outside the mount, read-only, never part of its
+        commit), named to it by TILDE_TRIGGER_CHANGES; {} for other sandboxes."""
+        trigger = sandbox.trigger or {}
+        source = self.config.services.get("trigger_changes")
+        path = self._changes_file(str(sandbox.id))
+        if not trigger.get("conditions") or source is None or path is None:
+            return {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        with open(partial, "wb") as out:
+            for line in source(
+                sandbox.repository_id, int(trigger["commit_seq"]), trigger["conditions"]
+            ):
+                out.write(line)
+        partial.chmod(0o444)
+        partial.replace(path)
+        env.setdefault("TILDE_TRIGGER_CHANGES", TRIGGER_CHANGES_PATH)
+        return {TRIGGER_CHANGES_PATH: path}
+
     def _clean_up(
         self,
         sandbox_id: str,
@@ -207,6 +240,9 @@ class SandboxRunner:
                 self.runtime.remove(handle)
             except Exception:
                 log.warning("sandbox_remove_failed", sandbox=sandbox_id, exc_info=True)
+        changes_file = self._changes_file(sandbox_id)
+        if changes_file is not None:
+            changes_file.unlink(missing_ok=True)
         if tree_key is not None and tree_key[1]:
             try:
                 self.trees.release(*tree_key)
@@ -238,6 +274,7 @@ class SandboxRunner:
             raise Stop(
                 FAILED, "image_not_found", f"image '{sandbox.image}' was not found: {e}"
             ) from None
+        files = self._trigger_changes(sandbox, env)
         spec = ContainerSpec(
             sandbox_id=sid,
             image=sandbox.image,
@@ -249,6 +286,7 @@ class SandboxRunner:
             user=self.config.user,
             limits=self.config.limits,
             labels={**self.config.labels, LABEL_SANDBOX: sid},
+            files=files,
         )
         handle = self.runtime.prepare(spec)
         self.app.transition(

@@ -13,6 +13,7 @@ first one: one run, one sandbox, whatever crashes or how many workers."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -67,6 +68,17 @@ class TriggerEvaluation(ProcessManager):
             "sandbox_id": sandbox_of(event.kind, dict(event.metadata), event.session_id),
         }
         return [Job(f"commit:{repo}:{event.commit_id}", repo, EVALUATE, payload)]
+
+
+def changes_file(
+    changes: CommitChanges, repository_id: str, seq: int, conditions: list[dict[str, Any]]
+) -> Iterator[bytes]:
+    """The TILDE_TRIGGER_CHANGES file of a sandbox a trigger launched: the lines (path, change,
+    size) of the commit at `seq` that the trigger's conditions match, streamed."""
+    stream = _stream(changes.lookup(repository_id, seq), conditions_of(conditions))
+    for change in stream():
+        row = {"path": change.path, "change": change.change, "size": change.size}
+        yield (json.dumps(row, ensure_ascii=False) + "\n").encode()
 
 
 def _stream(lookup: ChangeLookup, conditions: list[Condition]) -> Callable[[], Iterator[Change]]:
@@ -220,6 +232,7 @@ class Evaluator:
                 "TILDE_COMMIT_ID": p["commit_id"],
             },
             changes=_stream(lookup, conditions),
+            conditions=list(row["conditions"]),
         )
         try:
             sandbox_id = self.launcher.launch(request)
@@ -231,4 +244,4 @@ class Evaluator:
         log.info("trigger_fired", run=str(run.id), trigger=row["id"], sandbox=sandbox_id)
 
 
-__all__ = ["EVALUATE", "FAILED", "Evaluator", "TriggerEvaluation", "sandbox_of"]
+__all__ = ["EVALUATE", "FAILED", "Evaluator", "TriggerEvaluation", "changes_file", "sandbox_of"]

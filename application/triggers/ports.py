@@ -49,6 +49,9 @@ class LaunchRequest:
     # The matched changes (path, change, size), for the read-only NDJSON file outside the
     # mount that TILDE_TRIGGER_CHANGES names; streamed, a 100k-path match is never a list.
     changes: Callable[[], Iterator[Change]] | None = None
+    # The trigger's conditions as stored: the sandbox's runner streams the changes file from
+    # them and the commit (wherever it runs), never from state kept by the launcher.
+    conditions: Sequence[Mapping[str, Any]] = ()
 
     def changes_ndjson(self) -> Iterator[bytes]:
         """The TILDE_TRIGGER_CHANGES file's lines."""

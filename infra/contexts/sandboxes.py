@@ -173,6 +173,8 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
                 limits=adapters.limits,
                 user=adapters.user,
                 pull_timeout=adapters.pull_timeout,
+                scratch=settings.data_dir / "sandboxes" / "trigger-changes",
+                services=shared.services,
             ),
             environment,
         )

@@ -3,9 +3,13 @@ commits into sandbox runs (one job worker per worker process; claims never overl
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+
 from application.authz import Authorizer
 from application.catalog import CatalogApplication
 from application.triggers import EVALUATE, Evaluator, SandboxLauncher, TriggersApplication
+from application.triggers.evaluation import changes_file
 from infra.contexts.base import ContextParts, Shared
 from infra.processes.queue import JobQueue
 from infra.processes.worker import JobWorker
@@ -34,10 +38,16 @@ def build(
         observers=[shared.saved],
     )
     reads = SqlTriggerReads(shared.db)
+    commit_changes = SqlCommitChanges(shared.services["catalog_db"])
+
+    def trigger_changes(repository_id: str, seq: int, conditions: str) -> Iterator[bytes]:
+        # The sandboxes runner asks for a triggered sandbox's TILDE_TRIGGER_CHANGES file.
+        return changes_file(commit_changes, repository_id, seq, json.loads(conditions))
+
     evaluator = Evaluator(
         triggers,
         reads,
-        SqlCommitChanges(shared.services["catalog_db"]),
+        commit_changes,
         launcher or ServiceLauncher(shared.services),
         authorizer,
         max_depth=shared.settings.trigger_max_depth,
@@ -60,6 +70,10 @@ def build(
         views=[*views, TriggerEvaluationView()],
         workers=[worker],
         singletons={"trigger-evaluator": worker.presence} if worker.presence else {},
-        services={"triggers": triggers, "trigger_evaluator": worker},
+        services={
+            "triggers": triggers,
+            "trigger_evaluator": worker,
+            "trigger_changes": trigger_changes,
+        },
         attach=[fold_views_here],
     )

@@ -190,6 +190,10 @@ class DockerRuntime:
         # no_copy: an empty tree must not take the image's directory (owner root) at the
         # mountpoint, which the engine copies into an empty volume by default.
         mounts = [Mount(target=spec.mountpoint, source=name, type="volume", no_copy=True)]
+        mounts += [
+            Mount(target, str(source), type="bind", read_only=True)
+            for target, source in spec.files.items()
+        ]
         config: dict[str, Any] = {"image": spec.image}
         if spec.mode == "service":
             mounts.append(Mount(SLEEPER, str(self._busybox), type="bind", read_only=True))

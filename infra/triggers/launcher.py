@@ -3,6 +3,7 @@ memory (tests)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -61,6 +62,7 @@ class ServiceLauncher:
             "name": request.trigger_name,
             "commit_id": request.commit_id,
             "commit_seq": str(request.commit_seq),
+            "conditions": json.dumps(list(request.conditions)),
         }
         try:
             result = create(

@@ -4,6 +4,7 @@ own output (which matches no condition, so nothing fires again)."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 from uuid import uuid4
@@ -44,9 +45,12 @@ def test_a_matching_commit_runs_one_sandbox_that_commits_its_output(
         org.repositories.create("data", description="trigger e2e")
         repository = client.repository(f"{org.name}/data")
         base = f"/organizations/{org.name}/repositories/data"
+        out = "/sandbox/out/$TILDE_COMMIT_ID.txt"
         script = (
-            "wc -c < /sandbox/datasets/a.csv > /sandbox/out/$TILDE_COMMIT_ID.txt; "
-            'echo "$TILDE_TRIGGER_ID $TILDE_TRIGGER_NAME" >> /sandbox/out/$TILDE_COMMIT_ID.txt'
+            f"wc -c < /sandbox/datasets/a.csv > {out}; "
+            f'echo "$TILDE_TRIGGER_ID $TILDE_TRIGGER_NAME" >> {out}; '
+            f'cat "$TILDE_TRIGGER_CHANGES" >> {out}; '
+            f'echo tamper >> "$TILDE_TRIGGER_CHANGES" || echo read-only >> {out}'
         )
         created = http.post(
             f"{base}/sandbox-triggers",
@@ -80,6 +84,10 @@ def test_a_matching_commit_runs_one_sandbox_that_commits_its_output(
         made = repository.commits.get(status["commit_id"])
         written = made.objects.get(f"out/{commit_id}.txt").read().split(b"\n")
         assert written[:2] == [b"6", f"{trigger_id} size".encode()], written
+        # The changes file: the matched changes, read-only, outside the mount.
+        assert json.loads(written[2]) == {"path": "datasets/a.csv", "change": "added", "size": 6}
+        assert written[3] == b"read-only", written
+        assert {o.path for o in made.objects.list()} == {"datasets/a.csv", f"out/{commit_id}.txt"}
         record = http.get(f"{base}/sandboxes/{run['sandbox_id']}").json()
         assert (record["trigger_id"], record["trigger_name"]) == (trigger_id, "size")
         time.sleep(2)  # the sandbox's own commit (under out/) fires nothing

@@ -4,6 +4,7 @@ and commits turning into runs (a launcher that keeps launches in memory)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -267,18 +268,33 @@ def test_a_refused_launch_is_a_failed_run_with_the_reason(
     assert "image busybox:latest is not allowed" in run["reason"]
 
 
-def test_without_sandboxes_runs_fail_saying_so(backend: Settings) -> None:
+def test_the_default_launcher_creates_the_sandbox_through_the_sandboxes_service(
+    backend: Settings,
+) -> None:
     from infra.bootstrap import bootstrap
     from tests.conftest import FAST_HASHER
+    from tests.docker_env import BUSYBOX_IMAGE, ensure_images
 
+    ensure_images(python=False)
     container = bootstrap(backend, hasher=FAST_HASHER)  # the default (service) launcher
     try:
         with TestClient(create_app(container, run_background=True)) as client:
             repo = new_repo(container, client)
-            trigger = create_trigger(repo, trigger_body("etl"))
+            body = trigger_body("etl")
+            body["sandbox_config"] = {"image": BUSYBOX_IMAGE, "command": ["true"]}
+            trigger = create_trigger(repo, body)
             repo.write({"datasets/a.csv": b"1"})
             [run] = settled_runs(repo, trigger["id"], 1)
-            assert run["status"] == "failed"
-            assert "not available" in run["reason"]
+            assert run["status"] == "created", run
+            url = f"{repo.base}/sandboxes/{run['sandbox_id']}"
+            deadline = time.monotonic() + 60
+            while True:  # let it end before the container closes
+                record = repo.http.get(url, headers=repo.auth).json()
+                if record.get("status") not in (None, "starting", "running"):
+                    break
+                assert time.monotonic() < deadline, record
+                time.sleep(0.2)
+            assert (record["trigger_id"], record["trigger_name"]) == (trigger["id"], "etl")
+            assert (record["status"], record["status_reason"]) == ("done", "no_changes"), record
     finally:
         container.close()

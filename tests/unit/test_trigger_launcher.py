@@ -50,7 +50,13 @@ def test_the_creator_asks_with_run_as_and_the_derived_id() -> None:
     assert body["env_vars"] == {"TILDE_TRIGGER_ID": "t-1", "A": "1"}
     assert "timeout_seconds" not in body
     assert kw["sandbox_id"] == UUID(SANDBOX)
-    assert kw["trigger"] == {"id": "t-1", "name": "etl", "commit_id": "c" * 64}
+    assert kw["trigger"] == {
+        "id": "t-1",
+        "name": "etl",
+        "commit_id": "c" * 64,
+        "commit_seq": "7",  # the tree mounted is the firing commit's
+        "conditions": "[]",  # the runner streams TILDE_TRIGGER_CHANGES from them
+    }
 
 
 def test_refusals_fail_the_run_and_no_service_is_a_refusal_too() -> None:
