@@ -4,6 +4,7 @@ engine, on both backends: every sandbox runs exactly once (one output, one commi
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 
@@ -39,7 +40,7 @@ def test_two_workers_run_each_sandbox_exactly_once(container: Container) -> None
                 assert created.status_code == 201, created.text
                 ids.append(created.json()["sandbox_id"])
             deadline = time.monotonic() + 180
-            finals = {}
+            finals: dict[str, dict[str, Any]] = {}
             while len(finals) < COUNT:
                 assert time.monotonic() < deadline, finals
                 for sid in ids:
