@@ -168,6 +168,11 @@ class SqlLogStore:
         blob = "BYTEA" if self.db.dialect == "postgresql" else "BLOB"
         real = "DOUBLE PRECISION" if self.db.dialect == "postgresql" else "REAL"
         with self.db.transaction() as cur:
+            if self.db.dialect == "postgresql":
+                # The lock every schema change takes (infra/projections/manager.py): processes
+                # starting together (CLI commands, serve children) would otherwise race on the
+                # catalog ("tuple concurrently updated").
+                cur.execute("SELECT pg_advisory_xact_lock(7361928)")
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {LOGS_TABLE} (sandbox_id TEXT PRIMARY KEY,"
                 f" closed_at {real}, expired INTEGER NOT NULL DEFAULT 0)"
