@@ -190,6 +190,7 @@ def postgres_url() -> str:
         return os.environ["TILDE_TEST_DATABASE_URL"]
     if "pg" not in _started:
         _started["pg"] = PostgresCluster()
+        os.environ["TILDE_TEST_DATABASE_URL"] = _started["pg"].url  # type: ignore[attr-defined]
     return _started["pg"].url  # type: ignore[attr-defined,no-any-return]
 
 
@@ -198,6 +199,7 @@ def redis_url() -> str:
         return os.environ["TILDE_TEST_REDIS_URL"]
     if "redis" not in _started:
         _started["redis"] = RedisServer()
+        os.environ["TILDE_TEST_REDIS_URL"] = _started["redis"].url  # type: ignore[attr-defined]
     return _started["redis"].url  # type: ignore[attr-defined,no-any-return]
 
 
@@ -228,4 +230,6 @@ def s3_endpoint() -> str:
         return os.environ["TILDE_TEST_S3_ENDPOINT"]
     if "s3" not in _started:
         _started["s3"] = MotoS3Server()
+        # Helper processes the tests start (tests.import_worker, ...) use this same server.
+        os.environ["TILDE_TEST_S3_ENDPOINT"] = _started["s3"].url  # type: ignore[attr-defined]
     return _started["s3"].url  # type: ignore[attr-defined,no-any-return]

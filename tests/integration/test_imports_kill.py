@@ -105,7 +105,7 @@ def test_a_worker_killed_mid_import_is_resumed_by_another_that_commits_once(
         job_id = started(repo, {"connector_id": connector, "destination_path": "in/"})
         deadline = time.monotonic() + 60
         while (now := job_status(repo, job_id))["objects_imported"] < 15:
-            assert now["status"] == "running" or now["status"] == "pending", (now, errors(log))
+            assert now["status"] in ("running", "pending"), (now.get("error"), now, errors(log))
             assert time.monotonic() < deadline, (now, errors(log))
             time.sleep(0.02)
         os.kill(first.pid, signal.SIGKILL)
