@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
@@ -24,6 +25,7 @@ from application.sandboxes.ports import (
     Handle,
     ImageNotFound,
     Limits,
+    SandboxNetwork,
     TreeEntry,
 )
 from application.sandboxes.runner import PublishOutcome
@@ -66,11 +68,17 @@ class FakeRuntime:
     def prepare(self, spec: ContainerSpec) -> Handle:
         upper = self.root / spec.sandbox_id
         upper.mkdir(parents=True, exist_ok=True)
+        if spec.network_env is not None:
+            network = self.network(self._handle(spec.sandbox_id))
+            spec = dataclasses.replace(spec, env={**spec.env, **spec.network_env(network)})
         self.boxes[spec.sandbox_id] = _Box(spec, upper)
         return self._handle(spec.sandbox_id)
 
     def _handle(self, sandbox_id: str) -> Handle:
         return Handle(sandbox_id, self.engine, f"c-{sandbox_id}", f"v-{sandbox_id}", "n")
+
+    def network(self, handle: Handle) -> SandboxNetwork:
+        return SandboxNetwork("n", "192.0.2.0/28", "192.0.2.1")
 
     def start(self, handle: Handle) -> None:
         box = self.boxes[handle.sandbox_id]

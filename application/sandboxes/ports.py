@@ -8,7 +8,7 @@ sandbox). Adapters raise the errors below; the application maps them to statuses
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -60,6 +60,31 @@ class ContainerSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     # Host files shown read-only at these container paths (a triggered sandbox's changes file).
     files: Mapping[str, Path] = field(default_factory=dict)
+    # Variables that depend on the sandbox's network (its proxy and gateway addresses): called
+    # once the network exists, before the container is created; they win over `env`.
+    network_env: Callable[[SandboxNetwork], Mapping[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class SandboxNetwork:
+    """A sandbox's own network: only its container is on it; `gateway` is the host's address
+    on it, where the worker serves the sandbox (egress proxy, credentials), and only there."""
+
+    name: str
+    subnet: str  # CIDR
+    gateway: str
+
+
+class NetworkService(Protocol):
+    """Something a worker serves each sandbox at its network's gateway (the egress proxy, the
+    credentials endpoint). `open` runs before the container starts and again when a restarted
+    worker re-attaches (idempotent); `close` when the sandbox ends (idempotent)."""
+
+    def environment(self, sandbox_id: str, network: SandboxNetwork) -> Mapping[str, str]: ...
+
+    def open(self, sandbox_id: str, network: SandboxNetwork) -> None: ...
+
+    def close(self, sandbox_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -110,6 +135,10 @@ class ContainerRuntime(Protocol):
 
     def prepare(self, spec: ContainerSpec) -> Handle:
         """Network, overlay volume and container, created but not started."""
+        ...
+
+    def network(self, handle: Handle) -> SandboxNetwork | None:
+        """The sandbox's network (None when the engine has none for it)."""
         ...
 
     def start(self, handle: Handle) -> None: ...

@@ -33,7 +33,9 @@ from application.sandboxes.ports import (
     ImageNotFound,
     Limits,
     LogStore,
+    NetworkService,
     SandboxGone,
+    SandboxNetwork,
     TreeEntry,
     TreeStore,
 )
@@ -96,6 +98,9 @@ class RunnerConfig:
     services: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Where other contexts register what workers serve sandboxes on their networks (a list of
+# `NetworkService`: the egress proxy, the credentials endpoint), in `RunnerConfig.services`.
+NETWORK_SERVICES = "sandbox_network_services"
 # Where a triggered sandbox finds the changes that fired it (TILDE_TRIGGER_CHANGES).
 TRIGGER_CHANGES_PATH = "/.tilde/trigger-changes.ndjson"
 
@@ -158,9 +163,11 @@ class SandboxRunner:
             lower = self._tree(sandbox)
             if handle is None:
                 handle = self._prepare(sandbox, lower)
+                self._open_network_services(handle)
                 pump = _Pump(self.runtime, self.logs, handle, skip=0)
                 self.runtime.start(handle)
             else:
+                self._open_network_services(handle)
                 pump = _Pump(self.runtime, self.logs, handle, skip=self._logged_bytes(sandbox_id))
             pump.start()
             self.app.transition(sandbox_id, lambda s: s.start())
@@ -201,6 +208,38 @@ class SandboxRunner:
             if not abandoned:
                 self._clean_up(sandbox_id, handle, pump, tree_key if lower else None)
 
+    def _network_services(self) -> list[NetworkService]:
+        # Looked up per run: the contexts that register them are built after this one.
+        return list(self.config.services.get(NETWORK_SERVICES) or ())
+
+    def _network_env(self, sandbox_id: str) -> Callable[[SandboxNetwork], Mapping[str, str]]:
+        def env(network: SandboxNetwork) -> Mapping[str, str]:
+            merged: dict[str, str] = {}
+            for service in self._network_services():
+                merged.update(service.environment(sandbox_id, network))
+            return merged
+
+        return env
+
+    def _open_network_services(self, handle: Handle) -> None:
+        services = self._network_services()
+        if not services:
+            return
+        network = self.runtime.network(handle)
+        if network is None:
+            raise RuntimeError("the sandbox's network is gone")
+        for service in services:
+            service.open(handle.sandbox_id, network)
+
+    def _close_network_services(self, sandbox_id: str) -> None:
+        for service in self._network_services():
+            try:
+                service.close(sandbox_id)
+            except Exception:
+                log.warning(
+                    "sandbox_network_service_close_failed", sandbox=sandbox_id, exc_info=True
+                )
+
     def _changes_file(self, sandbox_id: str) -> Path | None:
         scratch = self.config.scratch
         return scratch / f"{sandbox_id}.ndjson" if scratch is not None else None
@@ -234,6 +273,7 @@ class SandboxRunner:
     ) -> None:
         if pump is not None:
             pump.join(10)
+        self._close_network_services(sandbox_id)
         self.logs.close(sandbox_id)
         if handle is not None:
             try:
@@ -287,6 +327,7 @@ class SandboxRunner:
             limits=self.config.limits,
             labels={**self.config.labels, LABEL_SANDBOX: sid},
             files=files,
+            network_env=self._network_env(sid),
         )
         handle = self.runtime.prepare(spec)
         self.app.transition(

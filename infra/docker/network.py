@@ -14,7 +14,7 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from docker.errors import APIError
+from docker.errors import APIError, NotFound
 from docker.types import IPAMConfig, IPAMPool
 
 BRIDGE_PREFIX = "tsbx"
@@ -57,6 +57,24 @@ def candidates(pool: str, key: str, used: set[ipaddress.IPv4Network]) -> list[st
     return [str(s) for s in free[:ATTEMPTS]]
 
 
+def gateway_of(subnet: str) -> str:
+    """The host's address on a sandbox network: its first host address."""
+    return str(next(ipaddress.IPv4Network(subnet).hosts()))
+
+
+def network_info(api: Any, name: str) -> tuple[str, str] | None:
+    """(subnet, gateway) of the network `name`; None when it does not exist."""
+    try:
+        found = api.inspect_network(name)
+    except NotFound:
+        return None
+    for config in (found.get("IPAM") or {}).get("Config") or []:
+        subnet = config.get("Subnet", "")
+        if subnet and ":" not in subnet:
+            return subnet, config.get("Gateway") or gateway_of(subnet)
+    return None
+
+
 def create_network(api: Any, name: str, pool: str, labels: Mapping[str, str]) -> str:
     """An internal bridge network on a free /28; retries when another creator took it."""
     used = used_subnets(api.networks())
@@ -68,7 +86,7 @@ def create_network(api: Any, name: str, pool: str, labels: Mapping[str, str]) ->
                 driver="bridge",
                 internal=True,
                 labels=dict(labels),
-                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet)]),
+                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway_of(subnet))]),
                 options={
                     "com.docker.network.bridge.name": bridge_name(name),
                     "com.docker.network.bridge.enable_icc": "false",

@@ -9,6 +9,7 @@ only its own sandboxes on an engine other installations share."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -29,9 +30,10 @@ from application.sandboxes.ports import (
     Limits,
     RuntimeUnavailable,
     SandboxGone,
+    SandboxNetwork,
 )
 from infra.docker.exec import DockerExecProcess
-from infra.docker.network import create_network, ensure_host_firewall
+from infra.docker.network import create_network, ensure_host_firewall, network_info
 from infra.docker.streams import CHUNK, FrameReader, Hijacked, hijack
 from infra.docker.volumes import SandboxDisk, create_overlay_volume, remove_volume
 from infra.settings import Settings
@@ -167,6 +169,11 @@ class DockerRuntime:
         try:
             ensure_host_firewall()
             create_network(self.api, name, self._pool, labels)
+            if spec.network_env is not None:
+                network = self._network(name)
+                if network is None:
+                    raise RuntimeUnavailable(f"the network {name} vanished while being prepared")
+                spec = dataclasses.replace(spec, env={**spec.env, **spec.network_env(network)})
             disk = SandboxDisk(self._disks, spec.sandbox_id)
             disk.create(spec.limits.disk_bytes, int(uid), int(gid or uid))
             create_overlay_volume(self.api, name, spec.lower, disk, labels)
@@ -228,6 +235,16 @@ class DockerRuntime:
             host_config=host_config,
         )
         return config
+
+    def _network(self, name: str) -> SandboxNetwork | None:
+        found = network_info(self.api, name)
+        return SandboxNetwork(name, *found) if found is not None else None
+
+    def network(self, handle: Handle) -> SandboxNetwork | None:
+        try:
+            return self._network(handle.network_name) if handle.network_name else None
+        except ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(str(exc)) from exc
 
     def start(self, handle: Handle) -> None:
         try:

@@ -3,6 +3,7 @@ cap, output order, exec, service mode, discovery and cleanup (never skipped)."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import threading
@@ -22,6 +23,7 @@ from application.sandboxes.ports import (
     ImageNotFound,
     Limits,
     RuntimeUnavailable,
+    SandboxNetwork,
 )
 from infra.docker import DockerRuntime
 from tests.docker_env import busybox_image, docker_engine, python_image
@@ -326,3 +328,22 @@ def test_a_failed_prepare_leaves_nothing_behind(runtime, busybox_image, lower):
     with pytest.raises(APIError):
         runtime.prepare(spec(busybox_image, lower, ["true"], mountpoint="relative"))
     assert_clean(runtime)
+
+
+def test_network_variables_name_the_sandboxs_own_gateway(runtime, busybox_image, lower):
+    seen: list[SandboxNetwork] = []
+
+    def network_env(network: SandboxNetwork) -> dict[str, str]:
+        seen.append(network)
+        return {"GATEWAY": network.gateway, "A": "overridden"}
+
+    s = spec(busybox_image, lower, ["sh", "-c", "echo $GATEWAY $A"], network_env=network_env)
+    handle, out, done = run(runtime, s)
+    [network] = seen
+    assert runtime.network(handle) == network
+    assert network.name == handle.network_name
+    assert ipaddress.ip_address(network.gateway) in ipaddress.ip_network(network.subnet)
+    assert out.decode().splitlines()[0] == f"{network.gateway} overridden"
+    assert done.exit_code == 0
+    runtime.remove(handle)
+    assert runtime.network(handle) is None

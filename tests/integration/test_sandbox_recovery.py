@@ -13,8 +13,8 @@ import pytest
 
 from application.principal import Principal
 from application.sandboxes.app import SandboxesApplication
-from application.sandboxes.ports import Handle
-from application.sandboxes.runner import RunnerConfig, SandboxRunner
+from application.sandboxes.ports import Handle, SandboxNetwork
+from application.sandboxes.runner import NETWORK_SERVICES, RunnerConfig, SandboxRunner
 from application.sandboxes.sessions import CatalogSessions
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
@@ -116,3 +116,45 @@ def test_a_sandbox_finished_meanwhile_is_left_alone(world: World) -> None:
     world.runner.run(sandbox_id, "w")
     assert world.app.sandbox(sandbox_id).status_reason == "internal_error"
     assert world.fakes.runtime.started == []
+
+
+class Recorder:
+    """A network service that records what the runner asked of it."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.calls: list[tuple[str, str, bool]] = []
+
+    def environment(self, sandbox_id: str, network: SandboxNetwork) -> dict[str, str]:
+        return {"HTTP_PROXY": f"http://{network.gateway}:3128", "SHOUT": "from-service"}
+
+    def open(self, sandbox_id: str, network: SandboxNetwork) -> None:
+        started = sandbox_id in self.runtime.started
+        self.calls.append(("open", network.gateway, started))
+
+    def close(self, sandbox_id: str) -> None:
+        self.calls.append(("close", sandbox_id, False))
+
+
+def test_network_services_set_variables_open_before_the_start_and_on_reattach_close_at_the_end(
+    world: World,
+) -> None:
+    recorder = Recorder(world.fakes.runtime)
+    world.runner.config = RunnerConfig(limits=LIMITS, services={NETWORK_SERVICES: [recorder]})
+    sandbox_id = world.app.create(
+        world.org_id,
+        "data",
+        {"image": "busybox", "command": ["env HTTP_PROXY", "env SHOUT"],
+         "env_vars": {"SHOUT": "from-request"}},
+        world.user,
+    ).value.id  # fmt: skip
+    world.runner.run(str(sandbox_id), "w")
+    assert (
+        world.logged(str(sandbox_id)) == b"HTTP_PROXY=http://192.0.2.1:3128\nSHOUT=from-service\n"
+    )
+    assert recorder.calls == [("open", "192.0.2.1", False), ("close", str(sandbox_id), False)]
+
+    recorder.calls.clear()
+    again = world.died_while_running(["sleep 0.2"])
+    world.runner.run(again, "new-worker")
+    assert recorder.calls == [("open", "192.0.2.1", True), ("close", again, False)]
