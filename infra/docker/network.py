@@ -3,7 +3,8 @@
 Docker's `--internal` drops forwarding off the bridge but still lets the container reach the
 host itself at its bridge gateway (and any host address) — every service listening on 0.0.0.0.
 Each sandbox bridge is named `tsbx…`, and one INPUT rule drops everything from `tsbx+` to the
-host; the egress proxy of a later issue inserts its own ACCEPT above it."""
+host; network services (the egress proxy, the credentials endpoint) open their ports above it
+with `allow_sandbox_port`."""
 
 from __future__ import annotations
 
@@ -27,14 +28,51 @@ def bridge_name(network_name: str) -> str:
     return BRIDGE_PREFIX + hashlib.sha256(network_name.encode()).hexdigest()[:11]
 
 
-def ensure_host_firewall() -> None:
-    """The rule that keeps sandboxes off the host's own services (idempotent)."""
+# Ports of the services workers offer sandboxes at their gateways (network services).
+_allowed_ports: set[int] = set()
+
+
+def _iptables() -> str:
     iptables = shutil.which("iptables")
     if iptables is None:
         raise RuntimeError("iptables is missing: sandboxes would reach the host's services")
-    check = subprocess.run([iptables, "-w", "-C", *FIREWALL_RULE], capture_output=True)  # noqa: S603
-    if check.returncode != 0:
-        subprocess.run([iptables, "-w", "-I", *FIREWALL_RULE], check=True, capture_output=True)  # noqa: S603
+    return iptables
+
+
+def _accept_rule(port: int) -> list[str]:
+    return ["INPUT", "-i", f"{BRIDGE_PREFIX}+", "-p", "tcp", "--dport", str(port), "-j", "ACCEPT"]
+
+
+def _has(iptables: str, rule: list[str]) -> bool:
+    return subprocess.run([iptables, "-w", "-C", *rule], capture_output=True).returncode == 0  # noqa: S603
+
+
+def _insert_first(iptables: str, rule: list[str]) -> None:
+    subprocess.run([iptables, "-w", "-I", rule[0], "1", *rule[1:]], check=True, capture_output=True)  # noqa: S603
+
+
+def ensure_host_firewall() -> None:
+    """The rule that keeps sandboxes off the host's own services (idempotent), below the
+    ACCEPTs of the ports `allow_sandbox_port` opened."""
+    iptables = _iptables()
+    if not _has(iptables, FIREWALL_RULE):
+        _insert_first(iptables, FIREWALL_RULE)
+        for port in sorted(_allowed_ports):  # back above the DROP just inserted
+            rule = _accept_rule(port)
+            while _has(iptables, rule):
+                subprocess.run([iptables, "-w", "-D", *rule], capture_output=True)  # noqa: S603
+            _insert_first(iptables, rule)
+
+
+def allow_sandbox_port(port: int) -> None:
+    """Let sandboxes reach TCP `port` on the host, above the DROP (idempotent). A service on
+    it must listen on sandbox gateways only (never 0.0.0.0) and check who connects."""
+    iptables = _iptables()
+    _allowed_ports.add(port)
+    rule = _accept_rule(port)
+    if not _has(iptables, rule):
+        _insert_first(iptables, rule)
+    ensure_host_firewall()
 
 
 def used_subnets(networks: Iterable[Mapping[str, Any]]) -> set[ipaddress.IPv4Network]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -25,7 +26,8 @@ from application.sandboxes.ports import (
     RuntimeUnavailable,
     SandboxNetwork,
 )
-from infra.docker import DockerRuntime
+from infra.docker import DockerRuntime, network
+from infra.docker.network import allow_sandbox_port
 from tests.docker_env import busybox_image, docker_engine, python_image
 from tests.sandbox_cleanup import assert_clean, docker_leak_check, remove_all
 
@@ -347,3 +349,17 @@ def test_network_variables_name_the_sandboxs_own_gateway(runtime, busybox_image,
     assert done.exit_code == 0
     runtime.remove(handle)
     assert runtime.network(handle) is None
+
+
+def test_an_allowed_port_is_accepted_above_the_drop(runtime, docker_engine):
+    port = 39_871
+    allow_sandbox_port(port)
+    allow_sandbox_port(port)  # idempotent
+    rules = subprocess.run(["iptables", "-w", "-S", "INPUT"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()  # fmt: skip
+    accept = [i for i, r in enumerate(rules) if f"--dport {port} -j ACCEPT" in r and "tsbx+" in r]
+    drop = [i for i, r in enumerate(rules) if r == "-A INPUT -i tsbx+ -j DROP"]
+    assert len(accept) == 1 and len(drop) == 1 and accept[0] < drop[0]
+    subprocess.run(["iptables", "-w", "-D", "INPUT", "-i", "tsbx+", "-p", "tcp", "--dport",
+                    str(port), "-j", "ACCEPT"], check=True)  # fmt: skip
+    network._allowed_ports.discard(port)
