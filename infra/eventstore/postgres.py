@@ -63,6 +63,13 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
 
     notify_sender = ""  # set by the container that owns this recorder
 
+    def _create_table(self, curs: Any) -> None:
+        # The library replaces its insert function (CREATE OR REPLACE FUNCTION) at every
+        # start: processes starting together fail with "tuple concurrently updated" unless
+        # they take turns — under the lock every schema change takes (infra/projections/manager.py).
+        curs.execute("SELECT pg_advisory_xact_lock(7361928)")
+        super()._create_table(curs)
+
     def _insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> None:
