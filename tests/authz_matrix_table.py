@@ -285,6 +285,7 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
 # WebSocket routes, by path: refusals arrive as HTTP answers to the upgrade request.
 WEBSOCKET_ROUTES: dict[str, Entry] = {
     REPO + "/sandboxes/{sandbox_id:str}/exec": repo(),
+    REPO + "/sandboxes/{sandbox_id:str}/terminal": repo(),
 }
 
 ROUTES: dict[tuple[str, str], Entry] = {**PUBLIC_ROUTES, **USER_ROUTES, **ORG_ROUTES, **REPO_ROUTES}

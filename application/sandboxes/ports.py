@@ -124,6 +124,38 @@ class ExecProcess(Protocol):
     def kill(self) -> None: ...
 
 
+class TerminalProcess(Protocol):
+    """An attachment to an interactive sandbox's pty (its main process): raw bytes both ways."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def read(self) -> bytes:
+        """The next output chunk; b"" once the pty's process ended or the attachment closed."""
+        ...
+
+    def resize(self, cols: int, rows: int) -> None: ...
+
+    def exit_code(self) -> int | None:
+        """The main process's exit code once it ended (after `read` returned b""); None while
+        it still runs (the attachment alone ended)."""
+        ...
+
+    def close(self) -> None:
+        """Detach; the process keeps running."""
+        ...
+
+
+class TerminalLeases(Protocol):
+    """Which client holds a sandbox's terminal, across API processes: one at a time; a lease
+    lapses `ttl` seconds after its last renewal (its API process died)."""
+
+    def acquire(self, sandbox_id: str, holder: str, ttl: float) -> bool: ...
+
+    def renew(self, sandbox_id: str, holder: str, ttl: float) -> bool: ...
+
+    def release(self, sandbox_id: str, holder: str) -> None: ...
+
+
 class ContainerRuntime(Protocol):
     engine: str
 
@@ -163,6 +195,10 @@ class ContainerRuntime(Protocol):
     ) -> ExecProcess:
         """`env` merged over the container's; `stdin=False` closes the child's stdin at once
         (EOF), for a caller that will never write (the SDK's `stdin=None`)."""
+        ...
+
+    def terminal(self, handle: Handle) -> TerminalProcess:
+        """Attach to an interactive sandbox's pty (stdin and output), from its current point."""
         ...
 
     def stop(self, handle: Handle) -> None:

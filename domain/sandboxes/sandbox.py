@@ -298,6 +298,7 @@ class Sandbox(OrgAggregate):
             "repository_name": self.repository_name,
             "status": self.status,
             "status_reason": self.status_reason,
+            "exit_code": self.exit_code,
             "mode": self.mode,
             "mountpoint": self.mountpoint,
             "engine": self.handle.get("engine", ""),

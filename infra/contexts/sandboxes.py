@@ -38,6 +38,7 @@ from infra.sandboxes.changes import OverlayChangeCollector
 from infra.sandboxes.janitor import SandboxJanitor
 from infra.sandboxes.logs import LogJanitor, janitor_interval, log_store
 from infra.sandboxes.publish import SandboxPublisher
+from infra.sandboxes.terminal_leases import SqlTerminalLeases
 from infra.sandboxes.trees import tree_store
 from infra.sandboxes.worker import SandboxWorker
 from projections.sandboxes.runs import PROCESS, SandboxRunsView
@@ -148,6 +149,8 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
         "sandboxes": app,
         "sandbox_queries": queries,
         "sandbox_logs": logs,
+        # Who holds each interactive sandbox's terminal (one client at a time).
+        "sandbox_terminal_leases": SqlTerminalLeases(shared.db),
     }
     if runnable and adapters.runtime is not None:
         services["sandbox_runtime"] = adapters.runtime

@@ -35,6 +35,7 @@ from application.sandboxes.ports import (
 from infra.docker.exec import DockerExecProcess
 from infra.docker.network import create_network, ensure_host_firewall, network_info
 from infra.docker.streams import CHUNK, FrameReader, Hijacked, hijack
+from infra.docker.terminal import DockerTerminal
 from infra.docker.volumes import SandboxDisk, create_overlay_volume, remove_volume
 from infra.settings import Settings
 
@@ -334,6 +335,12 @@ class DockerRuntime:
         except ENGINE_ERRORS as exc:
             raise RuntimeUnavailable(str(exc)) from exc
         return DockerExecProcess(self.api, created["Id"], sock, stdin=stdin)
+
+    def terminal(self, handle: Handle) -> DockerTerminal:
+        try:
+            return DockerTerminal.attach(self.api, handle.container_id)
+        except ENGINE_ERRORS as exc:
+            raise RuntimeUnavailable(str(exc)) from exc
 
     def stop(self, handle: Handle) -> None:
         try:

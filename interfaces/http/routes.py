@@ -38,6 +38,7 @@ from interfaces.http.controllers.repositories import (
 from interfaces.http.controllers.roles import RolesController
 from interfaces.http.controllers.sandbox_exec import SandboxExecController
 from interfaces.http.controllers.sandbox_logs import SandboxLogsController
+from interfaces.http.controllers.sandbox_terminal import SandboxTerminalController
 from interfaces.http.controllers.sandboxes import SandboxesController
 from interfaces.http.controllers.secrets import (
     AgentSecretsController,
@@ -78,8 +79,8 @@ CONNECTORS: list[Any] = [ConnectorsController, RepositoryConnectorsController]
 IMPORTS: list[Any] = [ImportsController]
 SECRETS: list[Any] = [RepositorySecretsController, AgentSecretsController]
 SANDBOXES: list[Any] = [SandboxesController]
-# A running sandbox's output and its `/exec` children.
-SANDBOX_IO: list[Any] = [SandboxLogsController, SandboxExecController]
+# A running sandbox's output, its `/exec` children and its terminal.
+SANDBOX_IO: list[Any] = [SandboxLogsController, SandboxExecController, SandboxTerminalController]
 
 # Served under /api/v1, in this order: one entry per context.
 API_CONTROLLERS: list[Any] = [
