@@ -205,7 +205,11 @@ def test_a_terminal_is_a_real_pty_one_client_at_a_time_and_its_exit_errors_the_s
     assert repo.refused(sid)[0] == 410
 
 
-def test_a_legacy_interactive_shell_that_exits_cleanly_commits_what_it_wrote(repo: Repo) -> None:
+# The commit path and the timeout are the runner's, tested on both backends elsewhere.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_legacy_interactive_shell_exiting_cleanly_commits_and_a_timeout_kills_one(
+    repo: Repo,
+) -> None:
     sid = repo.create(interactive=True)  # the Go CLI's `tilde shell`
     oneshot = repo.create(command=["sleep", "30"])
     repo.running(sid)
@@ -222,6 +226,14 @@ def test_a_legacy_interactive_shell_that_exits_cleanly_commits_what_it_wrote(rep
     code, body = repo.refused(oneshot)
     assert code == 400 and set(body) == {"message", "code", "request_id"}, body
     repo.http.delete(f"/{oneshot}")
+    # The timeout still applies: it kills the shell under an attached client.
+    sid = repo.create(mode="interactive", timeout_seconds=2)
+    repo.running(sid)
+    term = repo.terminal(sid)
+    term.type("echo partial > /sandbox/partial.txt\n")
+    assert term.exited()["exit_code"] == 137  # SIGKILL
+    status = repo.ended(sid)
+    assert (status["status"], status["status_reason"]) == ("failed", "timeout"), status
 
 
 def test_the_terminal_lease_holds_across_processes_and_lapses(container: Container) -> None:
