@@ -3,8 +3,8 @@ by a raw WebSocket client (the `websockets` package the SDK uses): a real pty (`
 `stty size` after resize frames, Ctrl-C reaching the foreground job, job control), one client
 at a time (409), detach and re-attach while the shell runs, the exit frame and the one-shot
 commit rules after it (non-zero → errored, `exit` → committed with what the shell wrote), the
-output in `logs/stdout`, and the 400/410 refusals; plus the lease that makes "one client" hold
-across API processes."""
+output in `logs/stdout`, the 400/410 refusals, a timeout under an attached client; "one client"
+through two API servers on one PostgreSQL database, and the lease behind it on both backends."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import tilde
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from infra.bootstrap import Container
+from infra.bootstrap import Container, bootstrap
 from infra.sandboxes.terminal_leases import SqlTerminalLeases
-from tests.conftest import LiveServer, create_key, create_user
+from tests import services
+from tests.conftest import FAST_HASHER, LiveServer, create_key, create_user
 from tests.docker_env import BUSYBOX_IMAGE, ensure_images
 
 TERMINAL = {"done", "errored", "failed", "cancelled"}
@@ -149,6 +150,8 @@ def repo(container: Container, live_server: LiveServer) -> Iterator[Repo]:
                 repo.cancel_all()
 
 
+# PostgreSQL runs the attach, the 409 and the re-attach in the test across API servers below.
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_terminal_is_a_real_pty_one_client_at_a_time_and_its_exit_errors_the_sandbox(
     repo: Repo,
 ) -> None:
@@ -234,6 +237,35 @@ def test_a_legacy_interactive_shell_exiting_cleanly_commits_and_a_timeout_kills_
     assert term.exited()["exit_code"] == 137  # SIGKILL
     status = repo.ended(sid)
     assert (status["status"], status["status_reason"]) == ("failed", "timeout"), status
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_one_client_at_a_time_holds_across_api_servers(container: Container, repo: Repo) -> None:
+    sid = repo.create(mode="interactive", timeout_seconds=120)
+    # A second API server on the database, as another process would be: its own container
+    # (connection pools, services, no sandbox worker) and its own HTTP server.
+    settings = container.settings.model_copy(
+        update={"port": services.free_port(), "sandbox_max_concurrent": 0}
+    )
+    other_container = bootstrap(settings, hasher=FAST_HASHER)
+    try:
+        with LiveServer(other_container) as other:
+            through_other = Repo(other, repo.token, repo.org, repo.http, repo.sdk)
+            repo.running(sid)
+            term = repo.terminal(sid)
+            term.type("echo here-$((1+1))\n")
+            term.until(b"here-2")
+            code, body = through_other.refused(sid)
+            assert (code, body["code"]) == (409, "CONFLICT"), body
+            term.close()
+            time.sleep(0.5)
+            term = through_other.terminal(sid)
+            term.type("echo there-$((2+2)); exit\n")
+            term.until(b"there-4")
+            assert term.exited()["exit_code"] == 0
+            assert repo.ended(sid)["status"] == "done"
+    finally:
+        other_container.close()
 
 
 def test_the_terminal_lease_holds_across_processes_and_lapses(container: Container) -> None:
