@@ -20,11 +20,15 @@ import tilde
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from application.sandboxes.ports import RuntimeUnavailable, SandboxGone
 from infra.bootstrap import Container, bootstrap
 from infra.sandboxes.terminal_leases import SqlTerminalLeases
 from tests import services
 from tests.conftest import FAST_HASHER, LiveServer, create_key, create_user
 from tests.docker_env import BUSYBOX_IMAGE, ensure_images
+from tests.integration.test_sandbox_exec_ws import FakeSandbox, World, world
+
+__all__ = ["world"]
 
 TERMINAL = {"done", "errored", "failed", "cancelled"}
 
@@ -286,3 +290,43 @@ def test_the_terminal_lease_holds_across_processes_and_lapses(container: Contain
     assert not first.acquire("s1", "a", 15)
     second.release("s1", "b")
     assert first.acquire("s1", "a", 15)
+
+
+@dataclass
+class InteractiveBox(FakeSandbox):
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "mode": "interactive"}
+
+
+def refusal(world: World, sandbox_id: str) -> tuple[int, str]:
+    url = world.url(sandbox_id).removesuffix("/exec") + "/terminal"
+    headers = {"Authorization": f"Bearer {world.owner.token}"}
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, additional_headers=headers, open_timeout=10)
+    body = json.loads(refused.value.response.body or b"{}")
+    assert set(body) == {"message", "code", "request_id"}, body
+    return refused.value.response.status_code, body["message"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_refusals_come_before_the_upgrade_and_leave_no_lease(world: World) -> None:
+    box = InteractiveBox("tty", "/sandbox", status="starting")
+    world.sandboxes.boxes["tty"] = box
+    code, message = refusal(world, "tty")
+    assert code == 409 and "not available yet" in message
+    box.status = "running"
+
+    def gone(handle: Any) -> None:
+        raise SandboxGone("removed behind the worker's back")
+
+    def unreachable(handle: Any) -> None:
+        raise RuntimeUnavailable("engine down")
+
+    world.runtime.terminal = gone  # type: ignore[attr-defined]
+    code, message = refusal(world, "tty")
+    assert code == 409 and "cannot be re-established" in message
+    world.runtime.terminal = unreachable  # type: ignore[attr-defined]
+    assert refusal(world, "tty")[0] == 503  # not 409: the failed attempts left no lease
+    assert refusal(world, "box")[0] == 400  # a service sandbox
+    box.status = "done"
+    assert refusal(world, "tty")[0] == 410
