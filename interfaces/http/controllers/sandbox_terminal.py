@@ -199,19 +199,23 @@ class TerminalSession:
                 task.cancel()
 
 
-async def exit_code_of(container: Container, process: TerminalProcess, sandbox_id: str) -> int:
-    """The pty's process's exit code: the engine's, else the one the runner recorded."""
-    with suppress(SandboxGone, RuntimeUnavailable):
-        code = await anyio.to_thread.run_sync(process.exit_code)
-        if code is not None:
-            return code
+async def exit_code_of(
+    container: Container, process: TerminalProcess, sandbox_id: str
+) -> int | None:
+    """The pty's process's exit code: the engine's, else (its container already removed) the
+    one the runner recorded; None when it still runs (the engine ended the attachment)."""
+    try:
+        return await anyio.to_thread.run_sync(process.exit_code)
+    except (SandboxGone, RuntimeUnavailable):
+        pass
     sandboxes = sandboxes_of(container)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + EXIT_RECORD_SECONDS
     while loop.time() < deadline:
         record = await anyio.to_thread.run_sync(lambda: sandboxes.sandbox(sandbox_id).record())
-        if record["status"] in TERMINAL and record.get("exit_code") is not None:
-            return int(record["exit_code"])
+        if record["status"] in TERMINAL:  # killed (timeout, cancel): no exit code recorded
+            code = record.get("exit_code")
+            return int(code) if code is not None else -1
         await asyncio.sleep(0.1)
     return -1
 
@@ -259,8 +263,8 @@ class SandboxTerminalController(Controller):
                 exited = await session.run(first)
             finally:
                 await anyio.to_thread.run_sync(process.close)
-            if exited:
-                code = await exit_code_of(container, process, sid)
+            code = await exit_code_of(container, process, sid) if exited else None
+            if code is not None:
                 with suppress(Exception):  # the client is already gone
                     await socket.send_bytes(exit_frame(code))
             with suppress(Exception):
