@@ -199,6 +199,9 @@ def test_a_terminal_is_a_real_pty_one_client_at_a_time_and_its_exit_errors_the_s
     term = repo.terminal(sid)
     term.type("echo kept-$KEPT\n")
     term.until(b"kept-yes-9")
+    # Ctrl-P Ctrl-Q (the engine's default detach keys) reach the shell: history, then XON.
+    term.type("\x10\x11\n")
+    term.until(b"kept-yes-9")
     term.type("exit 3\n")
     assert term.exited() == {"exited": True, "exit_code": 3}
     status = repo.ended(sid)
