@@ -167,6 +167,8 @@ def test_a_terminal_is_a_real_pty_one_client_at_a_time_and_its_exit_errors_the_s
     term.type("tty; stty size; echo mark-$((40+2))\n")
     out = term.until(b"mark-42")
     assert b"/dev/pts/" in out and b"30 100" in out, out
+    for ignored in (b"\x02{bad", b'\x02{"cols":0,"rows":5}', b"\x07unknown", b"", "text"):
+        term.ws.send(ignored)  # malformed resizes, unknown types, empty and text frames
     term.resize(132, 40)
     term.type("stty size; echo size-$((1+1))\n")
     assert b"40 132" in term.until(b"size-2")
