@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import defaultdict
@@ -26,6 +27,7 @@ from domain.shared.values import Actor
 
 CONTENDED_ATTEMPTS = 30
 KNOWN_REPOSITORIES = 10_000  # remembered (organization, name) -> id pairs
+SAVED_SHARDS = 10_000  # staging shards remembered as saved here (one save's read saved)
 T = TypeVar("T")
 
 
@@ -57,6 +59,8 @@ class CatalogBase(TildeApplication):
         self.upload_ttl = upload_ttl
         self.download_ttl = download_ttl
         self._repository_ids: dict[tuple[str, str], UUID] = {}  # (org, name) -> id seen
+        # Staging shards as this process last saved them (see `_stage_shard`).
+        self._saved_shards: dict[UUID, StagingShard] = {}
         # The read side: every catalog read (API, console, sandboxes, imports) goes here.
         self.queries = CatalogQueries(
             partial(self.get_repository, read_only=True), reads, lambda: self.clock()
@@ -125,11 +129,25 @@ class CatalogBase(TildeApplication):
                 chunk = batch[start : start + MAX_BATCH]
                 written.append(
                     self.retrying(
-                        partial(self._stage_shard, repo, session_id, index, chunk, actor),
+                        self._stager(repo, session_id, index, chunk, actor),
                         conflict="the session changed concurrently; retry",
                     )
                 )
         return written
+
+    def _stager(
+        self,
+        repo: Repository,
+        session_id: str,
+        index: int,
+        entries: list[dict[str, Any]],
+        actor: Actor,
+    ) -> Callable[[], Written]:
+        """`_stage_shard` as `retrying` calls it: every attempt after the first reads fresh."""
+        attempts = itertools.count()
+        return lambda: self._stage_shard(
+            repo, session_id, index, entries, actor, fresh=next(attempts) > 0
+        )
 
     def retrying(
         self,
@@ -158,9 +176,20 @@ class CatalogBase(TildeApplication):
         index: int,
         entries: list[dict[str, Any]],
         actor: Actor,
+        *,
+        fresh: bool = True,
     ) -> Written:
+        """One staging save. A shard this process saved last is reused as it was saved, without
+        reading its stream again (`fresh` forces the read, as retries do): if anything was
+        appended to the shard since (another process's staging, a commit or rollback sealing
+        it), the save conflicts on the shard's version and the retry reads it fresh, so a
+        sealed shard still refuses. The session is read fresh every time (its status)."""
         session = self.open_session(repo, session_id)
-        shard = self.find(shard_id(session_id, index), StagingShard)
+        key = shard_id(session_id, index)
+        # Taken out while in use: no other thread can stage through the same instance.
+        shard = None if fresh else self._saved_shards.pop(key, None)
+        if shard is None:
+            shard = self.find(key, StagingShard)
         changed: list[Any] = []
         if shard is None:
             session.use_shard(index, actor)
@@ -173,7 +202,11 @@ class CatalogBase(TildeApplication):
             )
             changed.append(session)
         shard.stage(entries, actor)
-        return self.record(*changed, shard)
+        written = self.record(*changed, shard)
+        if len(self._saved_shards) >= SAVED_SHARDS:
+            self._saved_shards.clear()
+        self._saved_shards[key] = shard
+        return written
 
     def open_staged(
         self, repo: Repository, entries: list[dict[str, Any]], actor: Actor, purpose: str

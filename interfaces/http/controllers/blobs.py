@@ -68,10 +68,39 @@ async def _pump(request: Request[Any, Any, Any], writer: BlobWriter) -> None:
             await asyncio.wait([writing])  # never discard a file a thread still writes to
 
 
+def _declared_length(request: Request[Any, Any, Any]) -> int | None:
+    expected = request.headers.get("content-length")
+    if expected is None or not (expected.isascii() and expected.isdigit()):
+        return None
+    return int(expected) if len(expected) <= MAX_DIGITS else None
+
+
+def _store_small(store: LocalBlobStore, grant: Grant, body: bytes) -> BlobInfo:
+    """Write, fsync and publish a whole small body: the one thread hop of a small upload."""
+    writer = store.receive(grant)
+    try:
+        writer.write(body)
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.commit()
+
+
 async def _receive(request: Request[Any, Any, Any], operation: str, token: str) -> Response[bytes]:
     """Stream the body into the store; answer the quoted ETag S3 would."""
     store = _store(request)
     grant = store.verify(operation, token)
+    declared = _declared_length(request)
+    if declared is not None and declared <= CHUNK:
+        # A small body (most objects) arrives whole on the loop, then one thread hop writes,
+        # fsyncs and publishes it: no scratch file opened in one hop and filled in others.
+        try:
+            body = await request.body()
+        except InternalServerException as e:  # Litestar's "client disconnected prematurely"
+            raise Invalid("the request body ended early; nothing was stored") from e
+        if len(body) != declared:
+            raise Invalid(f"received {len(body)} bytes, Content-Length said {declared}")
+        return _stored(await anyio.to_thread.run_sync(_store_small, store, grant, body))
     writer = await anyio.to_thread.run_sync(store.receive, grant)
     committed = False
     try:
@@ -91,6 +120,10 @@ async def _receive(request: Request[Any, Any, Any], operation: str, token: str) 
     finally:
         if not committed:
             writer.discard()
+    return _stored(info)
+
+
+def _stored(info: BlobInfo) -> Response[bytes]:
     return Response(
         b"", status_code=200, headers={"ETag": f'"{info.etag}"'}, media_type="text/plain"
     )
