@@ -218,8 +218,17 @@ class LocalBlobStore:
         staged = self._tmp / uuid.uuid4().hex
         staged.mkdir()
         try:
-            with open(staged / "data", "xb") as out:
-                for source in sources:
+            # The first part, already fsynced when it arrived, becomes the blob's file: only
+            # the later parts are copied (in the kernel) and flushed again. It leaves the
+            # upload's area, so an interrupted completion can never be retried onto a part
+            # file that has grown.
+            try:
+                os.rename(sources[0], staged / "data")
+            except FileNotFoundError as e:
+                raise NotFound("the multipart upload was aborted meanwhile") from e
+            with open(staged / "data", "r+b") as out:  # not "ab": O_APPEND refuses copy_file_range
+                out.seek(0, os.SEEK_END)
+                for source in sources[1:]:
                     try:
                         with open(source, "rb") as part:
                             append(part, out)

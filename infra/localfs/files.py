@@ -35,7 +35,7 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def append(src: io.BufferedReader, dst: io.BufferedWriter) -> None:
+def append(src: io.BufferedReader, dst: io.BufferedWriter | io.BufferedRandom) -> None:
     """Copy the rest of `src` to `dst` in the kernel where possible, else in 1 MiB chunks."""
     dst.flush()
     copy_range = getattr(os, "copy_file_range", None)
