@@ -172,6 +172,8 @@ class Target:
     op: str  # "<=" or ">="
     value: float
     text: str
+    # Also required of a rate: tilde ÷ baseline (the same run's) at least this share.
+    share: float | None = None
 
     def met(self, measured: float) -> bool:
         if math.isnan(measured):
@@ -201,6 +203,9 @@ class Row:
     def status(self) -> str:
         if self.target is None:
             return ""
+        share = self.target.share
+        if share is not None and not (self.ratio >= share):  # NaN ratio: a miss
+            return "MISS"
         return "PASS" if self.target.met(self.tilde) else "MISS"
 
     def as_dict(self) -> dict[str, Any]:

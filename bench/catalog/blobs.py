@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.catalog.config import READ_SHARE, Config, MiB
+from bench.catalog.config import READ_SHARE, WRITE_SHARE, Config, MiB
 from bench.catalog.live import Live, Usage
 from bench.common import Row, Target
 
@@ -65,9 +67,9 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
 
         copy_rates = best(copy(False))
         copy_sync_rates = best(copy(True))
-        with Usage(live.pid) as up_usage:
+        with Usage(live.pid) as up_usage, RssWatch(live.pid) as up_rss:
             up_rates = best(upload)
-        with Usage(live.pid) as down_usage:
+        with Usage(live.pid) as down_usage, RssWatch(live.pid) as down_rss:
             down_rates = best(download)
         checks["download_md5_matches"] = md5_file(work / "download.bin") == source_md5
         session.rollback()
@@ -83,20 +85,64 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
         },
         "upload_cpu": up_usage.result,
         "download_cpu": down_usage.result,
+        "server_rss_growth_mib": {"upload": up_rss.growth_mib, "download": down_rss.growth_mib},
         "checks": checks,
     }
     copy_best = max(copy_rates)
     read_target = Target(
         ">=", READ_SHARE * copy_best, f"≥ 80% of copy ({READ_SHARE * copy_best:,.0f} MB/s)"
     )
+    sync_best = max(copy_sync_rates)
+    write_target = Target(
+        ">=", WRITE_SHARE * sync_best,
+        f"≥ 40% of copy+fsync ({WRITE_SHARE * sync_best:,.0f} MB/s)",
+    )  # fmt: skip
     label = f"{cfg.blob_mib:,} MiB"
     rows = [
         Row(f"upload {label} via SDK (multipart) [vs copyfile+fsync]", " MB/s", max(up_rates),
-            max(copy_sync_rates), None, detail),
+            sync_best, write_target, detail),
         Row(f"download {label} via SDK [vs copyfile]", " MB/s", max(down_rates), copy_best,
             read_target, detail),
+        Row(f"  server memory growth (peak RSS) during the upload [vs the {label}]", " MiB",
+            up_rss.growth_mib, cfg.blob_mib, None, {}),
+        Row(f"  server memory growth (peak RSS) during the download [vs the {label}]", " MiB",
+            down_rss.growth_mib, cfg.blob_mib, None, {}),
     ]  # fmt: skip
     return rows, detail
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+class RssWatch:
+    """The server's peak resident memory above where it started, sampled every 10 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.start = self.peak = math.nan
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, rss_mib(self.pid))
+
+    def __enter__(self) -> RssWatch:
+        self.start = self.peak = rss_mib(self.pid)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mib(self) -> float:
+        return self.peak - self.start
 
 
 def md5_file(path: Path) -> str:

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from bench.catalog.config import GETS, Config
+from bench.catalog.config import GETS, GETS_VS_ECHO, Config
 from bench.catalog.echo import echo_server
 from bench.catalog.live import Live, Usage
-from bench.common import Row, Throughput, run_threads
+from bench.common import Row, Throughput, ms, run_threads
 
 
 def http_gets(url: str, path: str, params: Callable[[random.Random], dict[str, str]],
@@ -67,7 +67,10 @@ def measure_gets(live: Live, paths: list[str], cfg: Config) -> tuple[list[Row], 
     rows = [
         Row(f"{label} [vs GET /health]", "/s", tilde.per_second, health.per_second, GETS,
             detail),
-        Row(f"{label} [vs bare-ASGI 307]", "/s", tilde.per_second, echo.per_second, GETS,
-            detail),
+        Row(f"{label} [vs bare-ASGI 307]", "/s", tilde.per_second, echo.per_second,
+            GETS_VS_ECHO, detail),
+        Row("  server CPU per GET [vs bare-ASGI 307]", "ms",
+            ms(usage.result["server_cpu_seconds"] / max(1, tilde.operations)),
+            ms(echo_usage.result["server_cpu_seconds"] / max(1, echo.operations)), None, {}),
     ]  # fmt: skip
     return rows, detail

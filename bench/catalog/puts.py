@@ -7,45 +7,90 @@ import itertools
 import json
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import httpx
+
 from bench.catalog.baseline import Raw
-from bench.catalog.config import ETAG, OCTETS, PUTS, Config, entry
+from bench.catalog.config import ETAG, OCTETS, PUTS, PUTS_VS_ECHO, Config, entry
 from bench.catalog.echo import echo_server
 from bench.catalog.live import Live, Usage
-from bench.common import Row, Throughput, run_threads
+from bench.common import Row, Summary, Throughput, ms, percentile, run_threads
+
+REQUESTS = ("PUT object", "PUT bytes", "POST finalize")
+
+
+def request_kind(request: httpx.Request) -> str:
+    if request.url.path.startswith("/_blob/"):
+        return "PUT bytes"
+    return "POST finalize" if request.url.path.endswith("/finalize") else "PUT object"
+
+
+class TimedTransport(httpx.BaseTransport):
+    """Times each request the SDK sends (to the response's headers; the bodies are small),
+    by kind, into `samples` while `on` is set."""
+
+    def __init__(self, inner: httpx.BaseTransport, samples: dict[str, list[float]]) -> None:
+        self.inner = inner
+        self.samples = samples
+        self.on = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.perf_counter()
+        response = self.inner.handle_request(request)
+        if self.on:
+            self.samples[request_kind(request)].append(time.perf_counter() - started)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def sdk_puts(
-    url: str, token: str, org: str, repo: str, cfg: Config, tag: str
+    url: str,
+    token: str,
+    org: str,
+    repo: str,
+    cfg: Config,
+    tag: str,
+    samples: dict[str, list[float]] | None = None,
 ) -> tuple[Throughput, list[Any]]:
     """PUT+upload+finalize of 1 KiB objects from `put_threads` threads, each with its own
-    `tilde.Client` and session; returns the rate and the sessions (to commit)."""
+    `tilde.Client` and session; returns the rate and the sessions (to commit). With
+    `samples`, each request's latency is added under its kind (`REQUESTS`)."""
     import tilde
 
     clients: list[Any] = []
     sessions: list[Any] = []
+    timers: list[TimedTransport] = []
     lock = threading.Lock()
     payload = os.urandom(1024)
 
     def worker(i: int) -> Callable[[], Any]:
         client = tilde.Client(endpoint_url=url, api_key=token)
+        mine: dict[str, list[float]] = {kind: [] for kind in REQUESTS}
+        timer = TimedTransport(client._http._transport, mine)
+        client._http._transport = timer  # the SDK's one httpx.Client, all three requests
         session = client.repository(f"{org}/{repo}").session()
         with lock:
             clients.append(client)
             sessions.append(session)
+            timers.append(timer)
         counter = itertools.count()
         for _ in range(5):  # warm the connection and the server's caches
             session.objects.put(f"{tag}{i}/warm{next(counter)}", payload)
+        timer.on = True
         return lambda: session.objects.put(f"{tag}{i}/obj{next(counter):07d}", payload)
 
-    try:
-        result = run_threads(worker, threads=cfg.put_threads, duration=cfg.put_seconds)
-    finally:
-        pass
+    result = run_threads(worker, threads=cfg.put_threads, duration=cfg.put_seconds)
+    if samples is not None:
+        for timer in timers:
+            for kind, values in timer.samples.items():
+                samples.setdefault(kind, []).extend(values)
     return result, list(zip(clients, sessions, strict=True))
 
 
@@ -111,10 +156,14 @@ def raw_puts(backend: str, target: str, cfg: Config) -> Throughput:
 def measure_puts(
     live: Live, backend: str, raw_target: str, cfg: Config
 ) -> tuple[list[Row], dict[str, Any], list[Any]]:
+    tilde_times: dict[str, list[float]] = {}
+    echo_times: dict[str, list[float]] = {}
     with Usage(live.pid) as usage:
-        tilde_rate, sessions = sdk_puts(live.url, live.token, live.org, live.repo, cfg, "t")
+        tilde_rate, sessions = sdk_puts(
+            live.url, live.token, live.org, live.repo, cfg, "t", tilde_times
+        )
     with echo_server() as (echo_url, echo_pid), Usage(echo_pid) as echo_usage:
-        echo_rate, echo_sessions = sdk_puts(echo_url, "tuk-echo", "o", "r", cfg, "e")
+        echo_rate, echo_sessions = sdk_puts(echo_url, "tuk-echo", "o", "r", cfg, "e", echo_times)
     for client, _ in echo_sessions:
         client.close()
     raw_rate = raw_puts(backend, raw_target, cfg)
@@ -126,12 +175,28 @@ def measure_puts(
         "raw": asdict(raw_rate),
         "object_bytes": 1024,
         "requests_per_object": 3,
+        "latency": {
+            "tilde": {k: Summary.of(v).as_ms() for k, v in tilde_times.items()},
+            "echo": {k: Summary.of(v).as_ms() for k, v in echo_times.items()},
+        },
     }
     label = f"PUT+upload+finalize objects/s, SDK, {cfg.put_threads} threads"
     rows = [
         Row(f"{label} [vs bare-ASGI echo]", "/s", tilde_rate.per_second, echo_rate.per_second,
-            PUTS, detail),
+            PUTS_VS_ECHO[backend], detail),
         Row(f"{label} [vs raw rows/object]", "/s", tilde_rate.per_second, raw_rate.per_second,
             PUTS, detail),
     ]  # fmt: skip
+    for kind in REQUESTS:
+        rows.append(
+            Row(f"  {kind} p99 under that load [vs echo]", "ms",
+                ms(percentile(tilde_times.get(kind, []), 99)),
+                ms(percentile(echo_times.get(kind, []), 99)), None, {})
+        )  # fmt: skip
+    rows.append(
+        Row("  server CPU per object (3 requests) [vs echo]", "ms",
+            ms(usage.result["server_cpu_seconds"] / max(1, tilde_rate.operations)),
+            ms(echo_usage.result["server_cpu_seconds"] / max(1, echo_rate.operations)),
+            None, {})
+    )  # fmt: skip
     return rows, detail, sessions

@@ -15,7 +15,7 @@ import httpx
 
 from bench.catalog.baseline import Baseline, Raw
 from bench.catalog.blobs import measure_blobs
-from bench.catalog.config import BASE_TABLES, DIFF_CHURN, INF, PUTS, SMALL_N, Config
+from bench.catalog.config import BASE_TABLES, DIFF_CHURN, INF, PUTS_VS_ECHO, SMALL_N, Config
 from bench.catalog.gets import measure_gets
 from bench.catalog.layer import CatalogBench
 from bench.catalog.live import Live, make_user, served
@@ -137,7 +137,7 @@ def run_in(backend: str, cfg: Config, skip_http: bool, work: Path, url: str) -> 
         echo_rate = echo["operations"] / echo["seconds"]
         rows.append(
             Row(f"PUT+upload+finalize objects/s, SDK, {cfg.put_threads} threads, 2 API processes"
-                " [vs bare-ASGI echo]", "/s", rate.per_second, echo_rate, PUTS,
+                " [vs bare-ASGI echo]", "/s", rate.per_second, echo_rate, PUTS_VS_ECHO[backend],
                 {"tilde": asdict(rate), "echo": echo})
         )  # fmt: skip
     return {"rows": rows, "notes": notes, "checks": checks}
