@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import IntegrityError
 
 from application.base import Result, TildeApplication, Written
+from application.catalog.group_commit import GroupCommit
 from application.catalog.queries import CatalogQueries
 from application.ports import BlobStore, CatalogReads, TokenSigner
 from domain.catalog.repository import Repository
@@ -61,6 +62,8 @@ class CatalogBase(TildeApplication):
         self._repository_ids: dict[tuple[str, str], UUID] = {}  # (org, name) -> id seen
         # Staging shards as this process last saved them (see `_stage_shard`).
         self._saved_shards: dict[UUID, StagingShard] = {}
+        # Concurrent stagings (parallel uploads' finalizes) share one append transaction.
+        self._staging_saves: GroupCommit[Written] = GroupCommit(lambda *objs: self.record(*objs))
         # The read side: every catalog read (API, console, sandboxes, imports) goes here.
         self.queries = CatalogQueries(
             partial(self.get_repository, read_only=True), reads, lambda: self.clock()
@@ -202,7 +205,7 @@ class CatalogBase(TildeApplication):
             )
             changed.append(session)
         shard.stage(entries, actor)
-        written = self.record(*changed, shard)
+        written = self._staging_saves.save([*changed, shard])
         if len(self._saved_shards) >= SAVED_SHARDS:
             self._saved_shards.clear()
         self._saved_shards[key] = shard

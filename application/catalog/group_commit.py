@@ -1,0 +1,83 @@
+"""Group commit: saves that arrive while another is being written go out together, in one
+transaction, instead of queueing one by one behind the event store's append lock.
+
+Each caller prepares its own aggregates (its reads, its checks, its new events) and hands them
+over; one of the waiting callers (the leader) records everything handed over so far with one
+`save`, and every caller of that batch gets the batch's outcome. Nobody waits for a batch to
+fill: a batch is whatever arrived while the previous one was being written, so a lone save
+costs what it always did. A batch is atomic, so a lost race anywhere in it (two callers
+appending to the same stream) fails all of it with the same `IntegrityError` a single save
+would raise, and each caller retries on its own with fresh reads, as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class _Handover:
+    __slots__ = ("aggregates", "done", "error", "lead", "result")
+
+    def __init__(self, aggregates: Sequence[Any]) -> None:
+        self.aggregates = aggregates
+        self.done = threading.Event()  # set when the outcome is known, or to hand the lead
+        self.lead = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit(Generic[T]):
+    """`save(aggregates)` with concurrent calls batched into one `record(*aggregates)`."""
+
+    def __init__(self, record: Callable[..., T], max_batch: int = 64) -> None:
+        self._record = record
+        self._max_batch = max_batch
+        self._lock = threading.Lock()
+        self._queue: list[_Handover] = []
+        self._writing = False  # a leader is recording a batch
+
+    def save(self, aggregates: Sequence[Any]) -> T:
+        mine = _Handover(aggregates)
+        with self._lock:
+            self._queue.append(mine)
+            lead = not self._writing
+            self._writing = True
+        while not lead:
+            mine.done.wait()
+            if not mine.lead:
+                break  # recorded (or failed) in someone else's batch
+            mine.done.clear()
+            lead = True
+        if lead:
+            self._lead()
+        if mine.error is not None:
+            raise mine.error
+        return mine.result  # type: ignore[no-any-return]
+
+    def _lead(self) -> None:
+        """Record the queue's head (this caller's own handover among it), then pass the lead
+        to the next waiting caller, or stand down."""
+        with self._lock:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+        try:
+            result = self._record(*(a for h in batch for a in h.aggregates))
+        except BaseException as e:  # every caller of the batch sees the save's failure
+            for handover in batch:
+                handover.error = e
+        else:
+            for handover in batch:
+                handover.result = result
+        finally:
+            with self._lock:
+                successor = self._queue[0] if self._queue else None
+                self._writing = successor is not None
+                if successor is not None:
+                    successor.lead = True
+                    successor.done.set()
+            for handover in batch:
+                handover.done.set()
