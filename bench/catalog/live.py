@@ -100,8 +100,8 @@ def served(settings: Any, workers: int = 1) -> Iterator[Any]:
     server = Server(settings, port=settings.port)
     if workers > 1:
         server.extra_args = ["--workers", str(workers)]
-    server.start()
     try:
+        server.start()  # raises if it never turns healthy: stop it all the same
         yield server
     finally:
         server.stop()
