@@ -101,7 +101,24 @@ def served(settings: Any, workers: int = 1) -> Iterator[Any]:
     if workers > 1:
         server.extra_args = ["--workers", str(workers)]
     try:
-        server.start()  # raises if it never turns healthy: stop it all the same
+        try:
+            server.start()
+        except RuntimeError:  # not healthy within 30 s: a busy machine starts slowly
+            wait_healthy(server.url, 120.0)
         yield server
     finally:
-        server.stop()
+        server.stop()  # also when it never turned healthy
+
+
+def wait_healthy(url: str, seconds: float) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the server at {url} did not turn healthy in {seconds:.0f} s more")
