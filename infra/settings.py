@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         description="Bound of a whole connector test (`connectors:test`, `…/{id}/test`): "
         "past it the test answers 502",
     )
+    connector_allowed_endpoints: str = Field(
+        default="",
+        description="Comma-separated hosts and CIDRs a connector's endpoint may reach although "
+        "they are loopback, private, link-local, CGNAT, ULA or this server's own addresses "
+        "(refused by default: the server fetches the endpoint itself), e.g. "
+        "`minio.internal,10.20.0.0/16`",
+    )
 
     db_pool_size: int = Field(
         default=10,

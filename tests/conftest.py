@@ -28,6 +28,7 @@ from tests.builders import PASSWORD, name, signup_body
 
 # Real argon2id, with a cost small enough for hundreds of logins in a test run.
 FAST_HASHER = Argon2PasswordHasher(time_cost=1, memory_cost=1024)
+TEST_ENDPOINTS = "127.0.0.1"
 
 
 def make_settings(tmp_path: Path, kind: str, **overrides: Any) -> Settings:
@@ -39,6 +40,9 @@ def make_settings(tmp_path: Path, kind: str, **overrides: Any) -> Settings:
         "projector_poll_interval": 0.02,
         # A port of its own, so base_url (upload URLs, web_url) is right for a LiveServer.
         "port": services.free_port(),
+        # The S3 server (moto) and the GCS emulator listen on loopback, which the connector
+        # endpoint guard refuses unless allowed (tests/integration/test_connector_endpoints.py).
+        "connector_allowed_endpoints": TEST_ENDPOINTS,
     }
     if kind == "postgres":
         values["database_url"] = services.create_database()
@@ -147,6 +151,7 @@ class ServerProcess:
                 "TILDE_SECRET_KEY": self.settings.secret_key,
                 "TILDE_LOG_LEVEL": "WARNING",
                 "TILDE_DB_POOL_SIZE": "6",
+                "TILDE_CONNECTOR_ALLOWED_ENDPOINTS": self.settings.connector_allowed_endpoints,
             }
         )
         return env

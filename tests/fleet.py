@@ -53,6 +53,7 @@ def fleet_env(settings: Settings, **extra: str) -> dict[str, str]:
             "TILDE_DATA_DIR": str(settings.data_dir),
             "TILDE_DATABASE_URL": settings.database_url,
             "TILDE_SECRET_KEY": settings.secret_key,
+            "TILDE_CONNECTOR_ALLOWED_ENDPOINTS": settings.connector_allowed_endpoints,
             "TILDE_LOG_LEVEL": "WARNING",
             "TILDE_PROJECTOR_POLL_INTERVAL": "0.05",
             **extra,

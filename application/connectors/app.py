@@ -66,6 +66,7 @@ class ConnectorsApplication(TildeApplication):
     ) -> Result[Connector]:
         label = check_label(name, "connector")
         location, settings = self._checked(type, source_uri, config)
+        self.sources.check(location, settings)
         connector_id = uuid4()
         token = self.cipher.encrypt(
             org_id,
@@ -131,6 +132,7 @@ class ConnectorsApplication(TildeApplication):
     def test_config(self, *, type: object, source_uri: object, config: object) -> None:
         """List the unsaved source once; `SourceFailed` (502) with the provider's error."""
         location, settings = self._checked(type, source_uri, config)
+        self.sources.check(location, settings)
         self.sources.probe(location, settings)
 
     def test_connector(self, org_id: str, connector_id: str) -> None:

@@ -41,6 +41,12 @@ class ObjectSource(Protocol):
 class SourceProvider(Protocol):
     """Builds the source of a connector and checks that it answers."""
 
+    def check(self, location: SourceLocation, config: Mapping[str, Any]) -> None:
+        """Refuses (`EndpointRefused`) a config naming a host the server must not connect to
+        (loopback, private, link-local/metadata, its own addresses) unless an operator
+        allowed it; resolves names, so it may take the resolver's time."""
+        ...
+
     def source(self, location: SourceLocation, config: Mapping[str, Any]) -> ObjectSource: ...
 
     def probe(self, location: SourceLocation, config: Mapping[str, Any]) -> None:

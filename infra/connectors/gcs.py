@@ -11,28 +11,38 @@ from google.api_core.exceptions import GoogleAPIError
 from google.api_core.retry import Retry
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.exceptions import GoogleAuthError
+from google.auth.transport.requests import AuthorizedSession, Request
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account
 
 from application.connectors.ports import SourceObject
+from domain.connectors.endpoints import EndpointRefused
 from domain.connectors.sources import SourceFailed, SourceLocation, service_account_info
+from infra.connectors.guard import GuardedClients
 
 READ_ONLY = ("https://www.googleapis.com/auth/devstorage.read_only",)
-FAILURES = (GoogleAPIError, GoogleAuthError, requests.RequestException)
+FAILURES = (GoogleAPIError, GoogleAuthError, requests.RequestException, EndpointRefused)
 
 
-def gcs_failure(location: SourceLocation, exc: Exception) -> SourceFailed:
+def gcs_failure(location: SourceLocation, exc: Exception) -> SourceFailed | EndpointRefused:
+    if isinstance(exc, EndpointRefused):
+        return exc
     detail = getattr(exc, "message", "") or str(exc)
     return SourceFailed(f"Google Cloud Storage answered for {location.uri}: {detail}")
 
 
 class GcsSource:
     """One bucket; calls time out after `timeout` seconds and retry transient errors for at
-    most twice that."""
+    most twice that. With `clients`, every connection (the key's token exchange included)
+    goes through the SSRF guard."""
 
     def __init__(
-        self, location: SourceLocation, config: Mapping[str, Any], timeout: float = 10.0
+        self,
+        location: SourceLocation,
+        config: Mapping[str, Any],
+        timeout: float = 10.0,
+        clients: GuardedClients | None = None,
     ) -> None:
         self.location = location
         self.timeout = timeout
@@ -50,10 +60,18 @@ class GcsSource:
             credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
         project = config.get("project_id") or (info or {}).get("project_id") or "tilde"
         endpoint = config.get("endpoint") or None
+        http: requests.Session | None = None
+        if clients is not None:
+            if info is not None:
+                token_exchange = Request(session=clients.session())
+                http = clients.mount(AuthorizedSession(credentials, auth_request=token_exchange))
+            else:
+                http = clients.session()
         self.client = storage.Client(
             project=project,
             credentials=credentials,
             client_options={"api_endpoint": endpoint} if endpoint else None,
+            _http=http,
         )
         self.bucket = self.client.bucket(location.bucket)
 

@@ -7,14 +7,19 @@ from typing import Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 
 from application.connectors.ports import SourceObject
+from domain.connectors.endpoints import EndpointRefused
 from domain.connectors.sources import DEFAULT_REGION, SourceFailed, SourceLocation
+from infra.connectors.guard import GuardedClients
 
 
-def s3_failure(location: SourceLocation, exc: Exception) -> SourceFailed:
-    """The provider's own words (never the credentials) in a 502."""
+def s3_failure(location: SourceLocation, exc: Exception) -> SourceFailed | EndpointRefused:
+    """The provider's own words (never the credentials) in a 502; the guard's refusal as is."""
+    refused = exc.kwargs.get("error") if isinstance(exc, HTTPClientError) else None
+    if isinstance(refused, EndpointRefused):
+        return refused
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         detail = f"{error.get('Code', 'error')}: {error.get('Message', '') or exc}"
@@ -24,10 +29,15 @@ def s3_failure(location: SourceLocation, exc: Exception) -> SourceFailed:
 
 
 class S3Source:
-    """One bucket; every call is bounded by `timeout` seconds per connection attempt."""
+    """One bucket; every call is bounded by `timeout` seconds per connection attempt, and
+    every connection goes through the SSRF guard of `clients` when given."""
 
     def __init__(
-        self, location: SourceLocation, config: Mapping[str, Any], timeout: float = 10.0
+        self,
+        location: SourceLocation,
+        config: Mapping[str, Any],
+        timeout: float = 10.0,
+        clients: GuardedClients | None = None,
     ) -> None:
         self.location = location
         self.bucket = location.bucket
@@ -48,6 +58,8 @@ class S3Source:
                 s3={"addressing_style": "path" if endpoint else "auto"},
             ),
         )
+        if clients is not None:
+            clients.protect_boto(self.client)
 
     def list(self, prefix: str, start_after: str = "") -> Iterator[SourceObject]:
         args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}

@@ -1,14 +1,34 @@
 """The connectors context: connectors and their attachments, encrypted with the secrets
-context's cipher, reading S3 and GCS through `CloudSources`."""
+context's cipher, reading S3 and GCS through `CloudSources` behind the SSRF guard."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from application.catalog import CatalogApplication
 from application.connectors import ConnectorsApplication
 from application.secrets.ports import CIPHER_SERVICE, SecretCipher
+from domain.connectors.endpoints import parse_allowlist
+from infra.connectors.guard import EndpointGuard, local_addresses
 from infra.connectors.provider import CloudSources
 from infra.contexts.base import ContextParts, Shared
+from infra.settings import Settings
 from projections.connectors.connectors import ConnectorsView
+
+
+def endpoint_guard(settings: Settings) -> EndpointGuard:
+    """The guard of `TILDE_CONNECTOR_ALLOWED_ENDPOINTS`; the server's own addresses are its
+    interfaces' and those its public URLs' hosts resolve to."""
+    own_hosts = [settings.host] + [
+        urlsplit(url).hostname or ""
+        for url in (settings.public_url, settings.blob_public_url)
+        if url
+    ]
+    return EndpointGuard(
+        parse_allowlist(settings.connector_allowed_endpoints),
+        own_hosts=[h for h in own_hosts if h not in ("0.0.0.0", "::")],  # noqa: S104
+        own_addresses=local_addresses(),
+    )
 
 
 def build(shared: Shared) -> ContextParts:
@@ -20,6 +40,7 @@ def build(shared: Shared) -> ContextParts:
     sources = CloudSources(
         timeout=shared.settings.connector_timeout_seconds,
         test_timeout=shared.settings.connector_test_timeout_seconds,
+        guard=endpoint_guard(shared.settings),
     )
     connectors = ConnectorsApplication(
         shared.env("connectors"),

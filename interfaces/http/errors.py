@@ -89,6 +89,14 @@ CODES: dict[str, ErrorCode] = {
         "or out of order.",
         "Send the parts in ascending part number with the ETags their uploads returned.",
     ),
+    "ENDPOINT_REFUSED": ErrorCode(
+        400,
+        "A connector's endpoint (or a GCS key's token URI) is, or resolves to, an address the "
+        "server does not connect to for a connector: loopback, private, link-local (cloud "
+        "metadata), CGNAT, IPv6 ULA, or the server's own.",
+        "Use a public endpoint, or ask the operator to allow the host in "
+        "`TILDE_CONNECTOR_ALLOWED_ENDPOINTS`.",
+    ),
     "UNAUTHORIZED": ErrorCode(
         401,
         "No usable credentials: none sent, or an API key that is unknown, revoked or expired.",
