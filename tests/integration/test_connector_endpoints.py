@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar.testing import TestClient
 
 from infra.bootstrap import Container
@@ -75,7 +77,7 @@ def test_a_name_rebound_to_loopback_after_creation_fails_the_test_and_the_import
 ) -> None:
     """The create-time check saw a public address; every connection checks again."""
     real = urlsplit(services.s3_endpoint())
-    answers = {"rebind.test": "8.8.8.8"}
+    answers = {"rebind.test": "8.8.8.8", "token.test": "8.8.8.8"}
     guard = container.services["connector_sources"].guard
     guard.resolver = lambda host, port: [ipaddress.ip_address(answers[host])]
     repo = new_repo(container, client)
@@ -88,7 +90,22 @@ def test_a_name_rebound_to_loopback_after_creation_fails_the_test_and_the_import
         headers=repo.auth,
     )
     assert attach.status_code == 201, attach.text
-    answers["rebind.test"] = "127.0.0.1"  # where the S3 server really is
+    # A GCS key's token exchange goes through the guard too.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    account = {
+        "type": "service_account",
+        "client_email": "importer@project.iam.gserviceaccount.com",
+        "private_key": key.decode(),
+        "token_uri": f"http://token.test:{real.port}/token",
+    }
+    gcs = {"name": "g", "type": "gcs", "source_uri": "gs://bkt/", "config": {}}
+    gcs["config"] = {"service_account_json": account, "endpoint": "http://rebind.test"}
+    google = create_connector(client, repo.owner, repo.org, gcs)
+    answers["rebind.test"] = answers["token.test"] = "127.0.0.1"  # where the servers really are
     tested = client.post(f"{connectors_url(repo.org)}/{connector['id']}/test", headers=repo.auth)
     failed = assert_error(tested, 502, "SOURCE_FAILED")
     assert "'rebind.test' resolves to 127.0.0.1, a loopback address" in failed["message"]
@@ -98,3 +115,6 @@ def test_a_name_rebound_to_loopback_after_creation_fails_the_test_and_the_import
     assert job["objects_imported"] == 0
     listing = client.get(f"{repo.base}/objects", headers=repo.auth).json()
     assert listing["results"] == []
+    tested = client.post(f"{connectors_url(repo.org)}/{google['id']}/test", headers=repo.auth)
+    failed = assert_error(tested, 502, "SOURCE_FAILED")
+    assert "'token.test' resolves to 127.0.0.1, a loopback address" in failed["message"]
