@@ -7,7 +7,9 @@ from typing import Any
 
 from domain.catalog.repository import Repository
 from domain.catalog.session import Session
+from domain.connectors.connector import Connector
 from domain.identity.api_key import ApiKey
+from domain.imports.job import ImportJob
 from domain.organizations.agent import Agent
 from domain.organizations.group import Group, GroupGraph
 from domain.organizations.invitation import Invitation
@@ -35,7 +37,8 @@ class AuditView(View):
 
     name = "audit"
     # 2: sandbox events joined (rebuilt once so their log gets its tracking row).
-    version = 2
+    # 3: connector and import events joined.
+    version = 3
     follows = {
         "organizations": _events(Organization, Invitation, Group, GroupGraph, Policy, Role, Agent),
         "identity": (ApiKey.Created, ApiKey.Revoked),
@@ -55,6 +58,10 @@ class AuditView(View):
             Sandbox.FinishRequested,
             Sandbox.Finished,
         ),
+        # Connectors (their configs redacted: domain/shared/redaction.py) and who imported
+        # what from where, with the outcome; progress events stay out.
+        "connectors": _events(Connector),
+        "imports": (ImportJob.Requested, ImportJob.Completed, ImportJob.Failed),
     }
     tables = ("audit_log",)
 
