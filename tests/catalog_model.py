@@ -49,6 +49,11 @@ class Model:
                 self.head[path] = data
         self.commits.append((commit_id, dict(self.head)))
 
+    def imported(self, commit_id: str, files: Snapshot) -> None:
+        """An import's commit: `files` land on top of the head."""
+        self.head.update(files)
+        self.commits.append((commit_id, dict(self.head)))
+
     def rolled_back(self, session_id: str) -> None:
         self.sessions.pop(session_id)
 

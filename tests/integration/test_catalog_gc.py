@@ -2,8 +2,10 @@
 
 A controllable clock dates the commits (the app clock stamps them) and moves GC's "now";
 blob ages are their real store times, so a collection shortly after the uploads sees every
-blob inside the upload grace, and one two days later sees every blob past it. Retention and
-session expiry: `test_catalog_retention`.
+blob inside the upload grace, and one two days later sees every blob past it. A third
+repository imports from the others (cross-repository imports are zero-copy: its entries name
+their blobs), so expiring the source's versions or purging the source repository must leave
+every byte it still reads. Retention and session expiry: `test_catalog_retention`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tests.catalog_api import check
 from tests.catalog_env import Env, blob_addresses, environment, read_blob
 from tests.catalog_model import Model, check_model, check_tree
 from tests.conftest import make_settings
-from tests.gc_helpers import DAY, LATER, all_live_bytes_exist, unique
+from tests.gc_helpers import DAY, LATER, all_live_bytes_exist, imported, unique
 
 
 @pytest.fixture
@@ -44,8 +46,10 @@ def gc_scenario(env: Env) -> None:
     api, t0 = env.api, env.start
     api.create_repository("live", retention_days=30)
     api.create_repository("doomed")
-    live = Model()
+    api.create_repository("mirror", retention_days=30)
+    live, mirror = Model(), Model()
     keys = ("a1", "b1", "x1", "a2", "e1", "a3", "e2", "r1", "s1", "in1", "ab1", "mp1", "d1", "d2")
+    keys += ("mo1",)
     data = {k: unique(k) for k in keys}
 
     def session(repo_model: Model, repo: str = "live") -> str:
@@ -68,6 +72,19 @@ def gc_scenario(env: Env) -> None:
     put(s, "b", "b1")
     put(s, "keep/x", "x1")
     c1 = commit(s, "first")
+
+    # The mirror imports live's head (a1, b1, x1) and then lets old/b go: once both
+    # repositories' versions of b1 are past retention, b1 is garbage; a1 stays, the mirror's
+    # head still reads it after live's own version of it expires.
+    env.at(t0 - 39 * DAY)
+    m1 = imported(api, "mirror", "live", "old/")["commit_id"]
+    mirror.imported(m1, {f"old/{p}": d for p, d in live.head.items()})
+    env.at(t0 - 38 * DAY)
+    s = session(mirror, "mirror")
+    api.delete("mirror", s, "old/b")
+    mirror.delete(s, "old/b")
+    put(s, "own", "mo1", mirror, "mirror")
+    m2 = commit(s, "mirror's own", mirror, "mirror")
 
     env.at(t0 - 35 * DAY)
     s = session(live)
@@ -98,6 +115,9 @@ def gc_scenario(env: Env) -> None:
     s = session(doomed, "doomed")
     put(s, "d", "d1", doomed, "doomed")
     commit(s, "doomed", doomed, "doomed")
+    # The mirror reads d1 after "doomed" is deleted and purged.
+    m3 = imported(api, "mirror", "doomed", "d/")["commit_id"]
+    mirror.imported(m3, {f"d/{p}": d for p, d in doomed.head.items()})
     s = session(doomed, "doomed")
     put(s, "d2", "d2", doomed, "doomed")  # staged in a session of a repository to be deleted
 
@@ -119,15 +139,18 @@ def gc_scenario(env: Env) -> None:
     abandoned = api.upload_unfinalized("live", idle, "abandoned", data["ab1"])
     api.start_multipart("live", idle, "parts", data["mp1"])
     live_id, doomed_id = env.repo_id("live"), env.repo_id("doomed")
+    mirror_id = env.repo_id("mirror")
     api.delete_repository("doomed")
-    by_content = env.addresses_by_content(live_id) | env.addresses_by_content(doomed_id)
+    by_content: dict[bytes, str] = {}
+    for repo_id in (live_id, doomed_id, mirror_id):
+        by_content |= env.addresses_by_content(repo_id)
     stored = {k: by_content[v] for k, v in data.items() if v in by_content}
     assert set(stored) == set(data) - {"mp1"}, "every single upload is stored"
 
     # Run 1, just after the uploads: retention expires versions only stale commits saw,
     # the deleted repository is purged, and no blob is old enough to go.
     first = env.collect(t0 + timedelta(minutes=1))
-    assert first.entry_versions_expired_up_to == {live_id: 2}
+    assert first.entry_versions_expired_up_to == {live_id: 2, mirror_id: 2}
     assert first.repositories_purged == 1
     assert first.blobs_deleted == 0
     # moto reports every multipart upload as initiated in 2010, so on S3 it goes at once.
@@ -145,6 +168,7 @@ def gc_scenario(env: Env) -> None:
         assert rows == [], table
     assert blob_addresses(env.container) >= set(stored.values()), "nothing collected yet"
     assert check_model(api, "live", live, stale={c1, c2}) >= 20
+    assert check_model(api, "mirror", mirror, stale={m1, m2}) >= 5
     all_live_bytes_exist(env)
 
     # The upload that was in flight during the collection is finalized and committed.
@@ -154,17 +178,20 @@ def gc_scenario(env: Env) -> None:
 
     # Run 2, days later: every unreferenced blob is past the grace and goes; nothing live.
     second = env.collect(t0 + LATER)
-    garbage = {stored[k] for k in ("a1", "b1", "r1", "ab1", "d1", "d2")}
+    # a1 and d1 would be garbage but for the mirror; b1 is garbage in both repositories.
+    garbage = {stored[k] for k in ("b1", "r1", "ab1", "d2")}
     remaining = blob_addresses(env.container)
     assert remaining.isdisjoint(garbage)
     assert second.blobs_deleted == len(garbage)
     assert second.multiparts_aborted == (0 if moto else 1)
     assert second.entry_versions_expired_up_to == {}  # nothing newly stale
     assert remaining == set(stored.values()) - garbage
-    assert blob_addresses(env.container, doomed_id) == set()
-    for key in ("x1", "a2", "e1", "a3", "e2", "s1", "in1"):
+    assert blob_addresses(env.container, doomed_id) == {stored["d1"]}  # the mirror reads it
+    for key in ("x1", "a2", "e1", "a3", "e2", "s1", "in1", "a1", "d1", "mo1"):
         assert read_blob(env.container, stored[key]) == data[key], key
     assert check_model(api, "live", live, stale={c1, c2}) >= 25
+    assert check_model(api, "mirror", mirror, stale={m1, m2}) >= 5
+    assert api.read("mirror", "old/a") == data["a1"] and api.read("mirror", "d/d") == data["d1"]
     all_live_bytes_exist(env)
     assert api.read("live", "keep/y", ref=c6) == data["x1"]
     assert api.read("live", "e", ref=c4) == data["e2"]  # a retained commit's old version
