@@ -17,6 +17,7 @@ from application.cache import LogWatch
 from application.principal import Principal
 from domain.organizations.navigation import MEMBERSHIP_READS, decide_with_navigation
 from domain.organizations.policy_language import Statement, compile_policy
+from domain.sandboxes.egress import EgressRequest, Verdict, decide_egress
 from domain.shared.errors import Forbidden, NotFound
 
 
@@ -181,6 +182,34 @@ class OrgSnapshot:
                 self._memo.clear()
             self._memo[memo_key] = allowed
         return allowed
+
+    def egress(
+        self, principal_type: str, principal_id: str, request: EgressRequest, default_allow: bool
+    ) -> Verdict:
+        """The network policies' verdict on a sandbox's request made as this principal; an
+        agent is bounded by its creator (both must allow). Memoized like `allows`."""
+        memo_key = ("egress", principal_type, principal_id, request, default_allow)
+        cached = self._memo.get(memo_key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        verdict = Verdict(False, "the sandbox's principal is no longer in the organization")
+        kind, ident = principal_type, principal_id
+        for _ in range(5):
+            if not self.knows(kind, ident):
+                verdict = Verdict(False, f"the sandbox's {kind} is no longer in the organization")
+                break
+            verdict = decide_egress(
+                self.statements(kind, ident), request, default_allow=default_allow
+            )
+            if not verdict.allowed or kind != "agent":
+                break
+            agent = self.agents[ident]
+            kind, ident = agent.created_by_type, agent.created_by
+        with self._lock:
+            if len(self._memo) > 50_000:
+                self._memo.clear()
+            self._memo[memo_key] = verdict
+        return verdict
 
     def _decide(
         self,

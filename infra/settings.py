@@ -213,6 +213,19 @@ class Settings(BaseSettings):
         description="A static busybox mounted read-only into service sandboxes as their "
         "sleeper, so any image works",
     )
+    sandbox_proxy_port: int = Field(
+        default=3128,
+        ge=1,
+        le=65535,
+        description="TCP port of the egress proxy on every sandbox network's gateway (the only "
+        "way out of a sandbox; HTTP_PROXY/HTTPS_PROXY point at it)",
+    )
+    sandbox_egress_allow: str = Field(
+        default="",
+        description="Comma-separated private addresses or CIDRs every sandbox may reach through "
+        "the proxy (an internal mirror); loopback, link-local/metadata and this server's own "
+        "addresses are refused",
+    )
     installation_id: str = Field(
         default="",
         description="Labels this installation's sandbox containers, volumes and networks "

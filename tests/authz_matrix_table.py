@@ -271,6 +271,7 @@ REPO_ROUTES: dict[tuple[str, str], Entry] = {
     ("DELETE", REPO + "/secrets/{secret_key:str}"): repo(),
     ("GET", REPO + "/sandboxes/{sandbox_id:str}/logs/stdout"): repo(),
     ("GET", REPO + "/sandboxes/{sandbox_id:str}/combined"): repo(),
+    ("GET", REPO + "/sandboxes/{sandbox_id:str}/logs/network"): repo(),
     ("POST", REPO + "/sandboxes"): repo(body={"image": "busybox"}),
     ("GET", REPO + "/sandboxes"): repo(),
     ("GET", REPO + "/sandboxes/{sandbox_id:str}"): repo(),

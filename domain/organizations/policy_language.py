@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase, translate
 from functools import lru_cache
 
-from domain.shared.actions import POLICY_ACTIONS
+from domain.shared.actions import GLOB_ACTIONS, POLICY_ACTIONS
 from domain.shared.errors import Invalid
 
 SELF = "self"  # `agent_owner="self"`: the agent was created by the principal being checked
@@ -182,6 +182,8 @@ def _parse_line(line: _Line) -> tuple[Statement | None, PolicyError | None]:
         assert value is not None
         if attribute == "path" and value.startswith("/"):
             value = value[1:]  # object paths are relative to the root a leading '/' names
+        if attribute in ("host", "method"):  # host names are case-insensitive, methods upper
+            value = value.lower() if attribute == "host" else value.upper()
         if attribute == "agent_owner" and value != SELF:
             return None, line.error('agent_owner only accepts "self"', attr_pos)
         conditions.append((attribute, value))
@@ -201,7 +203,7 @@ def _parse_line(line: _Line) -> tuple[Statement | None, PolicyError | None]:
 @lru_cache(maxsize=1024)
 def _resolve_actions(word: str) -> frozenset[str]:
     if any(c in word for c in "*?"):
-        return frozenset(a for a in POLICY_ACTIONS if fnmatchcase(a, word))
+        return frozenset(a for a in GLOB_ACTIONS if fnmatchcase(a, word))
     return frozenset({word}) if word in POLICY_ACTIONS else frozenset()
 
 

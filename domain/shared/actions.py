@@ -7,7 +7,8 @@ An action's *scope* says what the guard checks before the handler runs:
 - ``user``          a signed-in user acting on their own account (roles and agents are refused);
 - ``admin``         a server operator (a user with the admin flag);
 - ``organization``  a principal acting inside the organization named in the path;
-- ``repository``    a principal acting on the repository named in the path.
+- ``repository``    a principal acting on the repository named in the path;
+- ``network``       a sandbox's outbound request, checked by the egress proxy (no route).
 
 Organization and repository actions are the names the policy language uses; their
 ``resources`` are the attributes a policy line may constrain (``repository="data-*"``).
@@ -179,6 +180,12 @@ _REPOSITORY = [
     ("ListTriggerRuns", "List a trigger's runs", _REPO),
 ]
 
+# Checked by the egress proxy for every request a sandbox makes (docs/policies.md). Action
+# globs (`*()`, the Owner policy) do not reach it: network statements name it.
+_NETWORK = [
+    ("Egress", "An outbound HTTP(S) request from a sandbox", ("host", "port", "method")),
+]
+
 ACTIONS: dict[str, Action] = {}
 for _scope, _entries in (
     ("public", _PUBLIC),
@@ -188,11 +195,19 @@ for _scope, _entries in (
 ):
     for _name, _help in _entries:
         ACTIONS[_name] = Action(_name, _scope, _help)
-for _scope, _scoped in (("organization", _ORGANIZATION), ("repository", _REPOSITORY)):
+for _scope, _scoped in (
+    ("organization", _ORGANIZATION),
+    ("repository", _REPOSITORY),
+    ("network", _NETWORK),
+):
     for _name, _help, _resources in _scoped:
         ACTIONS[_name] = Action(_name, _scope, _help, _resources)
 
-POLICY_ACTIONS = {n: a for n, a in ACTIONS.items() if a.scope in ("organization", "repository")}
+POLICY_ACTIONS = {
+    n: a for n, a in ACTIONS.items() if a.scope in ("organization", "repository", "network")
+}
+# What action globs expand to (`*()` grants no network access: network statements are explicit).
+GLOB_ACTIONS = {n: a for n, a in POLICY_ACTIONS.items() if a.scope != "network"}
 
 
 def get_action(name: str) -> Action | None:

@@ -13,6 +13,7 @@ from application.catalog import CatalogApplication
 from application.organizations import OrganizationsApplication
 from application.principal import Principal
 from application.sandboxes.app import SandboxesApplication
+from application.sandboxes.egress import EgressJudge
 from application.sandboxes.ports import (
     Change,
     ChangeCollector,
@@ -23,6 +24,7 @@ from application.sandboxes.ports import (
 )
 from application.sandboxes.queries import SandboxQueries
 from application.sandboxes.runner import (
+    NETWORK_SERVICES,
     Publisher,
     PublishOutcome,
     RunnerConfig,
@@ -32,11 +34,14 @@ from application.sandboxes.sessions import CatalogSessions, approval_url
 from application.secrets.ports import ENVIRONMENT_SERVICE, SandboxEnvironment
 from domain.sandboxes.sandbox import Sandbox
 from infra.contexts.base import ContextParts, Shared, Worker
+from infra.docker.network import allow_sandbox_port
 from infra.docker.runtime import DockerRuntime, limits_from_settings
 from infra.processes.queue import JobQueue
 from infra.sandboxes.changes import OverlayChangeCollector
+from infra.sandboxes.egress_proxy import EgressProxy
+from infra.sandboxes.host_addresses import HostAddressPolicy
 from infra.sandboxes.janitor import SandboxJanitor
-from infra.sandboxes.logs import LogJanitor, janitor_interval, log_store
+from infra.sandboxes.logs import LogJanitor, SqlLogStore, janitor_interval, log_store
 from infra.sandboxes.publish import SandboxPublisher
 from infra.sandboxes.terminal_leases import SqlTerminalLeases
 from infra.sandboxes.trees import tree_store
@@ -143,15 +148,24 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
         observers=[shared.saved],
     )
     logs = log_store(shared.db, settings)
-    workers: list[Worker] = [LogJanitor(logs, janitor_interval(settings))]
+    network_logs = log_store(shared.db, settings, kind="network")
+    workers: list[Worker] = [
+        LogJanitor(logs, janitor_interval(settings)),
+        LogJanitor(network_logs, janitor_interval(settings)),
+    ]
     queries = SandboxQueries(catalog, SqlSandboxReads(shared.db))
+    # What workers serve each sandbox at its network's gateway; later contexts append theirs.
+    network_services: list[object] = []
     services: dict[str, object] = {
         "sandboxes": app,
         "sandbox_queries": queries,
         "sandbox_logs": logs,
         # Who holds each interactive sandbox's terminal (one client at a time).
         "sandbox_terminal_leases": SqlTerminalLeases(shared.db),
+        "sandbox_network_logs": network_logs,
+        NETWORK_SERVICES: network_services,
     }
+    closers: list[Callable[[], None]] = [logs.shutdown, network_logs.shutdown]
     if runnable and adapters.runtime is not None:
         services["sandbox_runtime"] = adapters.runtime
     if runnable and settings.sandbox_max_concurrent > 0:
@@ -188,6 +202,9 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
         )
         workers.append(worker)
         services["sandbox_worker"] = worker
+        proxy = egress_proxy(shared, app, network_logs, adapters.runtime)
+        network_services.append(proxy)
+        closers.insert(0, proxy.shutdown)
     # The tree store unmounts the views nobody holds (a re-attached run mounts its view again).
     close_trees = getattr(adapters.trees, "close", None)
     return ContextParts(
@@ -195,5 +212,24 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
         views=[SandboxesView(), SandboxRunsView()],
         workers=workers,
         services=services,
-        closers=[logs.shutdown, *([close_trees] if close_trees else [])],
+        closers=[*closers, *([close_trees] if close_trees else [])],
+    )
+
+
+def egress_proxy(
+    shared: Shared, app: SandboxesApplication, logs: SqlLogStore, runtime: ContainerRuntime
+) -> EgressProxy:
+    """The worker's egress proxy (docs/sandboxes.md): the organization's network policies for
+    the sandbox's principal, then the address baseline and the operator's allowlist."""
+    settings = shared.settings
+    addresses = HostAddressPolicy(settings.sandbox_egress_allow.split(","))
+    judge = EgressJudge(shared.get("authorizer", Authorizer), app.sandbox)
+    if isinstance(runtime, DockerRuntime):
+        allow_sandbox_port(settings.sandbox_proxy_port)
+    return EgressProxy(
+        port=settings.sandbox_proxy_port,
+        addresses=addresses,
+        judge=judge,
+        logs=logs,
+        forget=judge.forget,
     )

@@ -94,7 +94,8 @@ class _RedisFanout:
     retries with a backoff and followers fall back to polling, so a Redis outage only slows
     live logs down to the poll interval."""
 
-    def __init__(self, url: str, waiters: _Waiters) -> None:
+    def __init__(self, url: str, waiters: _Waiters, channel: str = CHANNEL) -> None:
+        self.channel = channel
         self.client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
         self.waiters = waiters
         self._thread: threading.Thread | None = None
@@ -103,7 +104,7 @@ class _RedisFanout:
 
     def publish(self, sandbox_id: str) -> None:
         try:
-            self.client.publish(CHANNEL, sandbox_id)
+            self.client.publish(self.channel, sandbox_id)
         except redis.RedisError as e:
             log.warning("sandbox_logs.publish_failed", error=str(e))
 
@@ -120,7 +121,7 @@ class _RedisFanout:
         while not self._stopping.is_set():
             pubsub = self.client.pubsub(ignore_subscribe_messages=True)
             try:
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(self.channel)
                 backoff = 0.1
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=0.5)
@@ -155,12 +156,18 @@ class SqlLogStore:
         redis_url: str = "",
         poll_interval: float | None = None,
         clock: Callable[[], float] = time.time,
+        kind: str = "",
     ) -> None:
+        # `kind` names a second log of each sandbox in tables of its own (network: the egress
+        # proxy's requests); "" is the output log.
+        suffix = f"_{kind}" if kind else ""
+        self.logs_table = LOGS_TABLE.replace("sandbox_", f"sandbox{suffix}_", 1)
+        self.chunks_table = CHUNKS_TABLE.replace("sandbox_", f"sandbox{suffix}_", 1)
         self.db = db
         self.retention_seconds = retention_seconds
         self.clock = clock
         self.waiters = _Waiters()
-        self.fanout = _RedisFanout(redis_url, self.waiters) if redis_url else None
+        self.fanout = _RedisFanout(redis_url, self.waiters, CHANNEL + suffix) if redis_url else None
         self.poll_interval = poll_interval or (1.0 if self.fanout else 0.1)
         self._create_tables()
 
@@ -174,11 +181,11 @@ class SqlLogStore:
                 # catalog ("tuple concurrently updated").
                 cur.execute("SELECT pg_advisory_xact_lock(7361928)")
             cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {LOGS_TABLE} (sandbox_id TEXT PRIMARY KEY,"
+                f"CREATE TABLE IF NOT EXISTS {self.logs_table} (sandbox_id TEXT PRIMARY KEY,"
                 f" closed_at {real}, expired INTEGER NOT NULL DEFAULT 0)"
             )
             cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {CHUNKS_TABLE} (sandbox_id TEXT NOT NULL,"
+                f"CREATE TABLE IF NOT EXISTS {self.chunks_table} (sandbox_id TEXT NOT NULL,"
                 f" seq BIGINT NOT NULL, data {blob} NOT NULL, PRIMARY KEY (sandbox_id, seq))"
             )
 
@@ -191,7 +198,7 @@ class SqlLogStore:
             return
         with self.db.transaction() as cur:
             cur.execute(
-                f"INSERT INTO {CHUNKS_TABLE} (sandbox_id, seq, data) VALUES (?, ?, ?)"
+                f"INSERT INTO {self.chunks_table} (sandbox_id, seq, data) VALUES (?, ?, ?)"
                 " ON CONFLICT (sandbox_id, seq) DO NOTHING",
                 (sandbox_id, seq, bytes(data)),
             )
@@ -200,7 +207,7 @@ class SqlLogStore:
     def close(self, sandbox_id: str) -> None:
         with self.db.transaction() as cur:
             cur.execute(
-                f"INSERT INTO {LOGS_TABLE} (sandbox_id, closed_at, expired) VALUES (?, ?, 0)"
+                f"INSERT INTO {self.logs_table} (sandbox_id, closed_at, expired) VALUES (?, ?, 0)"
                 " ON CONFLICT (sandbox_id) DO NOTHING",
                 (sandbox_id, self.clock()),
             )
@@ -209,18 +216,18 @@ class SqlLogStore:
     def expire(self, sandbox_id: str) -> None:
         with self.db.transaction() as cur:
             cur.execute(
-                f"INSERT INTO {LOGS_TABLE} (sandbox_id, closed_at, expired) VALUES (?, ?, 1)"
+                f"INSERT INTO {self.logs_table} (sandbox_id, closed_at, expired) VALUES (?, ?, 1)"
                 " ON CONFLICT (sandbox_id) DO UPDATE SET expired = 1",
                 (sandbox_id, self.clock()),
             )
-            cur.execute(f"DELETE FROM {CHUNKS_TABLE} WHERE sandbox_id = ?", (sandbox_id,))
+            cur.execute(f"DELETE FROM {self.chunks_table} WHERE sandbox_id = ?", (sandbox_id,))
         self._notify(sandbox_id)
 
     def purge_expired(self) -> int:
         """Delete the chunks of every log past retention; the number of logs purged."""
         cutoff = self.clock() - self.retention_seconds
         rows = self.db.query(
-            f"SELECT sandbox_id FROM {LOGS_TABLE} WHERE expired = 0 AND closed_at <= ?",
+            f"SELECT sandbox_id FROM {self.logs_table} WHERE expired = 0 AND closed_at <= ?",
             (cutoff,),
         )
         for row in rows:
@@ -236,7 +243,7 @@ class SqlLogStore:
 
     def state(self, sandbox_id: str) -> LogState:
         row = self.db.query_one(
-            f"SELECT closed_at, expired FROM {LOGS_TABLE} WHERE sandbox_id = ?", (sandbox_id,)
+            f"SELECT closed_at, expired FROM {self.logs_table} WHERE sandbox_id = ?", (sandbox_id,)
         )
         if row is None:
             return "open"
@@ -251,7 +258,7 @@ class SqlLogStore:
         if state == "expired":
             raise Gone(EXPIRED_MESSAGE)
         rows = self.db.query(
-            f"SELECT seq, data FROM {CHUNKS_TABLE} WHERE sandbox_id = ? AND seq > ?"
+            f"SELECT seq, data FROM {self.chunks_table} WHERE sandbox_id = ? AND seq > ?"
             " ORDER BY seq LIMIT 256",
             (sandbox_id, after_seq),
         )
@@ -271,7 +278,7 @@ class SqlLogStore:
         """(last seq, total bytes) of a log: where a re-attached runner resumes (`read`
         returns one page, not the whole log)."""
         row = self.db.query_one(
-            f"SELECT MAX(seq) AS last, SUM(LENGTH(data)) AS size FROM {CHUNKS_TABLE}"
+            f"SELECT MAX(seq) AS last, SUM(LENGTH(data)) AS size FROM {self.chunks_table}"
             " WHERE sandbox_id = ?",
             (sandbox_id,),
         )
@@ -332,13 +339,14 @@ class LogJanitor:
             self._thread.join(timeout=5)
 
 
-def log_store(db: Database, settings: Settings) -> SqlLogStore:
+def log_store(db: Database, settings: Settings, kind: str = "") -> SqlLogStore:
     """The store a process uses, from its settings (its janitor: `LogJanitor(store,
-    janitor_interval(settings))`)."""
+    janitor_interval(settings))`); `kind="network"` is the egress proxy's request log."""
     return SqlLogStore(
         db,
         retention_seconds=settings.sandbox_log_retention_seconds,
         redis_url=settings.redis_url,
+        kind=kind,
     )
 
 

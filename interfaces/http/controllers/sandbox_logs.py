@@ -1,5 +1,6 @@
-"""A sandbox's output: `logs/stdout` (and the Go CLI's `combined`), streamed live and closed
-when the sandbox ends, readable afterwards from any API process until the logs expire (410)."""
+"""A sandbox's logs: its output (`logs/stdout`, and the Go CLI's `combined`) and its egress
+proxy's requests (`logs/network`, NDJSON), streamed live and closed when the sandbox ends,
+readable afterwards from any API process until the logs expire (410)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ TERMINAL = frozenset({"done", "errored", "failed", "cancelled"})
 # runner closes the log at the end, but a runner lost with its worker never does.
 STATUS_CHECK_SECONDS = 2.0
 MEDIA_TYPE = "text/plain; charset=utf-8"
+NDJSON = "application/x-ndjson"
 
 
 class SandboxRecord(Protocol):
@@ -46,8 +48,8 @@ def sandboxes_of(container: Container) -> SandboxLookup:
     return found  # type: ignore[no-any-return]
 
 
-def log_store_of(container: Container) -> SqlLogStore:
-    found = container.services.get("sandbox_logs")
+def log_store_of(container: Container, name: str = "sandbox_logs") -> SqlLogStore:
+    found = container.services.get(name)
     if not isinstance(found, SqlLogStore):
         raise Unavailable("sandbox logs are not available on this server", code="NOT_CONFIGURED")
     return found
@@ -99,15 +101,20 @@ class LogFollower:
 
 
 async def stream_logs(
-    container: Container, org_id: str, repository: str, sandbox_id: str
+    container: Container,
+    org_id: str,
+    repository: str,
+    sandbox_id: str,
+    store: str = "sandbox_logs",
+    media_type: str = MEDIA_TYPE,
 ) -> Stream:
     sandboxes = sandboxes_of(container)
     await anyio.to_thread.run_sync(sandboxes.in_repository, org_id, repository, sandbox_id)
-    follower = LogFollower(log_store_of(container), sandboxes, sandbox_id)
+    follower = LogFollower(log_store_of(container, store), sandboxes, sandbox_id)
     data, closed = await follower.first()
     return Stream(
         follower.follow(data, closed),
-        media_type=MEDIA_TYPE,
+        media_type=media_type,
         # Proxies must pass live output through as it comes.
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
@@ -125,8 +132,22 @@ STDOUT_RESPONSES = {
 }
 
 
+NETWORK_RESPONSES = {
+    200: ResponseSpec(
+        data_container=str,
+        media_type=NDJSON,
+        description="one JSON object per outbound request of the sandbox (time, sandbox_id, "
+        "method, url, decision, reason, status, bytes_in, bytes_out, duration_ms); streams "
+        "while the sandbox runs and ends when it ends",
+        generate_examples=False,
+    ),
+    **errors(410),
+}
+
+
 class SandboxLogsController(Controller):
-    """`…/sandboxes/{sandbox_id}/logs/stdout` and the legacy `…/combined` alias."""
+    """`…/sandboxes/{sandbox_id}/logs/stdout`, the legacy `…/combined` alias and
+    `…/logs/network`."""
 
     path = (
         "/organizations/{organization:str}/repositories/{repository:str}/sandboxes/{sandbox_id:str}"
@@ -164,3 +185,21 @@ class SandboxLogsController(Controller):
     ) -> Stream:
         """What the official Go CLI streams (`tilde exec`, `sandbox run`, `sandbox logs`)."""
         return await stream_logs(container, org.org_id, repository, sandbox_id)
+
+    @get(
+        "/logs/network",
+        opt={"action": "ReadSandboxLogs"},
+        operation_id="getSandboxNetwork",
+        responses=NETWORK_RESPONSES,  # type: ignore[arg-type]
+    )
+    async def network(
+        self,
+        repository: FromPath[str],
+        sandbox_id: FromPath[str],
+        org: OrgDep,
+        container: ContainerDep,
+    ) -> Stream:
+        """The egress proxy's log: one NDJSON line per request (no bodies, no header values)."""
+        return await stream_logs(
+            container, org.org_id, repository, sandbox_id, "sandbox_network_logs", NDJSON
+        )

@@ -1,0 +1,382 @@
+"""The egress proxy: an HTTP(S) forward proxy on each sandbox network's gateway, the only way
+out of a sandbox.
+
+One asyncio loop (a thread of the worker) serves every sandbox of the process: `open` binds
+`gateway:port` of that sandbox's network (never 0.0.0.0) and accepts only peers from its
+subnet, `close` unbinds it, drops its connections and closes its network log. A request is
+`CONNECT host:port` (a TLS tunnel) or an absolute-form `GET http://host/…` (forwarded with
+`Connection: close`, one request per client connection). Each is judged by the network
+policies (`judge`, cached by the caller), then the destination is resolved once, every address
+is checked against the baseline (`AddressPolicy`), and the proxy connects to an address that
+passed — a hostname that later resolves elsewhere changes nothing. A refused request gets
+`403` with a short reason. Every request becomes one NDJSON line of the sandbox's network log
+(no bodies, no header values), written by a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import queue
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import structlog
+
+from application.sandboxes.ports import SandboxNetwork
+from domain.sandboxes.egress import AddressPolicy, EgressRequest, Verdict, parse_address
+from infra.sandboxes.logs import SqlLogStore
+
+log = structlog.get_logger("tilde.egress")
+
+Judge = Callable[[str, EgressRequest], Verdict]
+HEAD_LIMIT = 64 * 1024
+CHUNK = 256 * 1024
+CONNECT_TIMEOUT = 10.0
+# Request headers meant for the proxy, not the upstream (and hop-by-hop ones we replace).
+DROPPED = frozenset({"proxy-connection", "proxy-authorization", "connection", "keep-alive"})
+
+
+# The fields of a network log line, in order (never bodies, never header values).
+FIELDS = ("sandbox_id", "method", "url", "decision", "reason", "status", "bytes_in", "bytes_out",
+          "duration_ms")  # fmt: skip
+
+
+class Refused(Exception):
+    """A request the proxy answers itself (`status`, short reason)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+@dataclass
+class _Served:
+    server: asyncio.AbstractServer
+    subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
+    gateway: str
+    tasks: set[asyncio.Task[None]]
+
+
+class _LogWriter:
+    """Appends log lines from a queue (the loop never waits for the database); lines of one
+    sandbox that queued together become one chunk."""
+
+    def __init__(self, store: SqlLogStore) -> None:
+        self.store = store
+        self.queue: queue.Queue[tuple[str, bytes | threading.Event | None]] = queue.Queue()
+        self.seq: dict[str, int] = {}
+        self.thread = threading.Thread(target=self._run, name="egress-log", daemon=True)
+        self.thread.start()
+
+    def resume(self, sandbox_id: str) -> None:
+        if sandbox_id not in self.seq:
+            self.seq[sandbox_id] = self.store.extent(sandbox_id)[0]
+
+    def write(self, sandbox_id: str, entry: Mapping[str, Any]) -> None:
+        self.queue.put((sandbox_id, json.dumps(entry, separators=(",", ":")).encode() + b"\n"))
+
+    def flush(self, sandbox_id: str) -> None:
+        done = threading.Event()
+        self.queue.put((sandbox_id, done))
+        done.wait(10)
+
+    def stop(self) -> None:
+        self.queue.put(("", None))
+        self.thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while not self.queue.empty() and len(batch) < 1000:
+                batch.append(self.queue.get_nowait())
+            pending: dict[str, list[bytes]] = {}
+            events: list[threading.Event] = []
+            stop = False
+            for sandbox_id, item in batch:
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    events.append(item)
+                else:
+                    pending.setdefault(sandbox_id, []).append(item)
+            for sandbox_id, lines in pending.items():
+                try:
+                    self.resume(sandbox_id)
+                    self.seq[sandbox_id] += 1
+                    self.store.append(sandbox_id, self.seq[sandbox_id], b"".join(lines))
+                except Exception:
+                    log.warning("egress_log_append_failed", sandbox=sandbox_id, exc_info=True)
+            for event in events:
+                event.set()
+            if stop:
+                return
+
+
+class EgressProxy:
+    """A `NetworkService`: the forward proxy of every sandbox this worker runs."""
+
+    def __init__(
+        self,
+        *,
+        port: int,
+        addresses: Callable[[], AddressPolicy],
+        judge: Judge,
+        logs: SqlLogStore,
+        resolve: Callable[[str, int], Awaitable[list[str]]] | None = None,
+        forget: Callable[[str], None] | None = None,
+    ) -> None:
+        self.forget = forget
+        self.port = port
+        self.addresses = addresses
+        self.judge = judge
+        self.logs = logs
+        self.resolve = resolve or self._resolve
+        self.writer = _LogWriter(logs)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="egress", daemon=True)
+        self.thread.start()
+        self.served: dict[str, _Served] = {}
+
+    # -- NetworkService ---------------------------------------------------------------------
+    def environment(self, sandbox_id: str, network: SandboxNetwork) -> dict[str, str]:
+        proxy = f"http://{network.gateway}:{self.port}"
+        no_proxy = f"localhost,127.0.0.1,::1,{network.gateway}"
+        return {
+            "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy,
+            "https_proxy": proxy, "NO_PROXY": no_proxy, "no_proxy": no_proxy,
+        }  # fmt: skip
+
+    def open(self, sandbox_id: str, network: SandboxNetwork) -> None:
+        self._call(self._open(sandbox_id, network))
+
+    def close(self, sandbox_id: str) -> None:
+        self._call(self._close(sandbox_id))
+        self.writer.flush(sandbox_id)
+        self.writer.seq.pop(sandbox_id, None)
+        self.logs.close(sandbox_id)
+        if self.forget is not None:
+            self.forget(sandbox_id)
+
+    def shutdown(self) -> None:
+        for sandbox_id in list(self.served):
+            self._call(self._close(sandbox_id))
+        self.writer.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    def _call(self, coroutine: Awaitable[Any]) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)  # type: ignore[arg-type]
+        return future.result(30)
+
+    async def _open(self, sandbox_id: str, network: SandboxNetwork) -> None:
+        if sandbox_id in self.served:
+            return
+        await asyncio.to_thread(self.writer.resume, sandbox_id)
+        served = _Served(None, ipaddress.ip_network(network.subnet), network.gateway, set())  # type: ignore[arg-type]
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            served.tasks.add(task)
+            try:
+                await self._serve(sandbox_id, served, reader, writer)
+            finally:
+                served.tasks.discard(task)
+                writer.close()
+
+        served.server = await asyncio.start_server(
+            accept, host=network.gateway, port=self.port, reuse_address=True, limit=HEAD_LIMIT
+        )
+        self.served[sandbox_id] = served
+        log.info("egress_proxy_open", sandbox=sandbox_id, gateway=network.gateway, port=self.port)
+
+    async def _close(self, sandbox_id: str) -> None:
+        served = self.served.pop(sandbox_id, None)
+        if served is None:
+            return
+        served.server.close()
+        for task in list(served.tasks):
+            task.cancel()
+        await served.server.wait_closed()
+
+    # -- one client connection --------------------------------------------------------------
+    async def _serve(
+        self,
+        sandbox_id: str,
+        served: _Served,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        peer = writer.get_extra_info("peername")
+        if not peer or parse_address(peer[0]) not in served.subnet:
+            return  # not this sandbox: say nothing
+        started = time.monotonic()
+        entry: dict[str, Any] = {"sandbox_id": sandbox_id, "method": "", "url": "", "status": None}
+        counts = [0, 0]  # bytes from upstream (in), bytes to upstream (out)
+        try:
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+                return
+            method, host, port, upstream_head = _parse(head, entry)
+            address = await self._decide(sandbox_id, EgressRequest(host, port, method), entry)
+            try:
+                up_reader, up_writer = await asyncio.wait_for(
+                    asyncio.open_connection(address, port, limit=CHUNK), CONNECT_TIMEOUT
+                )
+            except (OSError, TimeoutError) as e:
+                raise Refused(502, f"upstream unreachable: {type(e).__name__}") from None
+            try:
+                if method == "CONNECT":
+                    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                else:
+                    up_writer.write(upstream_head)
+                    counts[1] += len(upstream_head)
+                await _relay(reader, writer, up_reader, up_writer, counts, entry, method)
+            finally:
+                up_writer.close()
+        except Refused as refused:
+            entry.setdefault("decision", "allow" if refused.status == 502 else "deny")
+            entry["reason"] = refused.reason
+            entry["status"] = refused.status if refused.status != 403 else None
+            body = f"tilde egress proxy: {refused.reason}\n".encode()
+            status = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[refused.status]
+            writer.write(
+                f"HTTP/1.1 {refused.status} {status}\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            with contextlib.suppress(OSError):
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if entry.get("method"):
+                entry.setdefault("decision", "allow")
+                entry.setdefault("reason", "")
+                entry["bytes_in"], entry["bytes_out"] = counts
+                entry["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
+                now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                self.writer.write(sandbox_id, {"time": now, **{k: entry[k] for k in FIELDS}})
+
+    async def _decide(self, sandbox_id: str, request: EgressRequest, entry: dict[str, Any]) -> str:
+        """The address to connect to; `Refused(403)` with the reason otherwise."""
+        verdict, baseline = await asyncio.to_thread(
+            lambda: (self.judge(sandbox_id, request), self.addresses())
+        )
+        if not verdict.allowed:
+            raise Refused(403, verdict.reason)
+        literal = parse_address(request.host)
+        try:
+            found = [request.host] if literal else await self.resolve(request.host, request.port)
+        except OSError:
+            raise Refused(502, f"cannot resolve {request.host}") from None
+        reasons = []
+        for candidate in found:
+            address = parse_address(candidate)
+            if address is None:
+                continue
+            why = baseline.check_address(address)
+            if not why:
+                entry["decision"], entry["reason"] = "allow", verdict.reason
+                return str(address)
+            reasons.append(why)
+        shown = f"{request.host} is" if literal else f"{request.host} resolves to"
+        raise Refused(403, f"{shown} {reasons[0] if reasons else 'no address'}")
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+        return [str(info[4][0]) for info in infos]
+
+
+def _parse(head: bytes, entry: dict[str, Any]) -> tuple[str, str, int, bytes]:
+    """(method, host, port, the head to send upstream) of a proxy request; fills `entry`."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise Refused(400, "malformed request line")
+    method, target, _version = parts[0].upper(), parts[1], parts[2]
+    entry["method"] = method
+    if method == "CONNECT":
+        entry["url"] = target
+        host, _, port_text = target.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port_text.isdigit():
+            raise Refused(400, "CONNECT needs host:port")
+        return method, host.lower(), int(port_text), b""
+    url = urlsplit(target)
+    if url.scheme != "http" or not url.hostname:
+        raise Refused(400, "only absolute http:// URLs and CONNECT are proxied")
+    try:
+        port = url.port or 80
+    except ValueError:
+        raise Refused(400, "invalid port") from None
+    host = url.hostname.lower()
+    shown = f"[{host}]" if ":" in host else host
+    path = url.path or "/"
+    entry["url"] = f"http://{shown}:{port}{path}"  # no query string: it may carry tokens
+    out = [f"{method} {path}{'?' + url.query if url.query else ''} HTTP/1.1"]
+    for line in lines[1:]:
+        if not line:
+            continue
+        name = line.split(":", 1)[0].strip().lower()
+        if name not in DROPPED:
+            out.append(line)
+    out.append("Connection: close")
+    return method, host, port, ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+
+
+async def _pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    counts: list[int],
+    index: int,
+    first: Callable[[bytes], None] | None = None,
+) -> None:
+    try:
+        while data := await reader.read(CHUNK):
+            if first is not None:
+                first(data)
+                first = None
+            counts[index] += len(data)
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (OSError, asyncio.IncompleteReadError):
+        pass
+
+
+async def _relay(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    up_reader: asyncio.StreamReader,
+    up_writer: asyncio.StreamWriter,
+    counts: list[int],
+    entry: dict[str, Any],
+    method: str,
+) -> None:
+    """Both directions until the upstream is done (its answer read to the end)."""
+
+    def status(data: bytes) -> None:
+        line = data.split(b"\r\n", 1)[0].split(b" ")
+        if method != "CONNECT" and len(line) > 1 and line[1].isdigit():
+            entry["status"] = int(line[1])
+
+    outgoing = asyncio.create_task(_pipe(client_reader, up_writer, counts, 1))
+    try:
+        await _pipe(up_reader, client_writer, counts, 0, status)
+    finally:
+        outgoing.cancel()
