@@ -94,9 +94,9 @@ class AddressPolicy:
     def check_address(self, address: Address) -> str:
         """'' when a sandbox may connect to `address`, else why not."""
         address = _unwrap(address)
-        if address in self.own:
-            return "the server's own address"
         reason = _baseline_reason(address)
+        if address in self.own:
+            return reason if reason in NEVER else "the server's own address"
         if not reason:
             return ""
         if reason not in NEVER and any(

@@ -287,6 +287,8 @@ class EgressProxy:
             if address is None:
                 continue
             why = baseline.check_address(address)
+            if any(address == parse_address(s.gateway) for s in self.served.values()):
+                why = "the server's own address"  # a gateway newer than the address list
             if not why:
                 entry["decision"], entry["reason"] = "allow", verdict.reason
                 return str(address)
