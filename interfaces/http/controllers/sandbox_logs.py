@@ -135,10 +135,11 @@ STDOUT_RESPONSES = {
 NETWORK_RESPONSES = {
     200: ResponseSpec(
         data_container=str,
-        media_type=NDJSON,
-        description="one JSON object per outbound request of the sandbox (time, sandbox_id, "
-        "method, url, decision, reason, status, bytes_in, bytes_out, duration_ms); streams "
-        "while the sandbox runs and ends when it ends",
+        # The spec's type; the answer's Content-Type is application/x-ndjson (COMPAT §5.5).
+        media_type="text/plain",
+        description="NDJSON (Content-Type application/x-ndjson): one JSON object per outbound "
+        "request of the sandbox (time, sandbox_id, method, url, decision, reason, status, "
+        "bytes_in, bytes_out, duration_ms); streams while the sandbox runs and ends when it ends",
         generate_examples=False,
     ),
     **errors(410),
