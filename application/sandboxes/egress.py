@@ -62,6 +62,15 @@ class EgressJudge:
                 cached[1][request] = verdict
         return verdict
 
+    def quick(self, sandbox_id: str, request: EgressRequest) -> Verdict | None:
+        """The cached verdict when it is current and needs no I/O (the proxy's fast path,
+        taken on its event loop); None otherwise (ask `__call__` in a thread)."""
+        who = self._who.get(sandbox_id)
+        cached = self._cache.get(sandbox_id)
+        if who is None or cached is None or self.authorizer.cached(who[0]) is not cached[0]:
+            return None
+        return cached[1].get(request)
+
     def forget(self, sandbox_id: str) -> None:
         """The sandbox ended."""
         with self._lock:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,13 +34,13 @@ import structlog
 
 from application.sandboxes.ports import SandboxNetwork
 from domain.sandboxes.egress import AddressPolicy, EgressRequest, Verdict, parse_address
+from infra.sandboxes.egress_relay import relay
 from infra.sandboxes.logs import SqlLogStore
 
 log = structlog.get_logger("tilde.egress")
 
 Judge = Callable[[str, EgressRequest], Verdict]
 HEAD_LIMIT = 64 * 1024
-CHUNK = 256 * 1024
 CONNECT_TIMEOUT = 10.0
 # Request headers meant for the proxy, not the upstream (and hop-by-hop ones we replace).
 DROPPED = frozenset({"proxy-connection", "proxy-authorization", "connection", "keep-alive"})
@@ -61,10 +61,13 @@ class Refused(Exception):
 
 @dataclass
 class _Served:
-    server: asyncio.AbstractServer
+    listener: socket.socket
     subnet: ipaddress.IPv4Network | ipaddress.IPv6Network
     gateway: str
-    tasks: set[asyncio.Task[None]]
+    accepting: asyncio.Task[None] | None = None
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Sockets of this sandbox's connections (shut when it ends: relay threads return).
+    sockets: set[socket.socket] = field(default_factory=set)
 
 
 class _LogWriter:
@@ -142,7 +145,7 @@ class EgressProxy:
         self.logs = logs
         self.resolve = resolve or self._resolve
         self.writer = _LogWriter(logs)
-        self.loop = asyncio.new_event_loop()
+        self.loop = _new_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="egress", daemon=True)
         self.thread.start()
         self.served: dict[str, _Served] = {}
@@ -182,85 +185,97 @@ class EgressProxy:
         if sandbox_id in self.served:
             return
         await asyncio.to_thread(self.writer.resume, sandbox_id)
-        served = _Served(None, ipaddress.ip_network(network.subnet), network.gateway, set())  # type: ignore[arg-type]
-
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            served.tasks.add(task)
-            try:
-                await self._serve(sandbox_id, served, reader, writer)
-            finally:
-                served.tasks.discard(task)
-                writer.close()
-
-        served.server = await asyncio.start_server(
-            accept, host=network.gateway, port=self.port, reuse_address=True, limit=HEAD_LIMIT
-        )
+        family = socket.AF_INET6 if ":" in network.gateway else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((network.gateway, self.port))  # this sandbox's gateway only
+            listener.listen(128)
+            listener.setblocking(False)
+        except OSError:
+            listener.close()
+            raise
+        served = _Served(listener, ipaddress.ip_network(network.subnet), network.gateway)
+        served.accepting = asyncio.create_task(self._accept(sandbox_id, served))
         self.served[sandbox_id] = served
         log.info("egress_proxy_open", sandbox=sandbox_id, gateway=network.gateway, port=self.port)
+
+    async def _accept(self, sandbox_id: str, served: _Served) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, peer = await loop.sock_accept(served.listener)
+            except OSError:
+                if served.listener.fileno() < 0:
+                    return
+                await asyncio.sleep(0.05)  # e.g. out of descriptors: do not spin
+                continue
+            if parse_address(peer[0]) not in served.subnet:
+                conn.close()  # not this sandbox: say nothing
+                continue
+            conn.setblocking(False)
+            task = asyncio.create_task(self._serve(sandbox_id, served, conn))
+            served.tasks.add(task)
+            task.add_done_callback(served.tasks.discard)
 
     async def _close(self, sandbox_id: str) -> None:
         served = self.served.pop(sandbox_id, None)
         if served is None:
             return
-        served.server.close()
+        if served.accepting is not None:
+            served.accepting.cancel()
+        served.listener.close()
+        for sock in list(served.sockets):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         for task in list(served.tasks):
             task.cancel()
-        await served.server.wait_closed()
+        if served.tasks:
+            await asyncio.wait(list(served.tasks), timeout=5)
 
     # -- one client connection --------------------------------------------------------------
-    async def _serve(
-        self,
-        sandbox_id: str,
-        served: _Served,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
-        peer = writer.get_extra_info("peername")
-        if not peer or parse_address(peer[0]) not in served.subnet:
-            return  # not this sandbox: say nothing
+    async def _serve(self, sandbox_id: str, served: _Served, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
         started = time.monotonic()
         entry: dict[str, Any] = {"sandbox_id": sandbox_id, "method": "", "url": "", "status": None}
         counts = [0, 0]  # bytes from upstream (in), bytes to upstream (out)
+        upstream: socket.socket | None = None
+        served.sockets.add(conn)
         try:
-            try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-                return
+            head, rest = await asyncio.wait_for(_read_head(loop, conn), 30)
             method, host, port, upstream_head = _parse(head, entry)
             address = await self._decide(sandbox_id, EgressRequest(host, port, method), entry)
+            upstream = socket.socket(
+                socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM
+            )
+            upstream.setblocking(False)
+            served.sockets.add(upstream)
             try:
-                up_reader, up_writer = await asyncio.wait_for(
-                    asyncio.open_connection(address, port, limit=CHUNK), CONNECT_TIMEOUT
+                await asyncio.wait_for(
+                    loop.sock_connect(upstream, (address, port)), CONNECT_TIMEOUT
                 )
             except (OSError, TimeoutError) as e:
                 raise Refused(502, f"upstream unreachable: {type(e).__name__}") from None
-            try:
-                if method == "CONNECT":
-                    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                else:
-                    up_writer.write(upstream_head)
-                    counts[1] += len(upstream_head)
-                await _relay(reader, writer, up_reader, up_writer, counts, entry, method)
-            finally:
-                up_writer.close()
+            if method == "CONNECT":
+                await loop.sock_sendall(conn, b"HTTP/1.1 200 Connection established\r\n\r\n")
+            first = upstream_head + rest
+            if first:
+                await loop.sock_sendall(upstream, first)
+                counts[1] += len(first)
+            await self._relay(conn, upstream, counts, entry, method)
         except Refused as refused:
             entry.setdefault("decision", "allow" if refused.status == 502 else "deny")
             entry["reason"] = refused.reason
             entry["status"] = refused.status if refused.status != 403 else None
-            body = f"tilde egress proxy: {refused.reason}\n".encode()
-            status = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[refused.status]
-            writer.write(
-                f"HTTP/1.1 {refused.status} {status}\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                + body
-            )
             with contextlib.suppress(OSError):
-                await writer.drain()
-        except (OSError, asyncio.IncompleteReadError):
+                await loop.sock_sendall(conn, _refusal(refused))
+        except (OSError, TimeoutError, _NoHead):
             pass
         finally:
+            for sock in (conn, upstream):
+                if sock is not None:
+                    served.sockets.discard(sock)
+                    sock.close()
             if entry.get("method"):
                 entry.setdefault("decision", "allow")
                 entry.setdefault("reason", "")
@@ -269,11 +284,40 @@ class EgressProxy:
                 now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
                 self.writer.write(sandbox_id, {"time": now, **{k: entry[k] for k in FIELDS}})
 
+    async def _relay(
+        self,
+        conn: socket.socket,
+        upstream: socket.socket,
+        counts: list[int],
+        entry: dict[str, Any],
+        method: str,
+    ) -> None:
+        """The bytes move in threads of their own (`egress_relay`); this task waits."""
+
+        def status(data: bytes) -> None:
+            line = data.split(b"\r\n", 1)[0].split(b" ")
+            if len(line) > 1 and line[1].isdigit():
+                entry["status"] = int(line[1])
+
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+
+        def run() -> None:
+            try:
+                relay(conn, upstream, counts, None if method == "CONNECT" else status)
+            finally:
+                loop.call_soon_threadsafe(_resolve_future, done)
+
+        threading.Thread(target=run, name="egress-relay", daemon=True).start()
+        await done
+
     async def _decide(self, sandbox_id: str, request: EgressRequest, entry: dict[str, Any]) -> str:
         """The address to connect to; `Refused(403)` with the reason otherwise."""
-        verdict, baseline = await asyncio.to_thread(
-            lambda: (self.judge(sandbox_id, request), self.addresses())
-        )
+        quick = getattr(self.judge, "quick", None)
+        verdict: Verdict | None = quick(sandbox_id, request) if quick is not None else None
+        if verdict is None:
+            verdict = await asyncio.to_thread(self.judge, sandbox_id, request)
+        baseline = self.addresses()
         if not verdict.allowed:
             raise Refused(403, verdict.reason)
         literal = parse_address(request.host)
@@ -301,6 +345,15 @@ class EgressProxy:
             host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
         )
         return [str(info[4][0]) for info in infos]
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (uvicorn's standard extra brings it: faster relaying)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def _parse(head: bytes, entry: dict[str, Any]) -> tuple[str, str, int, bytes]:
@@ -340,45 +393,34 @@ def _parse(head: bytes, entry: dict[str, Any]) -> tuple[str, str, int, bytes]:
     return method, host, port, ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
 
 
-async def _pipe(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    counts: list[int],
-    index: int,
-    first: Callable[[bytes], None] | None = None,
-) -> None:
-    try:
-        while data := await reader.read(CHUNK):
-            if first is not None:
-                first(data)
-                first = None
-            counts[index] += len(data)
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (OSError, asyncio.IncompleteReadError):
-        pass
+def _resolve_future(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
-async def _relay(
-    client_reader: asyncio.StreamReader,
-    client_writer: asyncio.StreamWriter,
-    up_reader: asyncio.StreamReader,
-    up_writer: asyncio.StreamWriter,
-    counts: list[int],
-    entry: dict[str, Any],
-    method: str,
-) -> None:
-    """Both directions until the upstream is done (its answer read to the end)."""
+class _NoHead(Exception):
+    """The client closed or sent something that is not an HTTP head."""
 
-    def status(data: bytes) -> None:
-        line = data.split(b"\r\n", 1)[0].split(b" ")
-        if method != "CONNECT" and len(line) > 1 and line[1].isdigit():
-            entry["status"] = int(line[1])
 
-    outgoing = asyncio.create_task(_pipe(client_reader, up_writer, counts, 1))
-    try:
-        await _pipe(up_reader, client_writer, counts, 0, status)
-    finally:
-        outgoing.cancel()
+async def _read_head(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> tuple[bytes, bytes]:
+    """(the request head, bytes received after it)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        if len(data) > HEAD_LIMIT:
+            raise _NoHead
+        more = await loop.sock_recv(conn, 16384)
+        if not more:
+            raise _NoHead
+        data += more
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head + b"\r\n\r\n", rest
+
+
+def _refusal(refused: Refused) -> bytes:
+    body = f"tilde egress proxy: {refused.reason}\n".encode()
+    status = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[refused.status]
+    return (
+        f"HTTP/1.1 {refused.status} {status}\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )

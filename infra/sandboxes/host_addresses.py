@@ -71,10 +71,17 @@ class HostAddressPolicy:
         self._at = time.monotonic()
 
     def __call__(self) -> AddressPolicy:
-        if time.monotonic() - self._at > self.ttl:
-            with self._lock:
-                if time.monotonic() - self._at > self.ttl:
-                    own = AddressPolicy.build(own_addresses(), [])
-                    self._policy = AddressPolicy(own.own, self._policy.allowed)
-                    self._at = time.monotonic()
+        """Never blocks: a stale list is refreshed in the background (the proxy also treats
+        the gateways it serves as ours, so a new sandbox bridge is covered at once)."""
+        if time.monotonic() - self._at > self.ttl and self._lock.acquire(blocking=False):
+            self._at = time.monotonic()
+            threading.Thread(target=self._refresh, name="egress-addresses", daemon=True).start()
         return self._policy
+
+    def _refresh(self) -> None:
+        try:
+            own = AddressPolicy.build(own_addresses(), [])
+            self._policy = AddressPolicy(own.own, self._policy.allowed)
+        finally:
+            self._at = time.monotonic()
+            self._lock.release()
