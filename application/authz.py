@@ -76,8 +76,11 @@ class OrgSnapshot:
         memberships: dict[str, list[str]],
         attachments: dict[str, list[str]],
         policies: dict[str, PolicyInfo],
+        egress_default_allow: bool = True,
     ) -> None:
         self.org_id = org_id
+        # Sandboxes reach public destinations no network statement names (else: denied).
+        self.egress_default_allow = egress_default_allow
         self.name = name
         self.display_name = display_name
         self.members = members  # user id -> joined at

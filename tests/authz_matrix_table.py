@@ -108,6 +108,8 @@ ORG_ROUTES: dict[tuple[str, str], Entry] = {
     ("GET", ORG): Entry(),
     ("DELETE", ORG): Entry(lambda w, p: Call(world=w.fresh_world())),
     ("GET", ORG + "/audit"): Entry(),
+    ("GET", ORG + "/network-settings"): Entry(),
+    ("PUT", ORG + "/network-settings"): Entry(lambda w, p: Call(body={"egress_default": "allow"})),
     ("GET", ORG + "/members"): Entry(),
     ("POST", ORG + "/members"): Entry(
         lambda w, p: Call(body={"username": create_user(w.container)["username"]})

@@ -93,6 +93,19 @@ class OrganizationCommands(OrganizationsBase):
 
         return self.retrying(command)
 
+    def set_egress_default(
+        self, org_id: str, value: object, principal: Principal
+    ) -> Result[Organization]:
+        """The organization's network default for sandboxes ("allow" public destinations,
+        or "deny" what no network policy allows); authorized by the route's action."""
+
+        def command() -> Result[Organization]:
+            org = self.organization(org_id)
+            org.set_egress_default(value, principal.actor)
+            return Result(org, (self.record(org),))
+
+        return self.retrying(command)
+
     def deleted_organization(self, org_id: str) -> Organization:
         """A deleted, not yet purged organization by id (NotFound otherwise)."""
         try:

@@ -28,7 +28,7 @@ class EgressJudge:
         self,
         authorizer: Authorizer,
         sandbox: Callable[[str], SandboxFacts],
-        default_allow: Callable[[OrgSnapshot], bool] = lambda snap: True,
+        default_allow: Callable[[OrgSnapshot], bool] = lambda snap: snap.egress_default_allow,
     ) -> None:
         self.authorizer = authorizer
         self.sandbox = sandbox

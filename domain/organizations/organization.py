@@ -6,9 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from domain.shared.errors import Conflict, NotFound
+from domain.shared.errors import Conflict, Invalid, NotFound
 from domain.shared.scoped import OrgAggregate, OrgCreated, OrgEvent, start_state
 from domain.shared.values import Actor, stamp
+
+# What a sandbox may reach when no network statement of its principal applies.
+EGRESS_DEFAULTS = ("allow", "deny")
 
 
 class Organization(OrgAggregate):
@@ -44,6 +47,15 @@ class Organization(OrgAggregate):
         def apply(self, org: Organization) -> None:
             org.members = {k: v for k, v in org.members.items() if k != self.user_id}
 
+    class EgressDefaultSet(OrgEvent):
+        """Whether sandboxes may reach public destinations no network statement names
+        ("allow", the default) or only what network policies allow ("deny")."""
+
+        egress_default: str
+
+        def apply(self, org: Organization) -> None:
+            org.egress_default = self.egress_default
+
     class Deleted(OrgEvent):
         """The organization was deleted (soft: restorable until garbage collection purges it)."""
 
@@ -68,6 +80,7 @@ class Organization(OrgAggregate):
         name: str
         display_name: str
         members: dict[str, str]
+        egress_default: str
         deleted_on: datetime | None
         purged: bool
 
@@ -93,6 +106,13 @@ class Organization(OrgAggregate):
         if self.is_member(user_id):
             raise Conflict("the user is already a member of this organization")
         self._act(self.MemberAdded, actor, user_id=user_id, via=via)
+
+    def set_egress_default(self, value: object, actor: Actor) -> None:
+        if self.deleted:
+            raise NotFound("organization not found")
+        if value not in EGRESS_DEFAULTS:
+            raise Invalid('egress_default must be "allow" or "deny"')
+        self._act(self.EgressDefaultSet, actor, egress_default=value)
 
     def remove_member(self, user_id: str, actor: Actor) -> None:
         if not self.is_member(user_id):

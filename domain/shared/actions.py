@@ -139,6 +139,7 @@ _ORGANIZATION = [
     ("TestConnector", "Test a connector's credentials", _CONNECTOR),
     ("CreateRepository", "Create a repository", ("repository",)),
     ("ListRepositories", "List the organization's repositories", _ORG),
+    ("UpdateNetworkSettings", "Switch the sandboxes' network default (allow or deny)", _ORG),
 ]
 _REPO = ("repository",)
 _OBJECT = ("repository", "path")

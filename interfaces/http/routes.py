@@ -27,6 +27,7 @@ from interfaces.http.controllers.invitations import (
 )
 from interfaces.http.controllers.keys import ApiKeysController
 from interfaces.http.controllers.me import MeController
+from interfaces.http.controllers.network_settings import NetworkSettingsController
 from interfaces.http.controllers.object_reads import ObjectReadsController
 from interfaces.http.controllers.objects import ObjectsController
 from interfaces.http.controllers.organizations import OrganizationsController
@@ -57,6 +58,7 @@ IDENTITY: list[Any] = [
 ]
 ORGANIZATIONS: list[Any] = [
     OrganizationsController,
+    NetworkSettingsController,
     OrgInvitationsController,
     MyInvitationsController,
     InvitationTokenController,

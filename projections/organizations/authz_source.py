@@ -10,6 +10,7 @@ from application.principal import Principal
 from domain.organizations.policy_language import compile_policy
 from domain.shared.ids import parse_uuid
 from projections.base import Reader
+from projections.organizations.organizations import egress_default
 
 # The views a snapshot reads: `catch_up` brings them to the organizations log's head.
 AUTHZ_VIEWS = ("organizations", "groups", "policies", "principals")
@@ -105,6 +106,7 @@ class SqlAuthzSource:
             memberships=dict(memberships),
             attachments=dict(attachments),
             policies=policies,
+            egress_default_allow=egress_default(self.db, org_id) == "allow",
         )
 
     def organizations_of(self, principal: Principal) -> list[str]:

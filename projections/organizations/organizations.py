@@ -13,6 +13,7 @@ class OrganizationsView(View):
     """One row per organization and one per membership."""
 
     name = "organizations"
+    version = 2  # 2: org_network_settings
     follows = {
         "organizations": (
             Organization.Created,
@@ -21,9 +22,10 @@ class OrganizationsView(View):
             Organization.Deleted,
             Organization.Restored,
             Organization.Purged,
+            Organization.EgressDefaultSet,
         )
     }
-    tables = ("organizations", "org_members")
+    tables = ("organizations", "org_members", "org_network_settings")
 
     def create_statements(self, dialect: str) -> list[str]:
         return [
@@ -36,7 +38,17 @@ class OrganizationsView(View):
             " organization_id TEXT NOT NULL, user_id TEXT NOT NULL, joined_at TEXT NOT NULL,"
             " via TEXT NOT NULL, PRIMARY KEY (organization_id, user_id))",
             "CREATE INDEX IF NOT EXISTS org_members_user ON org_members (user_id)",
+            "CREATE TABLE IF NOT EXISTS org_network_settings ("
+            " organization_id TEXT PRIMARY KEY, egress_default TEXT NOT NULL)",
         ]
+
+    @on(Organization.EgressDefaultSet)
+    def _egress_default(self, cur: Cursor, e: Organization.EgressDefaultSet) -> None:
+        cur.execute(
+            "INSERT INTO org_network_settings (organization_id, egress_default) VALUES (?, ?)"
+            " ON CONFLICT (organization_id) DO UPDATE SET egress_default = excluded.egress_default",
+            (e.organization_id, e.egress_default),
+        )
 
     @on(Organization.Created)
     def _created(self, cur: Cursor, e: Organization.Created) -> None:
@@ -80,6 +92,9 @@ class OrganizationsView(View):
     def _purged(self, cur: Cursor, e: Organization.Purged) -> None:
         # Gone for good: the name may name another organization now.
         cur.execute("DELETE FROM org_members WHERE organization_id = ?", (e.organization_id,))
+        cur.execute(
+            "DELETE FROM org_network_settings WHERE organization_id = ?", (e.organization_id,)
+        )
         cur.execute("DELETE FROM organizations WHERE id = ?", (e.organization_id,))
 
 
@@ -132,3 +147,11 @@ def live_organizations(db: Reader) -> list[dict[str, Any]]:
         _org(r)
         for r in db.query("SELECT * FROM organizations WHERE deleted = ? ORDER BY name", (False,))
     ]
+
+
+def egress_default(db: Reader, org_id: str) -> str:
+    """ "allow" or "deny" (docs/policies.md, network policies)."""
+    row = db.query_one(
+        "SELECT egress_default FROM org_network_settings WHERE organization_id = ?", (org_id,)
+    )
+    return str(row["egress_default"]) if row else "allow"

@@ -12,6 +12,12 @@ class CreateOrgRequest(Lenient):
     display_name: str
 
 
+class NetworkSettings(Out):
+    """The organization's network default for sandboxes: "allow" or "deny"."""
+
+    egress_default: str
+
+
 class AddMemberRequest(Lenient):
     username: str
 
