@@ -118,6 +118,9 @@ def test_requests_go_through_the_proxy_are_policed_and_logged(
         sandbox = repo.sandboxes.create(
             image=PYTHON_IMAGE, command=["python3", "-c", INSIDE, *args, "120"]
         )
+        # busybox wget honours http_proxy too (in a sandbox of its own, running meanwhile).
+        fetch = f"wget -q -O - http://{upstream}:8080/hello.txt"
+        wget = repo.sandboxes.create(image=BUSYBOX_IMAGE, command=["sh", "-c", fetch])
         # Live: the network log streams while the sandbox still runs.
         entries = []
         with sandbox.status().network() as stream:
@@ -160,6 +163,13 @@ def test_requests_go_through_the_proxy_are_policed_and_logged(
             "localhost",
         }
         assert "secret" not in json.dumps(entries)
+
+        assert ended(wget).state == "done"
+        with wget.status().stdout() as stream:
+            assert list(stream) == ["hello-upstream"]
+        with wget.status().network() as stream:
+            (fetched,) = [json.loads(line) for line in stream]
+        assert (fetched["decision"], fetched["status"]) == ("allow", 200)
 
         # An organization network policy denying the upstream turns the same request into deny.
         policy = org.policies.create("no-upstream", f'deny Egress(host="{upstream}")\n')
