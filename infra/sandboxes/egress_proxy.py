@@ -42,6 +42,8 @@ log = structlog.get_logger("tilde.egress")
 Judge = Callable[[str, EgressRequest], Verdict]
 HEAD_LIMIT = 64 * 1024
 CONNECT_TIMEOUT = 10.0
+# Connections of one sandbox at once (each relaying one costs two threads).
+MAX_CONNECTIONS = 256
 # Request headers meant for the proxy, not the upstream (and hop-by-hop ones we replace).
 DROPPED = frozenset({"proxy-connection", "proxy-authorization", "connection", "keep-alive"})
 
@@ -210,8 +212,8 @@ class EgressProxy:
                     return
                 await asyncio.sleep(0.05)  # e.g. out of descriptors: do not spin
                 continue
-            if parse_address(peer[0]) not in served.subnet:
-                conn.close()  # not this sandbox: say nothing
+            if parse_address(peer[0]) not in served.subnet or len(served.tasks) >= MAX_CONNECTIONS:
+                conn.close()  # not this sandbox (say nothing), or too many at once
                 continue
             conn.setblocking(False)
             task = asyncio.create_task(self._serve(sandbox_id, served, conn))
@@ -225,13 +227,15 @@ class EgressProxy:
         if served.accepting is not None:
             served.accepting.cancel()
         served.listener.close()
+        # Shutting the sockets ends every phase (reads see EOF, relay threads return); the
+        # tasks then close them — never while a relay thread still splices on them.
         for sock in list(served.sockets):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        for task in list(served.tasks):
-            task.cancel()
         if served.tasks:
-            await asyncio.wait(list(served.tasks), timeout=5)
+            _, pending = await asyncio.wait(list(served.tasks), timeout=5)
+            for task in pending:
+                task.cancel()
 
     # -- one client connection --------------------------------------------------------------
     async def _serve(self, sandbox_id: str, served: _Served, conn: socket.socket) -> None:
@@ -271,6 +275,10 @@ class EgressProxy:
                 await loop.sock_sendall(conn, _refusal(refused))
         except (OSError, TimeoutError, _NoHead):
             pass
+        except Exception:  # a bug must not pass silently (the connection just closes)
+            log.warning("egress_request_failed", sandbox=sandbox_id, exc_info=True)
+            entry.setdefault("decision", "deny")
+            entry["reason"] = "proxy error"
         finally:
             for sock in (conn, upstream):
                 if sock is not None:
@@ -309,7 +317,14 @@ class EgressProxy:
                 loop.call_soon_threadsafe(_resolve_future, done)
 
         threading.Thread(target=run, name="egress-relay", daemon=True).start()
-        await done
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            for sock in (conn, upstream):  # the thread returns; then the caller closes them
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            await asyncio.wait_for(done, 5)
+            raise
 
     async def _decide(self, sandbox_id: str, request: EgressRequest, entry: dict[str, Any]) -> str:
         """The address to connect to; `Refused(403)` with the reason otherwise."""
