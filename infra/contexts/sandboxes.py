@@ -202,9 +202,10 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
         )
         workers.append(worker)
         services["sandbox_worker"] = worker
-        proxy = egress_proxy(shared, app, network_logs, adapters.runtime)
-        network_services.append(proxy)
-        closers.insert(0, proxy.shutdown)
+        if isinstance(adapters.runtime, DockerRuntime):  # bridges on this host to bind on
+            proxy = egress_proxy(shared, app, network_logs)
+            network_services.append(proxy)
+            closers.insert(0, proxy.shutdown)
     # The tree store unmounts the views nobody holds (a re-attached run mounts its view again).
     close_trees = getattr(adapters.trees, "close", None)
     return ContextParts(
@@ -216,16 +217,13 @@ def build(shared: Shared, adapters: SandboxAdapters | None = None) -> ContextPar
     )
 
 
-def egress_proxy(
-    shared: Shared, app: SandboxesApplication, logs: SqlLogStore, runtime: ContainerRuntime
-) -> EgressProxy:
+def egress_proxy(shared: Shared, app: SandboxesApplication, logs: SqlLogStore) -> EgressProxy:
     """The worker's egress proxy (docs/sandboxes.md): the organization's network policies for
     the sandbox's principal, then the address baseline and the operator's allowlist."""
     settings = shared.settings
     addresses = HostAddressPolicy(settings.sandbox_egress_allow.split(","))
     judge = EgressJudge(shared.get("authorizer", Authorizer), app.sandbox)
-    if isinstance(runtime, DockerRuntime):
-        allow_sandbox_port(settings.sandbox_proxy_port)
+    allow_sandbox_port(settings.sandbox_proxy_port)
     return EgressProxy(
         port=settings.sandbox_proxy_port,
         addresses=addresses,
