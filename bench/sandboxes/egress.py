@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import socket
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from uuid import uuid4
@@ -24,6 +26,7 @@ from application.sandboxes.ports import SandboxNetwork
 from bench.common import Row, Summary, Target, log, ms
 from domain.sandboxes.egress import EgressRequest, Verdict
 from infra.sandboxes.egress_proxy import EgressProxy
+from infra.sandboxes.egress_relay import relay
 from infra.sandboxes.host_addresses import HostAddressPolicy
 from infra.sandboxes.logs import SqlLogStore
 from infra.sql.database import SqliteDatabase
@@ -79,6 +82,24 @@ def _curl(url: str, *proxy: str) -> float:
     return float(out.stdout)
 
 
+def _port_forward(upstream: str) -> tuple[socket.socket, int]:
+    """A bare TCP hop to the upstream with the proxy's relay and nothing else (no parsing, no
+    decision, no log): what one extra TCP connection through this machine costs."""
+    listener = socket.create_server((GATEWAY, 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            up = socket.create_connection((upstream, 8080))
+            threading.Thread(target=relay, args=(conn, up, [0, 0]), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, listener.getsockname()[1]
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     samples = 50 if args.quick else 300
     size_mib = 20 if args.quick else 100
@@ -107,12 +128,15 @@ def run(args: argparse.Namespace) -> list[Row]:
         log(f"egress: {size_mib} MiB downloads x{rounds}: direct, forwarded, tunnelled")
         big = f"http://{upstream}:8080/big"
         proxy_url = f"http://{GATEWAY}:{PORT}"
-        times: dict[str, list[float]] = {"raw": [], "forwarded": [], "tunnelled": []}
+        listener, hop_port = _port_forward(upstream)
+        times: dict[str, list[float]] = {"raw": [], "forwarded": [], "tunnelled": [], "hop": []}
         for _ in range(rounds):  # interleaved, medians: the machine is shared
             times["raw"].append(_curl(big))
+            times["hop"].append(_curl(f"http://{GATEWAY}:{hop_port}/big"))
             times["forwarded"].append(_curl(big, "--proxy", proxy_url))
             times["tunnelled"].append(_curl(big, "--proxy", proxy_url, "--proxytunnel"))
-        raw, forwarded, tunnelled = (statistics.median(times[k]) for k in times)
+        listener.close()
+        raw, forwarded, tunnelled, hop = (statistics.median(times[k]) for k in times)
     finally:
         proxy.close("bench")
         proxy.shutdown()
@@ -142,5 +166,13 @@ def run(args: argparse.Namespace) -> list[Row]:
             size_mib / tunnelled,
             rate,
             Target(">=", 0.8 * rate, "≥ 80 % of direct"),
+        ),
+        Row(
+            f"{size_mib} MiB through a bare TCP hop (floor)",
+            "MiB/s",
+            size_mib / hop,
+            rate,
+            None,
+            {"proxy_vs_hop_forwarded": hop / forwarded, "proxy_vs_hop_tunnel": hop / tunnelled},
         ),
     ]
