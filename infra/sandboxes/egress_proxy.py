@@ -240,7 +240,7 @@ class EgressProxy:
     # -- one client connection --------------------------------------------------------------
     async def _serve(self, sandbox_id: str, served: _Served, conn: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
+        started, started_at = time.monotonic(), datetime.now(UTC)
         entry: dict[str, Any] = {"sandbox_id": sandbox_id, "method": "", "url": "", "status": None}
         counts = [0, 0]  # bytes from upstream (in), bytes to upstream (out)
         upstream: socket.socket | None = None
@@ -248,18 +248,8 @@ class EgressProxy:
         try:
             head, rest = await asyncio.wait_for(_read_head(loop, conn), 30)
             method, host, port, upstream_head = _parse(head, entry)
-            address = await self._decide(sandbox_id, EgressRequest(host, port, method), entry)
-            upstream = socket.socket(
-                socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM
-            )
-            upstream.setblocking(False)
-            served.sockets.add(upstream)
-            try:
-                await asyncio.wait_for(
-                    loop.sock_connect(upstream, (address, port)), CONNECT_TIMEOUT
-                )
-            except (OSError, TimeoutError) as e:
-                raise Refused(502, f"upstream unreachable: {type(e).__name__}") from None
+            addresses = await self._decide(sandbox_id, EgressRequest(host, port, method), entry)
+            upstream = await self._connect(served, addresses, port)
             if method == "CONNECT":
                 await loop.sock_sendall(conn, b"HTTP/1.1 200 Connection established\r\n\r\n")
             first = upstream_head + rest
@@ -289,7 +279,7 @@ class EgressProxy:
                 entry.setdefault("reason", "")
                 entry["bytes_in"], entry["bytes_out"] = counts
                 entry["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
-                now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                now = started_at.isoformat().replace("+00:00", "Z")  # when it was made
                 self.writer.write(sandbox_id, {"time": now, **{k: entry[k] for k in FIELDS}})
 
     async def _relay(
@@ -326,8 +316,30 @@ class EgressProxy:
             await asyncio.wait_for(done, 5)
             raise
 
-    async def _decide(self, sandbox_id: str, request: EgressRequest, entry: dict[str, Any]) -> str:
-        """The address to connect to; `Refused(403)` with the reason otherwise."""
+    async def _connect(self, served: _Served, addresses: list[str], port: int) -> socket.socket:
+        """A connection to the first checked address that answers (each gets its turn)."""
+        loop = asyncio.get_running_loop()
+        failure = "no address"
+        for address in addresses:
+            upstream = socket.socket(
+                socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM
+            )
+            upstream.setblocking(False)
+            served.sockets.add(upstream)
+            try:
+                connecting = loop.sock_connect(upstream, (address, port))
+                await asyncio.wait_for(connecting, CONNECT_TIMEOUT / len(addresses))
+                return upstream
+            except (OSError, TimeoutError) as e:
+                failure = type(e).__name__
+                served.sockets.discard(upstream)
+                upstream.close()
+        raise Refused(502, f"upstream unreachable: {failure}")
+
+    async def _decide(
+        self, sandbox_id: str, request: EgressRequest, entry: dict[str, Any]
+    ) -> list[str]:
+        """The checked addresses to connect to; `Refused(403)` with the reason otherwise."""
         quick = getattr(self.judge, "quick", None)
         verdict: Verdict | None = quick(sandbox_id, request) if quick is not None else None
         if verdict is None:
@@ -340,7 +352,7 @@ class EgressProxy:
             found = [request.host] if literal else await self.resolve(request.host, request.port)
         except OSError:
             raise Refused(502, f"cannot resolve {request.host}") from None
-        reasons = []
+        reasons, allowed = [], []
         for candidate in found:
             address = parse_address(candidate)
             if address is None:
@@ -348,10 +360,13 @@ class EgressProxy:
             why = baseline.check_address(address)
             if any(address == parse_address(s.gateway) for s in self.served.values()):
                 why = "the server's own address"  # a gateway newer than the address list
-            if not why:
-                entry["decision"], entry["reason"] = "allow", verdict.reason
-                return str(address)
-            reasons.append(why)
+            if not why and str(address) not in allowed:
+                allowed.append(str(address))
+            elif why:
+                reasons.append(why)
+        if allowed:
+            entry["decision"], entry["reason"] = "allow", verdict.reason
+            return allowed[:4]
         shown = f"{request.host} is" if literal else f"{request.host} resolves to"
         raise Refused(403, f"{shown} {reasons[0] if reasons else 'no address'}")
 
