@@ -14,11 +14,13 @@ class Principal:
     type: str  # "user" | "role" | "agent"
     id: str
     name: str
-    via: str  # "bearer" | "basic" | "cookie"
+    via: str  # "bearer" | "basic" | "cookie" | "sandbox"
     key_id: str = ""
     login_session_id: str = ""
     organization_id: str = ""
     is_admin: bool = False
+    # Set when a sandbox's `tst-` token authenticated the request (via "sandbox").
+    sandbox_id: str = ""
 
     @property
     def actor(self) -> Actor:

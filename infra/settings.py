@@ -250,6 +250,24 @@ class Settings(BaseSettings):
         description="A worker's claim on a running sandbox, renewed every third of it; a "
         "killed worker's sandboxes are taken over (re-attached or marked lost) after it lapses",
     )
+    sandbox_credentials_port: int = Field(
+        default=7491,
+        ge=1,
+        le=65535,
+        description="TCP port of the credentials endpoint and API relay a worker serves on "
+        "each sandbox's gateway address (TILDE_SANDBOX_CREDENTIALS_URI, TILDE_API_URL)",
+    )
+    sandbox_token_ttl_seconds: int = Field(
+        default=900,
+        ge=180,
+        le=900,
+        description="Lifetime of the tst- tokens sandboxes fetch (refetching renews them)",
+    )
+    sandbox_api_upstream: str = Field(
+        default="",
+        description="Origin workers relay sandboxes' API calls to (the API as this worker "
+        "reaches it, e.g. http://10.0.0.5:8000); default = the public URL",
+    )
     sandbox_janitor_interval_seconds: float = Field(
         default=60.0,
         ge=0,

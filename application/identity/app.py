@@ -17,6 +17,7 @@ from domain.identity.api_key import ApiKey
 from domain.identity.device_authorization import DeviceAuthorization
 from domain.identity.login_session import LoginSession
 from domain.identity.rules import looks_like_email
+from domain.identity.sandbox_credential import SandboxCredential
 from domain.identity.user import User
 from domain.shared.ids import index_id
 from domain.shared.index import IndexEntry
@@ -44,7 +45,7 @@ class IdentityPolicy:
 class IdentityBase(TildeApplication):
     """Ports and lookups the identity command mixins share."""
 
-    snapshotting_intervals = {User: 50, ApiKey: 200}
+    snapshotting_intervals = {User: 50, ApiKey: 200, SandboxCredential: 50}
 
     def __init__(
         self,
@@ -78,8 +79,19 @@ class IdentityBase(TildeApplication):
         self.log_watch = log_watch or LogWatch()
         # Recording a key's use revokes nothing: it must not drop every process's caches.
         self.log_watch.ignore(get_topic(ApiKey.Used))
+        # Nor does handing a sandbox another token (only its revocation does).
+        self.log_watch.ignore(
+            get_topic(SandboxCredential.Created), get_topic(SandboxCredential.TokenIssued)
+        )
         # Resolvers for role and agent keys, registered by the organizations context.
         self.key_owner_resolvers: dict[str, Callable[[ApiKey], Any]] = {}
+        # The live role or agent (type, id, organization id) a sandbox acts as; registered by
+        # the organizations context.
+        self.owner_principal: Callable[[str, str, str], Any] | None = None
+        # Verified sandbox tokens (sha256 -> log generations, principal, token expiry).
+        self.sandbox_token_cache: TTLCache[tuple[tuple[int, ...], Any, Any]] = TTLCache(
+            maxsize=10_000, ttl=300
+        )
 
     # -- lookups -------------------------------------------------------------------------
     def index_owner(self, kind: str, key: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 from uuid import uuid4
 
@@ -232,19 +233,19 @@ class PrincipalCommands(OrganizationsBase):
     # -- authentication of role and agent keys ---------------------------------------------
     def principal_for_key(self, key: ApiKey) -> Principal | None:
         """The role or agent a `trk-`/`tak-` key acts as, while both are live."""
+        principal = self.owner_principal(key.owner_type, key.owner_id, key.organization_id)
+        return replace(principal, key_id=str(key.id)) if principal is not None else None
+
+    def owner_principal(self, owner_type: str, owner_id: str, org_id: str) -> Principal | None:
+        """The role or agent (a key's owner, a sandbox's `run_as`) while it is live."""
         kinds: dict[str, type[Any]] = {"role": Role, "agent": Agent}
-        kind = kinds.get(key.owner_type)
+        kind = kinds.get(owner_type)
         if kind is None:
             return None
         try:
-            owner = self._in_org(key.owner_id, kind, key.organization_id, key.owner_type)
+            owner = self._in_org(owner_id, kind, org_id, owner_type)
         except NotFound:
             return None
         return Principal(
-            type=key.owner_type,
-            id=key.owner_id,
-            name=owner.name,
-            via="bearer",
-            key_id=str(key.id),
-            organization_id=key.organization_id,
+            type=owner_type, id=owner_id, name=owner.name, via="bearer", organization_id=org_id
         )

@@ -141,6 +141,9 @@ class SandboxRunner:
         self.environment = environment
         # Set when this process stops: runs let go (containers keep running) for re-attaching.
         self.abandon = threading.Event()
+        # Sandboxes of the runs in progress whose network services are already closed.
+        self._closed: set[str] = set()
+        self._closing = threading.Lock()
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, sandbox_id: str, worker: str) -> None:
@@ -207,6 +210,8 @@ class SandboxRunner:
         finally:
             if not abandoned:
                 self._clean_up(sandbox_id, handle, pump, tree_key if lower else None)
+            with self._closing:
+                self._closed.discard(sandbox_id)
 
     def _network_services(self) -> list[NetworkService]:
         # Looked up per run: the contexts that register them are built after this one.
@@ -232,6 +237,11 @@ class SandboxRunner:
             service.open(handle.sandbox_id, network)
 
     def _close_network_services(self, sandbox_id: str) -> None:
+        """Once per run: as soon as its outcome is known, or when the run is cleaned up."""
+        with self._closing:
+            if sandbox_id in self._closed:
+                return
+            self._closed.add(sandbox_id)
         for service in self._network_services():
             try:
                 service.close(sandbox_id)
@@ -384,6 +394,9 @@ class SandboxRunner:
                 )
 
     def _finish(self, sandbox_id: str, handle: Handle, lower: Path, ended: Exit | str) -> None:
+        # Before the outcome is recorded: whoever sees the sandbox ended finds its credentials
+        # already revoked.
+        self._close_network_services(sandbox_id)
         sandbox = self.app.sandbox(sandbox_id)
         if isinstance(ended, Exit):
             if ended.disk_exceeded:
@@ -457,6 +470,7 @@ class SandboxRunner:
             log.warning("sandbox_rollback_failed", sandbox=str(sandbox.id), exc_info=True)
 
     def _end(self, sandbox_id: str, status: str, reason: str, **outcome: Any) -> None:
+        self._close_network_services(sandbox_id)
         sandbox = self.app.sandbox(sandbox_id)
         if sandbox.is_terminal:
             return

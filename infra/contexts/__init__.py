@@ -11,6 +11,7 @@ from infra.contexts import (
     imports,
     mail,
     organizations,
+    sandbox_credentials,
     sandboxes,
     secrets,
     triggers,
@@ -28,6 +29,7 @@ CONTEXTS: list[Context] = [
     triggers.build,
     imports.build,
     sandboxes.build,
+    sandbox_credentials.build,
 ]
 
 __all__ = ["CONTEXTS", "Context", "ContextParts", "Shared", "Worker"]

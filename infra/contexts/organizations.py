@@ -41,6 +41,7 @@ def build(shared: Shared) -> ContextParts:
     identity.key_owner_resolvers.update(
         role=organizations.principal_for_key, agent=organizations.principal_for_key
     )
+    identity.owner_principal = organizations.owner_principal
 
     def fold_authz_views_here(manager: ProjectionManager) -> None:
         # Authorization never waits on a worker: this process folds what the views lack itself.
