@@ -28,6 +28,12 @@ import pytest
 
 BUSYBOX_IMAGE = "tilde-test/busybox:latest"
 PYTHON_IMAGE = "tilde-test/python:3"
+# The python image plus the host's official SDK (`tilde-sdk`) and what it imports, copied in.
+PYTHON_SDK_IMAGE = "tilde-test/python-sdk:3"
+SDK_PACKAGES = (
+    "tilde", "httpx", "httpcore", "h11", "anyio", "sniffio", "idna", "certifi", "yaml",
+    "click", "rich", "pygments", "markdown_it", "mdurl", "websockets", "typing_extensions",
+)  # fmt: skip
 CACHE_DIR = Path(os.environ.get("TILDE_TEST_IMAGE_CACHE", "/var/cache/tilde-test"))
 STATIC_BUSYBOX = Path("/bin/busybox")
 # The test images' only account besides root: the sandbox user of the default settings.
@@ -146,6 +152,35 @@ def build_python(client: docker.DockerClient) -> None:
     _import(python_rootfs_tarball(), PYTHON_IMAGE, '["/usr/bin/python3"]')
 
 
+def build_python_sdk(client: docker.DockerClient) -> None:
+    """`PYTHON_IMAGE` with the SDK importable by its python3 (same minor version as the host's:
+    the pure-Python packages and the optional extensions load as they are)."""
+    if _image_present(client, PYTHON_SDK_IMAGE):
+        return
+    build_python(client)
+    import importlib
+
+    target = "/usr/local/lib/python3.11/dist-packages/"
+    created = client.containers.create(PYTHON_IMAGE, command=["true"])
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = Path(tmp) / "sdk.tar"
+            with tarfile.open(archive, "w") as tar:
+                for name in SDK_PACKAGES:
+                    module = importlib.import_module(name)
+                    source = Path(str(module.__file__))
+                    path = source.parent if source.name == "__init__.py" else source
+                    tar.add(str(path), arcname=path.name, filter=_no_pycache)
+            created.put_archive(target, archive.read_bytes())
+        created.commit(*PYTHON_SDK_IMAGE.split(":"), changes=['CMD ["/usr/bin/python3"]'])
+    finally:
+        created.remove(force=True)
+
+
+def _no_pycache(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+    return None if "__pycache__" in info.name else info
+
+
 def ensure_images(*, python: bool = True) -> None:
     """Both test images present in the local engine (built when missing)."""
     client = docker_client()
@@ -170,6 +205,12 @@ def docker_engine() -> Iterator[docker.DockerClient]:
 def busybox_image(docker_engine: docker.DockerClient) -> str:
     build_busybox(docker_engine)
     return BUSYBOX_IMAGE
+
+
+@pytest.fixture(scope="session")
+def python_sdk_image(docker_engine: docker.DockerClient) -> str:
+    build_python_sdk(docker_engine)
+    return PYTHON_SDK_IMAGE
 
 
 @pytest.fixture(scope="session")

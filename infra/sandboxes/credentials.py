@@ -81,6 +81,10 @@ class SandboxCredentials:
             self._servers[sandbox_id] = server
         server.start()
 
+    def serving(self, sandbox_id: str) -> bool:
+        with self._lock:
+            return sandbox_id in self._servers
+
     def close(self, sandbox_id: str) -> None:
         """Stop serving the sandbox and revoke every token it was given (idempotent)."""
         with self._lock:
