@@ -11,7 +11,7 @@ from pathlib import Path
 from bench.common import RESULTS_DIR, Row, load_average, machine, render_table, write_json
 
 # Phases in run order: a module under bench/sandboxes with `run(args) -> list[Row]`.
-PHASES = ["data", "e2e", "terminal", "egress"]
+PHASES = ["data", "e2e", "terminal", "egress", "credentials"]
 
 
 def main() -> int:

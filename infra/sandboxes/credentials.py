@@ -85,6 +85,11 @@ class SandboxCredentials:
         with self._lock:
             return sandbox_id in self._servers
 
+    def forget(self, sandbox_id: str) -> None:
+        """Drop the held token: the next fetch issues a new one (benchmarks)."""
+        with self._lock:
+            self._held.pop(sandbox_id, None)
+
     def close(self, sandbox_id: str) -> None:
         """Stop serving the sandbox and revoke every token it was given (idempotent)."""
         with self._lock:

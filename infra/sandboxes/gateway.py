@@ -172,7 +172,7 @@ class _Handler(BaseHTTPRequestHandler):
                 503,
                 {
                     "message": "the credentials could not be issued; retry",
-                    "code": "UNAVAILABLE",
+                    "code": "SERVICE_UNAVAILABLE",
                     "request_id": "",
                 },
             )

@@ -168,7 +168,8 @@ CODES: dict[str, ErrorCode] = {
     "GONE": ErrorCode(
         410,
         "The resource existed but is no longer available: a commit past the repository's "
-        "retention, an expired invitation, reset link or device code.",
+        "retention, an expired invitation, reset link or device code, the credentials of a "
+        "sandbox that ended.",
         "Do not retry; read a newer commit or ask for a new link or code.",
     ),
     "LENGTH_REQUIRED": ErrorCode(
