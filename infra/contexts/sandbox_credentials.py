@@ -11,6 +11,7 @@ from application.sandboxes.app import SandboxesApplication
 from application.sandboxes.runner import NETWORK_SERVICES
 from infra.contexts.base import ContextParts, Shared
 from infra.docker.network import allow_sandbox_port
+from infra.docker.runtime import DockerRuntime
 from infra.sandboxes.credentials import SandboxCredentials
 from infra.sandboxes.gateway import Relay, Upstream
 from infra.settings import Settings
@@ -29,8 +30,11 @@ def relay_for(settings: Settings) -> Relay:
 
 
 def build(shared: Shared) -> ContextParts:
-    if "sandbox_worker" not in shared.services:
-        return ContextParts()  # this process runs no sandboxes
+    # Served on gateways of this host's Docker networks: only a process that runs sandboxes
+    # on a Docker engine has them (not an API-only process, not the tests' fake engine).
+    runtime = shared.services.get("sandbox_runtime")
+    if "sandbox_worker" not in shared.services or not isinstance(runtime, DockerRuntime):
+        return ContextParts()
     settings = shared.settings
     service = SandboxCredentials(
         shared.get("identity", IdentityApplication),

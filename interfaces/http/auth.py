@@ -36,6 +36,14 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 ORG_SCOPES = ("organization", "repository")
 # When several credentials fail, the most specific reason wins.
 _PRECEDENCE = (AccountLocked, RateLimited, PendingApproval)
+# What a sandbox's `tst-` token may never do, whatever its principal may: mint credentials that
+# would outlive the sandbox (its tokens are revoked when it ends) or take over the account.
+SANDBOX_TOKEN_REFUSED = frozenset(
+    {
+        "CreateAPIKey", "CreateRoleAPIKey", "CreateAgentAPIKey", "ConfirmDevice",
+        "SetCurrentUserPassword",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -242,6 +250,8 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     principal = result.principal
     connection.state.principal = principal
     connection.state.org = snap
+    if principal.via == "sandbox" and action.name in SANDBOX_TOKEN_REFUSED:
+        raise Forbidden(f"a sandbox's token may not {action.name}: it ends with the sandbox")
     if principal.via == "cookie" and connection.scope.get("method") not in SAFE_METHODS:
         check_csrf(connection, result.csrf_hash)
     if action.scope == "user" and not principal.is_user:

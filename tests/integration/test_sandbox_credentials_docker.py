@@ -150,6 +150,11 @@ def test_the_sdk_inside_a_sandbox_works_without_a_key_and_only_there(
         for http in (world.http, elsewhere):
             me = http.get("/auth/me", headers=bearer(creds["access_token"]))
             assert me.status_code == 200 and me.json()["user"]["id"] == world.user_id
+        # It cannot mint a credential that would outlive the sandbox.
+        minted = world.http.post(
+            "/auth/keys", json={"name": "escape"}, headers=bearer(creds["access_token"])
+        )
+        assert minted.status_code == 403, minted.text
         sandbox = first._sandbox
     status = wait_ended(sandbox)
     assert status.state == "done", status.error_message
