@@ -1,19 +1,20 @@
 """Phase `credentials`: in-sandbox credentials on the real Docker engine (the python image with
 the SDK). From inside one sandbox: `GET $TILDE_SANDBOX_CREDENTIALS_URI` (p50, a new connection
 each, as the SDK's own fetch client does) beside an authenticated API call through the relay
-(`GET $TILDE_API_URL/api/v1/auth/me` with that token); that relayed call beside the same call
-made directly on loopback from the host; and issuing a new token (one event) beside handing
-out the held one, in-process."""
+(`GET $TILDE_API_URL/api/v1/auth/me` with that token, on a kept connection as the SDK's);
+that relayed call beside the same call made directly on loopback from the host; and issuing
+a new token (one event) beside handing out the held one, in-process."""
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.common import Row, Summary, log, ms
 from bench.sandboxes.e2e import serve
@@ -21,32 +22,48 @@ from bench.sandboxes.e2e import serve
 IMAGE = "tilde-test/python-sdk:3"
 
 INSIDE = r"""
-import json, os, sys, time, urllib.request
+import http.client, json, os, sys, time, urllib.parse, urllib.request
 n = int(sys.argv[1])
 uri = os.environ["TILDE_SANDBOX_CREDENTIALS_URI"]
-me = os.environ["TILDE_API_URL"] + "/api/v1/auth/me"
-def fetch(url, headers={}):
+def fetch(url):
     t = time.perf_counter()
-    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as r:
+    with urllib.request.urlopen(url, timeout=10) as r:
         body = r.read()
     return time.perf_counter() - t, body
+def keep_alive(origin, token):
+    # One kept connection, as the SDK's httpx client holds one.
+    api = urllib.parse.urlsplit(origin)
+    conn = http.client.HTTPConnection(api.hostname, api.port, timeout=10)
+    def call():
+        t = time.perf_counter()
+        conn.request("GET", "/api/v1/auth/me", headers={"Authorization": "Bearer " + token})
+        conn.getresponse().read()
+        return time.perf_counter() - t
+    return call
 token = json.loads(fetch(uri)[1])["access_token"]
-auth = {"Authorization": "Bearer " + token}
-fetch(me, auth)
+me = keep_alive(os.environ["TILDE_API_URL"], token)
+me()
 creds, relayed = [], []
 for _ in range(n):
     creds.append(fetch(uri)[0])
-    relayed.append(fetch(me, auth)[0])
-print(json.dumps({"creds": creds, "relayed": relayed, "token": token}))
+    relayed.append(me())
+print(json.dumps({"creds": creds, "relayed": relayed}))
 """
 
 
-def timed(url: str, token: str) -> float:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    started = time.perf_counter()
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        answer.read()
-    return time.perf_counter() - started
+def direct_calls(origin: str, token: str, samples: int) -> list[float]:
+    """`auth/me` from the host straight to the API, on one kept connection (as inside)."""
+    parts = urlsplit(origin)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    took = []
+    for i in range(samples + 1):
+        started = time.perf_counter()
+        conn.request("GET", "/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+        conn.getresponse().read()
+        if i:
+            took.append(time.perf_counter() - started)
+    conn.close()
+    return took
 
 
 def run(args: argparse.Namespace) -> list[Row]:
@@ -70,7 +87,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             # The same call from the host, straight to the API on loopback (the token is
             # revoked now: use the owner's key, the same authentication path).
             key = api.http.headers["Authorization"].removeprefix("Bearer ")
-            direct = [timed(server.url + "/api/v1/auth/me", key) for _ in range(samples)]
+            direct = direct_calls(server.url, key, samples)
             log("credentials: issuing a new token vs handing out the held one")
             issue, held = issue_costs(container, api, samples)
         finally:

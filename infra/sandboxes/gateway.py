@@ -16,6 +16,7 @@ import ipaddress
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,8 @@ log = structlog.get_logger("tilde.sandboxes")
 
 CREDENTIALS_PATH = "/v1/credentials"
 CHUNK = 64 << 10
+# An idle upstream connection is reused within this many seconds (uvicorn closes them after 5).
+KEEP_UPSTREAM = 2.0
 # Answers that may carry an `upload_url` (PUT /object, the multipart part URL) are small JSON.
 REWRITE_MAX = 1 << 20
 HOP_BY_HOP = frozenset(
@@ -74,7 +77,10 @@ class Relay:
         parts = urlsplit(upstream.origin)
         https = parts.scheme == "https"
         kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
-        return kind(parts.hostname or "", parts.port, timeout=self.timeout)
+        conn = kind(parts.hostname or "", parts.port, timeout=self.timeout)
+        conn.connect()
+        _no_delay(conn.sock)
+        return conn
 
 
 # What the credentials endpoint answers for a sandbox: (status, JSON body).
@@ -206,11 +212,27 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        conn = self.server.relay.connect(upstream)
+        conn, reused = self._connection(upstream)
+        kept = False
         try:
-            self._forward_request(conn, upstream)
-            response = conn.getresponse()
+            try:
+                self._forward_request(conn, upstream)
+                response = conn.getresponse()
+            except (ConnectionError, http.client.RemoteDisconnected):
+                if not reused or self._has_body():
+                    raise
+                # The kept connection had timed out upstream: once more on a new one.
+                conn.close()
+                conn, reused = self.server.relay.connect(upstream), False
+                self._forward_request(conn, upstream)
+                response = conn.getresponse()
             self._forward_response(response)
+            # Every byte was relayed; reading the (empty) rest marks the response done, so the
+            # connection may carry the next request.
+            done = response.read(1) == b""
+            if done and not response.will_close and not self.close_connection:
+                self._kept[upstream.origin] = (conn, time.monotonic())
+                kept = True
         except (OSError, http.client.HTTPException) as e:
             if not self.wfile.closed:
                 self.close_connection = True
@@ -218,7 +240,32 @@ class _Handler(BaseHTTPRequestHandler):
                 with contextlib.suppress(OSError):
                     self._json(502, {"message": message, "code": "BAD_GATEWAY", "request_id": ""})
         finally:
+            if not kept:
+                conn.close()
+
+    def setup(self) -> None:
+        super().setup()
+        _no_delay(self.connection)
+        # One upstream connection per origin, kept while this client keeps its own.
+        self._kept: dict[str, tuple[http.client.HTTPConnection, float]] = {}
+
+    def finish(self) -> None:
+        for conn, _ in self._kept.values():
             conn.close()
+        self._kept.clear()
+        super().finish()
+
+    def _connection(self, upstream: Upstream) -> tuple[http.client.HTTPConnection, bool]:
+        kept = self._kept.pop(upstream.origin, None)
+        if kept is not None:
+            if time.monotonic() - kept[1] < KEEP_UPSTREAM:
+                return kept[0], True
+            kept[0].close()
+        return self.server.relay.connect(upstream), False
+
+    def _has_body(self) -> bool:
+        length = self.headers.get("Content-Length", "0")
+        return length not in ("", "0") or "Transfer-Encoding" in self.headers
 
     def _forward_request(self, conn: http.client.HTTPConnection, upstream: Upstream) -> None:
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
@@ -310,3 +357,10 @@ def _rewrite_upload_url(data: bytes, relay: Relay, origin: str) -> bytes:
         return data
     body["upload_url"] = relay.rewrite(body["upload_url"], origin)
     return json.dumps(body).encode()
+
+
+def _no_delay(sock: Any) -> None:
+    """Headers and body leave in separate writes: without this, Nagle's algorithm and the
+    peer's delayed ACK hold the second one ~40 ms on a kept connection."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
