@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
+import structlog
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
@@ -250,8 +251,11 @@ async def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRou
     principal = result.principal
     connection.state.principal = principal
     connection.state.org = snap
-    if principal.via == "sandbox" and action.name in SANDBOX_TOKEN_REFUSED:
-        raise Forbidden(f"a sandbox's token may not {action.name}: it ends with the sandbox")
+    if principal.via == "sandbox":
+        # The request's log lines name the sandbox whose token made it.
+        structlog.contextvars.bind_contextvars(sandbox_id=principal.sandbox_id)
+        if action.name in SANDBOX_TOKEN_REFUSED:
+            raise Forbidden(f"a sandbox's token may not {action.name}: it ends with the sandbox")
     if principal.via == "cookie" and connection.scope.get("method") not in SAFE_METHODS:
         check_csrf(connection, result.csrf_hash)
     if action.scope == "user" and not principal.is_user:

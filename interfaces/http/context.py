@@ -68,4 +68,4 @@ async def observe(app: Any, scope: Scope, receive: Receive, send: Send, metrics:
             status=status["code"],
             duration_ms=round(elapsed * 1000, 2),
         )
-        structlog.contextvars.unbind_contextvars("request_id")
+        structlog.contextvars.unbind_contextvars("request_id", "sandbox_id")
