@@ -99,10 +99,7 @@ class SandboxTokenCommands(CredentialCommands):
     def remembered_bearer(self, token: str) -> Principal | None:
         if not token.startswith(SANDBOX_PREFIX):
             return super().remembered_bearer(token)
-        generation = self.log_watch.current_without_io(SANDBOX_TOKEN_LOGS)
-        if generation is None:
-            return None
-        return self.remembered_sandbox_token(hashlib.sha256(token.encode()).hexdigest(), generation)
+        return None  # never from memory alone: see `authenticate_sandbox_token`
 
     def authenticate_bearer(self, token: str) -> Principal | None:
         if token.startswith(SANDBOX_PREFIX):
@@ -121,14 +118,33 @@ class SandboxTokenCommands(CredentialCommands):
     def authenticate_sandbox_token(self, token: str) -> Principal | None:
         """The principal of a live `tst-` token, or None (unknown, expired or revoked).
 
-        Cached like API keys, under the log generations read before verifying (a revocation
-        moves the identity log, so every process drops the entry within the watch's bound),
-        and never past the token's own expiry."""
+        The token's credential is read from the store on every request, so a revocation (the
+        sandbox ended) holds at once in every process — no cache staleness bound. Only the
+        principal it acts as is remembered, like API keys' owners, under the log generations
+        read before resolving it, and never past the token's own expiry."""
+        parsed = parse_sandbox_token(token)
+        if parsed is None:
+            return None
+        credential = self.find(parsed.credential_id, SandboxCredential)
+        if credential is None:
+            return None
+        expires_at = credential.expiry(parsed, self.clock())
+        if expires_at is None:
+            return None
         digest = hashlib.sha256(token.encode()).hexdigest()
         generation = self.log_watch.current(SANDBOX_TOKEN_LOGS)
         principal = self.remembered_sandbox_token(digest, generation)
         if principal is not None:
             return principal
+        principal = self.sandbox_principal(
+            credential.principal_type,
+            credential.principal_id,
+            credential.organization_id,
+            credential.sandbox_id,
+        )
+        if principal is not None:
+            self.sandbox_token_cache.put(digest, (generation, principal, expires_at))
+        return principal
         parsed = parse_sandbox_token(token)
         if parsed is None:
             return None

@@ -26,7 +26,7 @@ API = "/api/v1"
 
 # Runs inside the sandbox: `python3 /sandbox/probe.py MODE [OTHER_CREDENTIALS_URI]`.
 PROBE = r"""
-import json, os, sys, urllib.request
+import json, os, sys, urllib.error, urllib.request
 import tilde
 
 mode = sys.argv[1]
@@ -44,12 +44,16 @@ if mode == "user":
     out["paths"] = sorted(o.path for o in commit.objects.list())
     out["read"] = commit.objects.get("in/hello.txt").read().decode()
     out["log"] = [c.message for c in repo.commits.list()]
-    if len(sys.argv) > 2:  # another sandbox's endpoint
-        try:
-            urllib.request.urlopen(sys.argv[2], timeout=3).read()
-            out["other"] = "fetched"
-        except Exception as e:
-            out["other"] = type(e).__name__
+    if len(sys.argv) > 2:  # another sandbox's endpoint: straight, then through the proxy
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for name, opener in (("other", direct), ("other_proxied", urllib.request.build_opener())):
+            try:
+                opener.open(sys.argv[2], timeout=3).read()
+                out[name] = "fetched"
+            except urllib.error.HTTPError as e:
+                out[name] = f"HTTPError {e.code}"
+            except Exception as e:
+                out[name] = type(e).__name__
 else:
     out["log"] = [c.message for c in repo.commits.list()]
     try:
@@ -144,6 +148,8 @@ def test_the_sdk_inside_a_sandbox_works_without_a_key_and_only_there(
         # Another sandbox's endpoint hangs up on this one (its peer is not in that subnet),
         # and the host (the gateway address itself) is not answered either.
         assert out["other"] in ("RemoteDisconnected", "ConnectionResetError", "URLError")
+        # Through the egress proxy it is one of the server's own addresses: refused there.
+        assert out["other_proxied"] == "HTTPError 403"
         gateway, port = out["api_url"].removeprefix("http://").split(":")
         assert refused(gateway, int(port))
         # The token is the user's, from outside too, while the sandbox runs.
