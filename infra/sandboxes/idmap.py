@@ -82,7 +82,10 @@ def user_namespace(host_uid: int, uid: int, host_gid: int, gid: int) -> int:
     os.close(done_r)
     try:
         # Bounded: a child that dies before answering must not hang the server.
-        if not select.select([ready_r], [], [], 10)[0] or os.read(ready_r, 1) != b"1":
+        # poll, not select: select() refuses descriptors past 1024 (a busy server has them).
+        waiting = select.poll()
+        waiting.register(ready_r, select.POLLIN)
+        if not waiting.poll(10_000) or os.read(ready_r, 1) != b"1":
             raise IdmapUnavailable("could not create a user namespace for the idmap")
         # In the namespace id X maps to host id Y ("X Y 1"); an idmapped mount shows a file
         # whose on-disk owner is X as owned by Y.

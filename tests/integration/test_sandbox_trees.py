@@ -320,3 +320,20 @@ def test_without_idmapped_mounts_the_plain_tree_is_used(
     assert view == store.root / "built" / tree_key("r1", "c1", "")
     assert (view / "f").read_bytes() == b"data" and not idmap.is_mounted(view)
     store.close()
+
+
+def test_a_user_namespace_is_made_with_descriptors_past_1024_open() -> None:
+    """A long-running server holds many descriptors; select() refused those past 1024."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), max(hard, 2048)))
+    held = [os.open("/dev/null", os.O_RDONLY) for _ in range(1100)]
+    try:
+        userns = idmap.user_namespace(0, 1000, 0, 1000)
+        assert userns > 1024
+        os.close(userns)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
