@@ -78,16 +78,22 @@ def create_user(
 ) -> dict[str, Any]:
     body = signup_body(username or name())
     if admin:
-        user = container.identity.create_admin(
+        created = container.identity.create_admin(
             username=body["username"],
             email=body["email"],
             full_name=body["full_name"],
             password=PASSWORD,
-        ).value
+        )
+        user = created.value
+        container.wait_for(created.written)
     else:
-        user = container.identity.signup(**body).value
+        signed_up = container.identity.signup(**body)
+        user = signed_up.value
+        container.wait_for(signed_up.written)
         if approve:
-            container.identity.approve(body["username"], Actor.operator())
+            # The read models (listings of pending users, logins) catch up before the
+            # test reads them: another actor's write is not awaited by the API.
+            container.wait_for(container.identity.approve(body["username"], Actor.operator()).written)
     return {**body, "id": str(user.id)}
 
 
