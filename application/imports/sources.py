@@ -50,7 +50,8 @@ class ConnectorItems:
 
 
 class RepositoryItems:
-    """A repository's objects at one commit, in path order, with their blob addresses."""
+    """A repository's objects at one commit, in path order, with their blob addresses
+    (every item has one, so the runner reuses it and never opens the bytes)."""
 
     def __init__(self, reads: CatalogReads, repository_id: str, seq: int) -> None:
         self.reads = reads
@@ -78,9 +79,6 @@ class RepositoryItems:
             if len(rows) <= PAGE:
                 return
             after = rows[PAGE - 1]["path"]
-
-    def open(self, key: str) -> BinaryIO:
-        raise NotImplementedError("repository sources reuse addresses; nothing is opened")
 
 
 def _json(value: Any) -> dict[str, Any] | None:
