@@ -93,7 +93,9 @@ def create_user(
         if approve:
             # The read models (listings of pending users, logins) catch up before the
             # test reads them: another actor's write is not awaited by the API.
-            container.wait_for(container.identity.approve(body["username"], Actor.operator()).written)
+            container.wait_for(
+                container.identity.approve(body["username"], Actor.operator()).written
+            )
     return {**body, "id": str(user.id)}
 
 

@@ -28,7 +28,7 @@ from application.sandboxes.ports import (
     SandboxNetwork,
     TreeEntry,
 )
-from application.sandboxes.runner import PublishOutcome
+from application.sandboxes.publishing import PublishOutcome
 from domain.sandboxes.sandbox import Sandbox
 from infra.contexts import CONTEXTS, Context
 from infra.contexts import sandboxes as sandboxes_context

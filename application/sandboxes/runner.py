@@ -16,15 +16,16 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
 from application.principal import Principal
 from application.sandboxes.app import SandboxesApplication
+from application.sandboxes.log_pump import LogPump, log_extent
+from application.sandboxes.network_services import RunNetworkServices
 from application.sandboxes.ports import (
     LABEL_SANDBOX,
-    Change,
     ChangeCollector,
     ContainerRuntime,
     ContainerSpec,
@@ -33,50 +34,16 @@ from application.sandboxes.ports import (
     ImageNotFound,
     Limits,
     LogStore,
-    NetworkService,
     SandboxGone,
-    SandboxNetwork,
     TreeEntry,
     TreeStore,
 )
+from application.sandboxes.publishing import Publisher, PublishOutcome, SandboxSessions
 from application.secrets.ports import SandboxEnvironment
 from domain.sandboxes.sandbox import Sandbox
 from domain.sandboxes.status import CANCELLED, DONE, ERRORED, FAILED
 
 log = structlog.get_logger("tilde.sandboxes")
-
-
-@dataclass(frozen=True)
-class PublishOutcome:
-    """What publishing a run's changes came to."""
-
-    kind: str  # "committed" | "no_changes" | "awaiting_approval" | "conflict"
-    commit_id: str = ""
-    web_url: str = ""
-    conflicts: tuple[str, ...] = ()
-
-
-class Publisher(Protocol):
-    """Stages a run's changes into its session and commits them (the one commit path)."""
-
-    def publish(
-        self, sandbox: Sandbox, changes: Iterator[Change], principal: Principal
-    ) -> PublishOutcome: ...
-
-
-class SandboxSessions(Protocol):
-    """The staging session of a sandbox in the catalog (its id is the sandbox's)."""
-
-    def open(self, sandbox: Sandbox) -> None:
-        """Open it at the sandbox's base (idempotent)."""
-        ...
-
-    def rollback(self, sandbox: Sandbox, reason: str) -> None: ...
-
-    def outcome(self, sandbox: Sandbox) -> PublishOutcome | None:
-        """What the session already came to (committed, awaiting approval) when a run died
-        after publishing; None while it is open."""
-        ...
 
 
 TreeEntries = Callable[[str, str, str], Iterator[TreeEntry]]
@@ -98,9 +65,6 @@ class RunnerConfig:
     services: Mapping[str, Any] = field(default_factory=dict)
 
 
-# Where other contexts register what workers serve sandboxes on their networks (a list of
-# `NetworkService`: the egress proxy, the credentials endpoint), in `RunnerConfig.services`.
-NETWORK_SERVICES = "sandbox_network_services"
 # Where a triggered sandbox finds the changes that fired it (TILDE_TRIGGER_CHANGES).
 TRIGGER_CHANGES_PATH = "/.tilde/trigger-changes.ndjson"
 
@@ -141,9 +105,7 @@ class SandboxRunner:
         self.environment = environment
         # Set when this process stops: runs let go (containers keep running) for re-attaching.
         self.abandon = threading.Event()
-        # Sandboxes of the runs in progress whose network services are already closed.
-        self._closed: set[str] = set()
-        self._closing = threading.Lock()
+        self.network = RunNetworkServices(lambda: self.config.services, runtime)
 
     # -- the run ------------------------------------------------------------------------------
     def run(self, sandbox_id: str, worker: str) -> None:
@@ -156,7 +118,7 @@ class SandboxRunner:
         handle: Handle | None = None
         tree_key = (sandbox.repository_id, sandbox.base_commit_id, sandbox.path_prefix)
         lower: Path | None = None
-        pump: _Pump | None = None
+        pump: LogPump | None = None
         abandoned = False
         try:
             if recovering:
@@ -166,12 +128,12 @@ class SandboxRunner:
             lower = self._tree(sandbox)
             if handle is None:
                 handle = self._prepare(sandbox, lower)
-                self._open_network_services(handle)
-                pump = _Pump(self.runtime, self.logs, handle, skip=0)
+                self.network.open(handle)
+                pump = LogPump(self.runtime, self.logs, handle, skip=0)
                 self.runtime.start(handle)
             else:
-                self._open_network_services(handle)
-                pump = _Pump(self.runtime, self.logs, handle, skip=self._logged_bytes(sandbox_id))
+                self.network.open(handle)
+                pump = LogPump(self.runtime, self.logs, handle, skip=self._logged_bytes(sandbox_id))
             pump.start()
             self.app.transition(sandbox_id, lambda s: s.start())
             ended = self._watch(sandbox_id, handle)
@@ -210,45 +172,7 @@ class SandboxRunner:
         finally:
             if not abandoned:
                 self._clean_up(sandbox_id, handle, pump, tree_key if lower else None)
-            with self._closing:
-                self._closed.discard(sandbox_id)
-
-    def _network_services(self) -> list[NetworkService]:
-        # Looked up per run: the contexts that register them are built after this one.
-        return list(self.config.services.get(NETWORK_SERVICES) or ())
-
-    def _network_env(self, sandbox_id: str) -> Callable[[SandboxNetwork], Mapping[str, str]]:
-        def env(network: SandboxNetwork) -> Mapping[str, str]:
-            merged: dict[str, str] = {}
-            for service in self._network_services():
-                merged.update(service.environment(sandbox_id, network))
-            return merged
-
-        return env
-
-    def _open_network_services(self, handle: Handle) -> None:
-        services = self._network_services()
-        if not services:
-            return
-        network = self.runtime.network(handle)
-        if network is None:
-            raise RuntimeError("the sandbox's network is gone")
-        for service in services:
-            service.open(handle.sandbox_id, network)
-
-    def _close_network_services(self, sandbox_id: str) -> None:
-        """Once per run: as soon as its outcome is known, or when the run is cleaned up."""
-        with self._closing:
-            if sandbox_id in self._closed:
-                return
-            self._closed.add(sandbox_id)
-        for service in self._network_services():
-            try:
-                service.close(sandbox_id)
-            except Exception:
-                log.warning(
-                    "sandbox_network_service_close_failed", sandbox=sandbox_id, exc_info=True
-                )
+            self.network.forget(sandbox_id)
 
     def _changes_file(self, sandbox_id: str) -> Path | None:
         scratch = self.config.scratch
@@ -278,12 +202,12 @@ class SandboxRunner:
         self,
         sandbox_id: str,
         handle: Handle | None,
-        pump: _Pump | None,
+        pump: LogPump | None,
         tree_key: tuple[str, str, str] | None,
     ) -> None:
         if pump is not None:
             pump.join(10)
-        self._close_network_services(sandbox_id)
+        self.network.close(sandbox_id)
         self.logs.close(sandbox_id)
         if handle is not None:
             try:
@@ -337,7 +261,7 @@ class SandboxRunner:
             limits=self.config.limits,
             labels={**self.config.labels, LABEL_SANDBOX: sid},
             files=files,
-            network_env=self._network_env(sid),
+            network_env=self.network.environment(sid),
         )
         handle = self.runtime.prepare(spec)
         self.app.transition(
@@ -396,7 +320,7 @@ class SandboxRunner:
     def _finish(self, sandbox_id: str, handle: Handle, lower: Path, ended: Exit | str) -> None:
         # Before the outcome is recorded: whoever sees the sandbox ended finds its credentials
         # already revoked.
-        self._close_network_services(sandbox_id)
+        self.network.close(sandbox_id)
         sandbox = self.app.sandbox(sandbox_id)
         if isinstance(ended, Exit):
             if ended.disk_exceeded:
@@ -470,7 +394,7 @@ class SandboxRunner:
             log.warning("sandbox_rollback_failed", sandbox=str(sandbox.id), exc_info=True)
 
     def _end(self, sandbox_id: str, status: str, reason: str, **outcome: Any) -> None:
-        self._close_network_services(sandbox_id)
+        self.network.close(sandbox_id)
         sandbox = self.app.sandbox(sandbox_id)
         if sandbox.is_terminal:
             return
@@ -479,7 +403,7 @@ class SandboxRunner:
         self.app.finish(sandbox_id, status, reason, **outcome)
 
     def _logged_bytes(self, sandbox_id: str) -> int:
-        return _extent(self.logs, sandbox_id)[1]
+        return log_extent(self.logs, sandbox_id)[1]
 
 
 class _Abandoned(Exception):
@@ -492,47 +416,3 @@ class _Done(Stop):
     def __init__(self, outcome: PublishOutcome) -> None:
         super().__init__(DONE, outcome.kind)
         self.outcome = outcome
-
-
-class _Pump:
-    """Copies the container's output into the log store on its own thread: the container
-    writes into the engine's log, so neither a slow store nor a slow reader blocks it."""
-
-    def __init__(self, runtime: ContainerRuntime, logs: LogStore, handle: Handle, skip: int):
-        self.runtime, self.logs, self.handle, self.skip = runtime, logs, handle, skip
-        self.thread = threading.Thread(
-            target=self._run, name=f"sandbox-log-{handle.sandbox_id[:8]}", daemon=True
-        )
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def join(self, timeout: float) -> None:
-        if self.thread.is_alive():
-            self.thread.join(timeout)
-
-    def _run(self) -> None:
-        sid = self.handle.sandbox_id
-        seq, skip = self._next_seq(), self.skip
-        try:
-            for chunk in self.runtime.output(self.handle):
-                if skip:  # re-attached: what an earlier worker already stored
-                    cut = min(skip, len(chunk))
-                    chunk, skip = chunk[cut:], skip - cut
-                if chunk:
-                    seq += 1
-                    self.logs.append(sid, seq, chunk)
-        except Exception:
-            log.warning("sandbox_log_pump_failed", sandbox=sid, exc_info=True)
-
-    def _next_seq(self) -> int:
-        return _extent(self.logs, self.handle.sandbox_id)[0]
-
-
-def _extent(logs: LogStore, sandbox_id: str) -> tuple[int, int]:
-    """(last seq, total bytes) already in the log (where a re-attached run resumes)."""
-    extent = getattr(logs, "extent", None)
-    if extent is not None:
-        return extent(sandbox_id)  # type: ignore[no-any-return]
-    chunks, _ = logs.read(sandbox_id, 0)
-    return (chunks[-1][0] if chunks else 0, sum(len(data) for _, data in chunks))

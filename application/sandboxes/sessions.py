@@ -10,7 +10,7 @@ from eventsourcing.persistence import IntegrityError
 
 from application.catalog import CatalogApplication
 from application.principal import Principal
-from application.sandboxes.runner import PublishOutcome
+from application.sandboxes.publishing import PublishOutcome
 from domain.catalog.session import COMMITTED, OPEN, PENDING_APPROVAL, Session
 from domain.sandboxes.sandbox import Sandbox
 from domain.shared.errors import NotFound

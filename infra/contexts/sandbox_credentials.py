@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from application.identity import IdentityApplication
 from application.sandboxes.app import SandboxesApplication
-from application.sandboxes.runner import NETWORK_SERVICES
+from application.sandboxes.network_services import NETWORK_SERVICES
 from infra.contexts.base import ContextParts, Shared
 from infra.docker.network import allow_sandbox_port
 from infra.docker.runtime import DockerRuntime

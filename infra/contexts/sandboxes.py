@@ -14,6 +14,7 @@ from application.organizations import OrganizationsApplication
 from application.principal import Principal
 from application.sandboxes.app import SandboxesApplication
 from application.sandboxes.egress import EgressJudge
+from application.sandboxes.network_services import NETWORK_SERVICES
 from application.sandboxes.ports import (
     Change,
     ChangeCollector,
@@ -22,14 +23,9 @@ from application.sandboxes.ports import (
     TreeEntry,
     TreeStore,
 )
+from application.sandboxes.publishing import Publisher, PublishOutcome
 from application.sandboxes.queries import SandboxQueries
-from application.sandboxes.runner import (
-    NETWORK_SERVICES,
-    Publisher,
-    PublishOutcome,
-    RunnerConfig,
-    SandboxRunner,
-)
+from application.sandboxes.runner import RunnerConfig, SandboxRunner
 from application.sandboxes.sessions import CatalogSessions, approval_url
 from application.secrets.ports import ENVIRONMENT_SERVICE, SandboxEnvironment
 from domain.sandboxes.sandbox import Sandbox

@@ -13,8 +13,9 @@ import pytest
 
 from application.principal import Principal
 from application.sandboxes.app import SandboxesApplication
+from application.sandboxes.network_services import NETWORK_SERVICES
 from application.sandboxes.ports import Handle, SandboxNetwork
-from application.sandboxes.runner import NETWORK_SERVICES, RunnerConfig, SandboxRunner
+from application.sandboxes.runner import RunnerConfig, SandboxRunner
 from application.sandboxes.sessions import CatalogSessions
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings

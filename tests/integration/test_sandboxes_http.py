@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from application.sandboxes.runner import PublishOutcome
+from application.sandboxes.publishing import PublishOutcome
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
 from interfaces.http.app import create_app
