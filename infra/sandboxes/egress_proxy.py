@@ -18,47 +18,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
-import queue
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 
 from application.sandboxes.ports import SandboxNetwork
 from domain.sandboxes.egress import AddressPolicy, EgressRequest, Verdict, parse_address
+from infra.sandboxes.egress_log import FIELDS, NetworkLogWriter
 from infra.sandboxes.egress_relay import relay
+from infra.sandboxes.egress_wire import NoHead, Refused, parse_request, read_head, refusal
 from infra.sandboxes.logs import SqlLogStore
 
 log = structlog.get_logger("tilde.egress")
 
 Judge = Callable[[str, EgressRequest], Verdict]
-HEAD_LIMIT = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 # Connections of one sandbox at once (each relaying one costs two threads).
 MAX_CONNECTIONS = 256
-# Request headers meant for the proxy, not the upstream (and hop-by-hop ones we replace).
-DROPPED = frozenset({"proxy-connection", "proxy-authorization", "connection", "keep-alive"})
-
-
-# The fields of a network log line, in order (never bodies, never header values).
-FIELDS = ("sandbox_id", "method", "url", "decision", "reason", "status", "bytes_in", "bytes_out",
-          "duration_ms")  # fmt: skip
-
-
-class Refused(Exception):
-    """A request the proxy answers itself (`status`, short reason)."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status, self.reason = status, reason
 
 
 @dataclass
@@ -70,61 +53,6 @@ class _Served:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     # Sockets of this sandbox's connections (shut when it ends: relay threads return).
     sockets: set[socket.socket] = field(default_factory=set)
-
-
-class _LogWriter:
-    """Appends log lines from a queue (the loop never waits for the database); lines of one
-    sandbox that queued together become one chunk."""
-
-    def __init__(self, store: SqlLogStore) -> None:
-        self.store = store
-        self.queue: queue.Queue[tuple[str, bytes | threading.Event | None]] = queue.Queue()
-        self.seq: dict[str, int] = {}
-        self.thread = threading.Thread(target=self._run, name="egress-log", daemon=True)
-        self.thread.start()
-
-    def resume(self, sandbox_id: str) -> None:
-        if sandbox_id not in self.seq:
-            self.seq[sandbox_id] = self.store.extent(sandbox_id)[0]
-
-    def write(self, sandbox_id: str, entry: Mapping[str, Any]) -> None:
-        self.queue.put((sandbox_id, json.dumps(entry, separators=(",", ":")).encode() + b"\n"))
-
-    def flush(self, sandbox_id: str) -> None:
-        done = threading.Event()
-        self.queue.put((sandbox_id, done))
-        done.wait(10)
-
-    def stop(self) -> None:
-        self.queue.put(("", None))
-        self.thread.join(5)
-
-    def _run(self) -> None:
-        while True:
-            batch = [self.queue.get()]
-            while not self.queue.empty() and len(batch) < 1000:
-                batch.append(self.queue.get_nowait())
-            pending: dict[str, list[bytes]] = {}
-            events: list[threading.Event] = []
-            stop = False
-            for sandbox_id, item in batch:
-                if item is None:
-                    stop = True
-                elif isinstance(item, threading.Event):
-                    events.append(item)
-                else:
-                    pending.setdefault(sandbox_id, []).append(item)
-            for sandbox_id, lines in pending.items():
-                try:
-                    self.resume(sandbox_id)
-                    self.seq[sandbox_id] += 1
-                    self.store.append(sandbox_id, self.seq[sandbox_id], b"".join(lines))
-                except Exception:
-                    log.warning("egress_log_append_failed", sandbox=sandbox_id, exc_info=True)
-            for event in events:
-                event.set()
-            if stop:
-                return
 
 
 class EgressProxy:
@@ -146,7 +74,7 @@ class EgressProxy:
         self.judge = judge
         self.logs = logs
         self.resolve = resolve or self._resolve
-        self.writer = _LogWriter(logs)
+        self.writer = NetworkLogWriter(logs)
         self.loop = _new_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="egress", daemon=True)
         self.thread.start()
@@ -246,8 +174,8 @@ class EgressProxy:
         upstream: socket.socket | None = None
         served.sockets.add(conn)
         try:
-            head, rest = await asyncio.wait_for(_read_head(loop, conn), 30)
-            method, host, port, upstream_head = _parse(head, entry)
+            head, rest = await asyncio.wait_for(read_head(loop, conn), 30)
+            method, host, port, upstream_head = parse_request(head, entry)
             addresses = await self._decide(sandbox_id, EgressRequest(host, port, method), entry)
             upstream = await self._connect(served, addresses, port)
             if method == "CONNECT":
@@ -262,8 +190,8 @@ class EgressProxy:
             entry["reason"] = refused.reason
             entry["status"] = refused.status if refused.status != 403 else None
             with contextlib.suppress(OSError):
-                await loop.sock_sendall(conn, _refusal(refused))
-        except (OSError, TimeoutError, _NoHead):
+                await loop.sock_sendall(conn, refusal(refused))
+        except (OSError, TimeoutError, NoHead):
             pass
         except Exception:  # a bug must not pass silently (the connection just closes)
             log.warning("egress_request_failed", sandbox=sandbox_id, exc_info=True)
@@ -386,71 +314,6 @@ def _new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def _parse(head: bytes, entry: dict[str, Any]) -> tuple[str, str, int, bytes]:
-    """(method, host, port, the head to send upstream) of a proxy request; fills `entry`."""
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise Refused(400, "malformed request line")
-    method, target, _version = parts[0].upper(), parts[1], parts[2]
-    entry["method"] = method
-    if method == "CONNECT":
-        entry["url"] = target
-        host, _, port_text = target.rpartition(":")
-        host = host.strip("[]")
-        if not host or not port_text.isdigit():
-            raise Refused(400, "CONNECT needs host:port")
-        return method, host.lower(), int(port_text), b""
-    url = urlsplit(target)
-    if url.scheme != "http" or not url.hostname:
-        raise Refused(400, "only absolute http:// URLs and CONNECT are proxied")
-    try:
-        port = url.port or 80
-    except ValueError:
-        raise Refused(400, "invalid port") from None
-    host = url.hostname.lower()
-    shown = f"[{host}]" if ":" in host else host
-    path = url.path or "/"
-    entry["url"] = f"http://{shown}:{port}{path}"  # no query string: it may carry tokens
-    out = [f"{method} {path}{'?' + url.query if url.query else ''} HTTP/1.1"]
-    for line in lines[1:]:
-        if not line:
-            continue
-        name = line.split(":", 1)[0].strip().lower()
-        if name not in DROPPED:
-            out.append(line)
-    out.append("Connection: close")
-    return method, host, port, ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
-
-
 def _resolve_future(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-class _NoHead(Exception):
-    """The client closed or sent something that is not an HTTP head."""
-
-
-async def _read_head(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> tuple[bytes, bytes]:
-    """(the request head, bytes received after it)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        if len(data) > HEAD_LIMIT:
-            raise _NoHead
-        more = await loop.sock_recv(conn, 16384)
-        if not more:
-            raise _NoHead
-        data += more
-    head, _, rest = data.partition(b"\r\n\r\n")
-    return head + b"\r\n\r\n", rest
-
-
-def _refusal(refused: Refused) -> bytes:
-    body = f"tilde egress proxy: {refused.reason}\n".encode()
-    status = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway"}[refused.status]
-    return (
-        f"HTTP/1.1 {refused.status} {status}\r\nContent-Type: text/plain\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-        + body
-    )

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from infra.sandboxes.egress_proxy import Refused, _parse
+from infra.sandboxes.egress_wire import Refused, parse_request
 
 
 def parse(head: str) -> tuple[str, str, int, bytes, dict[str, Any]]:
     entry: dict[str, Any] = {}
-    method, host, port, upstream = _parse(head.encode(), entry)
+    method, host, port, upstream = parse_request(head.encode(), entry)
     return method, host, port, upstream, entry
 
 
