@@ -46,9 +46,7 @@ class LocalBlobFiles:
     """The local blob store's own files (hard links to them copy no byte)."""
 
     def __init__(self, store_root: Path) -> None:
-        self.root = Path(store_root)
-        # Links are made relative to this descriptor (see `tree_build.link_tree`).
-        self.dir_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.root = Path(store_root)  # links are made relative to it (`tree_build.link_tree`)
 
     def relative(self, key: str) -> str:
         """The blob file's path below the store's root (checked: it cannot climb out)."""

@@ -106,6 +106,8 @@ class EgressProxy:
         self.writer.stop()
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        if not self.thread.is_alive():
+            self.loop.close()  # its selector, wake-up pipe and (uvloop) io_uring descriptors
 
     def _call(self, coroutine: Awaitable[Any]) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)  # type: ignore[arg-type]

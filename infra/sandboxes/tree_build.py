@@ -62,7 +62,12 @@ def link_tree(target: Path, entries: Iterator[TreeEntry], files: BlobFiles) -> B
     root = os.fspath(target)
     dir_fds: dict[str, int] = {"": os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)}
     relative = getattr(files, "relative", None)
-    src_fd: int | None = getattr(files, "dir_fd", None) if relative else None
+    # Links from the local blob store are made relative to its root's descriptor as well.
+    src_fd: int | None = (
+        os.open(files.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)  # type: ignore[attr-defined]
+        if relative
+        else None
+    )
     try:
         for entry in _prefetched(entries):
             parts = safe_parts(entry.path)
@@ -92,6 +97,8 @@ def link_tree(target: Path, entries: Iterator[TreeEntry], files: BlobFiles) -> B
             report.bytes += entry.size
     finally:
         _close_all(dir_fds)
+        if src_fd is not None:
+            os.close(src_fd)
     return report
 
 
