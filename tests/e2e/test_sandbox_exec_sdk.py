@@ -6,6 +6,7 @@ live log streaming, the exec audit trail, and 410 once a finished sandbox's logs
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,20 +16,35 @@ import pytest
 import tilde
 
 from infra.bootstrap import bootstrap
+from infra.docker import DockerRuntime
 from infra.settings import Settings
 from tests import services
 from tests.builders import name
 from tests.conftest import FAST_HASHER, LiveServer, make_settings
 from tests.docker_env import BUSYBOX_IMAGE, ensure_images
 from tests.orgs import person
+from tests.sandbox_cleanup import (
+    TEST_INSTALLATION_PREFIX,
+    assert_clean,
+    docker_leak_check,
+    remove_all,
+)
 
 pytestmark = pytest.mark.e2e
+__all__ = ["docker_leak_check"]
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path: Path, docker_leak_check: None
+) -> Iterator[dict[str, Any]]:
     ensure_images(python=False)
-    settings = make_settings(tmp_path, request.param, sandbox_log_retention_seconds=3)
+    settings = make_settings(
+        tmp_path,
+        request.param,
+        sandbox_log_retention_seconds=3,
+        installation_id=f"{TEST_INSTALLATION_PREFIX}{uuid.uuid4().hex[:12]}",
+    )
     container = bootstrap(settings, hasher=FAST_HASHER)
     try:
         with (
@@ -49,6 +65,12 @@ def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, 
             }
     finally:
         container.close()
+        # Runs still going when the server stops are left for a next worker: nothing will come.
+        runtime = DockerRuntime(
+            installation=settings.installation, state_dir=settings.data_dir / "sandbox-disks"
+        )
+        remove_all(runtime)
+        assert_clean(runtime)
         if settings.is_postgres:
             services.drop_database(settings.database_url)
 
