@@ -195,6 +195,26 @@ class SandboxesApplication(TildeApplication):
 
         return self.retrying(attempt)
 
+    def record_terminal(
+        self,
+        sandbox_id: str,
+        principal: Principal,
+        *,
+        attached: bool,
+        duration_ms: int = 0,
+        exited: bool = False,
+    ) -> Result[None]:
+        """A client attached to, or left, the terminal: on the record (the audit log)."""
+
+        def attempt() -> Result[None]:
+            sandbox = self.sandbox(sandbox_id)
+            sandbox.record_terminal(
+                principal.actor, attached=attached, duration_ms=duration_ms, exited=exited
+            )
+            return Result(None, (self.record(sandbox),))
+
+        return self.retrying(attempt)
+
     # -- what runners record ------------------------------------------------------------------
     def transition(self, sandbox_id: str, change: Callable[[Sandbox], object]) -> Sandbox:
         """Apply a runner's change to the sandbox and save it (lost races retried)."""

@@ -136,6 +136,21 @@ class Sandbox(OrgAggregate):
         def apply(self, sandbox: Sandbox) -> None:
             pass
 
+    class TerminalAttached(OrgEvent):
+        """A client attached to the terminal of an interactive sandbox: who, and when."""
+
+        def apply(self, sandbox: Sandbox) -> None:
+            pass
+
+    class TerminalDetached(OrgEvent):
+        """That client left, or the shell ended (`exited`): how long it was attached."""
+
+        duration_ms: int
+        exited: bool
+
+        def apply(self, sandbox: Sandbox) -> None:
+            pass
+
     class FinishRequested(OrgEvent):
         """A service sandbox was asked to end and commit."""
 
@@ -243,6 +258,19 @@ class Sandbox(OrgAggregate):
             exit_code=int(exit_code),
             duration_ms=max(0, int(duration_ms)),
         )
+
+    def record_terminal(
+        self, actor: Actor, *, attached: bool, duration_ms: int = 0, exited: bool = False
+    ) -> None:
+        if attached:
+            self._act(self.TerminalAttached, actor)
+        else:
+            self._act(
+                self.TerminalDetached,
+                actor,
+                duration_ms=max(0, int(duration_ms)),
+                exited=bool(exited),
+            )
 
     def request_finish(self, actor: Actor) -> None:
         if self.mode != "service":

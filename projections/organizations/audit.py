@@ -49,11 +49,14 @@ class AuditView(View):
             Session.Committed,
             Session.RolledBack,
         ),
-        # Every sandbox start and every command run in one is on the record.
+        # Every sandbox start, every command run in one and every terminal attachment is
+        # on the record.
         "sandboxes": (
             Sandbox.Requested,
             Sandbox.Started,
             Sandbox.ExecRecorded,
+            Sandbox.TerminalAttached,
+            Sandbox.TerminalDetached,
             Sandbox.CancelRequested,
             Sandbox.FinishRequested,
             Sandbox.Finished,

@@ -40,6 +40,7 @@ class Repo:
     org: str
     http: httpx.Client
     sdk: Any
+    user_id: str = ""
     created: list[str] = field(default_factory=list)
 
     def create(self, **body: Any) -> str:
@@ -147,7 +148,9 @@ def repo(container: Container, live_server: LiveServer) -> Iterator[Repo]:
         org.repositories.create("data", description="terminals")
         base = f"{live_server.url}/api/v1/organizations/{org.name}/repositories/data/sandboxes"
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as http:
-            repo = Repo(live_server, token, org.name, http, sdk.repository(f"{org.name}/data"))
+            repo = Repo(
+                live_server, token, org.name, http, sdk.repository(f"{org.name}/data"), user["id"]
+            )
             try:
                 yield repo
             finally:
@@ -215,6 +218,25 @@ def test_a_terminal_is_a_real_pty_one_client_at_a_time_and_its_exit_errors_the_s
     logs = repo.http.get(f"/{sid}/logs/stdout").content
     assert b"mark-42" in logs and b"kept-yes-9" in logs
     assert repo.refused(sid)[0] == 410
+    # Who attached and for how long is on the record: two attachments, the first left, the
+    # second ended by the shell's exit (the refused clients never got in).
+    audit = repo.http.get(
+        f"{repo.server.url}/api/v1/organizations/{repo.org}/audit",
+        params={"amount": 1000},
+    ).json()["results"]
+    terminal = [
+        (e["event_type"], e["data"].get("exited"), e["actor_id"])
+        for e in audit
+        if e["resource_id"] == sid and e["event_type"].startswith("Sandbox.Terminal")
+    ]
+    user = repo.user_id
+    assert terminal == [
+        ("Sandbox.TerminalAttached", None, user),
+        ("Sandbox.TerminalDetached", False, user),
+        ("Sandbox.TerminalAttached", None, user),
+        ("Sandbox.TerminalDetached", True, user),
+    ], terminal
+    assert all(e["data"]["duration_ms"] > 0 for e in audit if e["event_type"].endswith("Detached"))
 
 
 # The commit path and the timeout are the runner's, tested on both backends elsewhere.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from contextlib import suppress
@@ -30,6 +31,7 @@ import anyio.to_thread
 import structlog
 from litestar import Controller, WebSocket, websocket
 
+from application.principal import Principal
 from application.sandboxes.ports import (
     ContainerRuntime,
     Handle,
@@ -220,6 +222,22 @@ async def exit_code_of(
     return -1
 
 
+async def record_terminal(
+    container: Container, sandbox_id: str, principal: Principal, **change: Any
+) -> None:
+    """An attachment or a detachment on the sandbox's record (the audit log), written."""
+    try:
+        result = await anyio.to_thread.run_sync(
+            lambda: sandboxes_of(container).record_terminal(  # type: ignore[attr-defined]
+                sandbox_id, principal, **change
+            )
+        )
+        await anyio.to_thread.run_sync(container.wait_for, result.written)
+    except Exception:
+        log.exception("terminal_record_failed", sandbox=sandbox_id, **change)
+        raise
+
+
 class SandboxTerminalController(Controller):
     """`GET …/sandboxes/{sandbox_id}/terminal` (WebSocket)."""
 
@@ -235,6 +253,7 @@ class SandboxTerminalController(Controller):
     )
     async def terminal(self, socket: WebSocket[Any, Any, Any]) -> None:
         container: Container = socket.app.state.container
+        principal: Principal = socket.state.principal
         params: Mapping[str, Any] = socket.path_params
         handle, runtime = await anyio.to_thread.run_sync(
             terminal_target,
@@ -254,7 +273,11 @@ class SandboxTerminalController(Controller):
                 raise Conflict("the sandbox's terminal cannot be re-established") from e
             except RuntimeUnavailable as e:
                 raise Unavailable("the sandbox's engine is not reachable", retry_after=1) from e
+            exited = False
             try:
+                # On the record before the client is in (who attached is never lost).
+                await record_terminal(container, sid, principal, attached=True)
+                attached = time.monotonic()
                 first = await anyio.to_thread.run_sync(replay, container, sid)
                 await socket.accept()
                 session = TerminalSession(
@@ -264,6 +287,15 @@ class SandboxTerminalController(Controller):
             finally:
                 await anyio.to_thread.run_sync(process.close)
             code = await exit_code_of(container, process, sid) if exited else None
+            with suppress(Exception):
+                await record_terminal(
+                    container,
+                    sid,
+                    principal,
+                    attached=False,
+                    duration_ms=int((time.monotonic() - attached) * 1000),
+                    exited=exited,
+                )
             if code is not None:
                 with suppress(Exception):  # the client is already gone
                     await socket.send_bytes(exit_frame(code))
