@@ -273,7 +273,6 @@ class SandboxTerminalController(Controller):
                 raise Conflict("the sandbox's terminal cannot be re-established") from e
             except RuntimeUnavailable as e:
                 raise Unavailable("the sandbox's engine is not reachable", retry_after=1) from e
-            exited = False
             try:
                 # On the record before the client is in (who attached is never lost).
                 await record_terminal(container, sid, principal, attached=True)
