@@ -13,10 +13,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from domain.shared.addresses import Address, Network, embedded_v4, non_public_range
 from domain.shared.errors import Invalid
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class EndpointRefused(Invalid):
@@ -24,36 +22,6 @@ class EndpointRefused(Invalid):
     on a connector's behalf (400 at creation and in `connectors:test`; a failed import job)."""
 
     code = "ENDPOINT_REFUSED"
-
-
-def _nets(*cidrs: str) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(c) for c in cidrs)
-
-
-# Named ranges, most specific first: the refusal names the first that holds the address.
-BLOCKED: tuple[tuple[str, tuple[Network, ...]], ...] = (
-    ("cloud metadata (link-local)", _nets("169.254.169.254/32", "fd00:ec2::254/128")),
-    ("loopback", _nets("127.0.0.0/8", "::1/128")),
-    ("unspecified", _nets("0.0.0.0/8", "::/128")),
-    ("private (RFC 1918)", _nets("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),
-    ("link-local", _nets("169.254.0.0/16", "fe80::/10")),
-    ("shared address space (CGNAT)", _nets("100.64.0.0/10")),
-    ("unique local (IPv6 ULA)", _nets("fc00::/7")),
-    ("multicast", _nets("224.0.0.0/4", "ff00::/8")),
-    (
-        "reserved",
-        _nets(
-            "192.0.0.0/24",
-            "192.0.2.0/24",
-            "198.18.0.0/15",
-            "198.51.100.0/24",
-            "203.0.113.0/24",
-            "240.0.0.0/4",
-            "100::/64",
-            "2001:db8::/32",
-        ),
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -89,33 +57,6 @@ def parse_allowlist(text: str) -> EndpointAllowlist:
     return EndpointAllowlist(frozenset(hosts), tuple(networks))
 
 
-def _embedded_v4(address: Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4), which a connection to it
-    may reach."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return None
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address in ipaddress.ip_network("64:ff9b::/96"):
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if address.sixtofour is not None:
-        return address.sixtofour
-    return None
-
-
-def blocked_range(address: Address) -> str:
-    """The name of the non-public range holding `address`, or "" for a public address."""
-    inner = _embedded_v4(address)
-    if inner is not None:
-        return blocked_range(inner)
-    for label, networks in BLOCKED:
-        if any(address.version == n.version and address in n for n in networks):
-            return label
-    if not address.is_global:
-        return "not globally routable"
-    return ""
-
-
 @dataclass(frozen=True)
 class EndpointPolicy:
     """The decision: what the operator allows, and the server's own addresses."""
@@ -128,10 +69,10 @@ class EndpointPolicy:
         if self.allowlist.allows(host, address):
             return ""
         where = f"'{host}' resolves to {address}" if host != str(address) else str(address)
-        label = blocked_range(address)
+        label = non_public_range(address)  # the ranges the egress baseline uses too
         if label:
             return f"{where}, a {label} address"
-        inner = _embedded_v4(address)
+        inner = embedded_v4(address)
         if address in self.own_addresses or (inner is not None and inner in self.own_addresses):
             return f"{where}, an address of this server"
         return ""
@@ -150,11 +91,3 @@ class EndpointPolicy:
                     "TILDE_CONNECTOR_ALLOWED_ENDPOINTS"
                 )
         return found
-
-
-def parse_address(text: str) -> Address | None:
-    """`text` as an IP address (brackets and an IPv6 zone dropped), or None for a name."""
-    try:
-        return ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return None

@@ -3,7 +3,9 @@
 The proxy resolves a destination once, asks `check_address` about every address it got, and
 connects only to an address that passed (no second lookup, so no DNS rebinding). The baseline
 refuses loopback, RFC 1918, link-local (cloud metadata), CGNAT, multicast/reserved, IPv6
-loopback/ULA/link-local and the server's own addresses; an operator may allow specific private
+loopback/ULA/link-local, anything else not globally routable (the ranges of
+`domain/shared/addresses.py`, which the connector SSRF guard uses too) and the server's own
+addresses; an operator may allow specific private
 addresses or CIDRs (an internal mirror), never loopback, link-local or the server's own.
 
 Organization network policies use the RBAC language's `Egress` action with `host` (exact, or
@@ -17,66 +19,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from domain.organizations.policy_language import Statement
+from domain.shared.addresses import (
+    NEVER_ALLOWED,
+    Address,
+    Network,
+    embedded_v4,
+    never_allowed_overlap,
+    non_public_range,
+)
+from domain.shared.addresses import parse_address as _parse
 from domain.shared.errors import Invalid
 
 EGRESS = "Egress"
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-# (range, reason): what no organization policy can lift.
-BASELINE: tuple[tuple[Network, str], ...] = tuple(
-    (ipaddress.ip_network(cidr), reason)
-    for cidr, reason in (
-        ("0.0.0.0/8", "unspecified address"),
-        ("127.0.0.0/8", "loopback"),
-        ("10.0.0.0/8", "private address (RFC 1918)"),
-        ("172.16.0.0/12", "private address (RFC 1918)"),
-        ("192.168.0.0/16", "private address (RFC 1918)"),
-        ("169.254.0.0/16", "link-local address (cloud metadata)"),
-        ("100.64.0.0/10", "shared address space (CGNAT)"),
-        ("192.0.0.0/24", "IETF protocol assignments"),
-        ("198.18.0.0/15", "benchmarking range"),
-        ("224.0.0.0/4", "multicast"),
-        ("240.0.0.0/4", "reserved"),
-        ("::/128", "unspecified address"),
-        ("::1/128", "loopback"),
-        ("fc00::/7", "unique local address (IPv6 ULA)"),
-        ("fe80::/10", "link-local address"),
-        ("ff00::/8", "multicast"),
-        ("64:ff9b:1::/48", "local-use NAT64"),
-    )
-)
-# Never allowed, not even by the operator.
-NEVER = frozenset({"unspecified address", "loopback", "link-local address (cloud metadata)",
-                   "link-local address", "multicast"})  # fmt: skip
 
 
 def parse_address(text: str) -> Address | None:
-    try:
-        address = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
+    """An address literal as the proxy connects to it (IPv4-mapped and NAT64 forms as the
+    IPv4 address they reach), or None for a name."""
+    address = _parse(text)
+    if address is None:
         return None
-    return _unwrap(address)
-
-
-def _unwrap(address: Address) -> Address:
-    """An IPv4-mapped or 6to4/NAT64-embedded IPv4 is judged as the IPv4 it reaches."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return address.ipv4_mapped
-        if address in _NAT64:
-            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    return address
-
-
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _baseline_reason(address: Address) -> str:
-    for network, reason in BASELINE:
-        if address.version == network.version and address in network:
-            return reason
-    return ""
+    return embedded_v4(address, sixtofour=False) or address
 
 
 @dataclass(frozen=True)
@@ -93,14 +56,14 @@ class AddressPolicy:
 
     def check_address(self, address: Address) -> str:
         """'' when a sandbox may connect to `address`, else why not."""
-        address = _unwrap(address)
-        reason = _baseline_reason(address)
-        if address in self.own:
-            return reason if reason in NEVER else "the server's own address"
+        reason = non_public_range(address)
+        reached = embedded_v4(address) or address
+        if address in self.own or reached in self.own:
+            return reason if reason in NEVER_ALLOWED else "the server's own address"
         if not reason:
             return ""
-        if reason not in NEVER and any(
-            address.version == n.version and address in n for n in self.allowed
+        if reason not in NEVER_ALLOWED and any(
+            reached.version == n.version and reached in n for n in self.allowed
         ):
             return ""
         return reason
@@ -113,10 +76,10 @@ def check_operator_allow(cidr: str, own: frozenset[Address] = frozenset()) -> Ne
         network = ipaddress.ip_network(cidr.strip(), strict=False)
     except ValueError:
         raise Invalid(f"'{cidr}' is not an IP address or CIDR") from None
-    for base, reason in BASELINE:
-        if reason in NEVER and base.version == network.version and network.overlaps(base):  # type: ignore[arg-type]
-            raise Invalid(f"'{cidr}' overlaps {base} ({reason}): never allowed for sandboxes")
-    if network.num_addresses == 1 and _unwrap(network.network_address) in own:
+    overlap = never_allowed_overlap(network)
+    if overlap:
+        raise Invalid(f"'{cidr}' overlaps {overlap}: never allowed for sandboxes")
+    if network.num_addresses == 1 and parse_address(str(network.network_address)) in own:
         raise Invalid(f"'{cidr}' is one of this server's own addresses: never allowed")
     return network
 

@@ -32,13 +32,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import create_connection
 
-from domain.connectors.endpoints import (
-    Address,
-    EndpointAllowlist,
-    EndpointPolicy,
-    EndpointRefused,
-    parse_address,
-)
+from domain.connectors.endpoints import EndpointAllowlist, EndpointPolicy, EndpointRefused
+from domain.shared.addresses import Address, parse_address
 
 Resolver = Callable[[str, int], Iterable[Address]]
 

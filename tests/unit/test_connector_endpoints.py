@@ -14,9 +14,9 @@ import pytest
 from domain.connectors.endpoints import (
     EndpointPolicy,
     EndpointRefused,
-    blocked_range,
     parse_allowlist,
 )
+from domain.shared.addresses import non_public_range
 from infra.connectors.guard import EndpointGuard
 
 ip = ipaddress.ip_address
@@ -54,10 +54,10 @@ PUBLIC = ["8.8.8.8", "172.32.0.1", "100.128.0.1", "52.216.0.1", "2607:f8b0::200e
 def test_every_non_public_range_is_refused_by_name_and_public_addresses_are_not() -> None:
     policy = EndpointPolicy()
     for text, label in REFUSED.items():
-        assert blocked_range(ip(text)) == label, text
+        assert non_public_range(ip(text)) == label, text
         assert label in policy.refusal(text, ip(text)), text
     for text in PUBLIC:
-        assert blocked_range(ip(text)) == "", text
+        assert non_public_range(ip(text)) == "", text
         assert policy.refusal("s3.example.com", ip(text)) == "", text
 
 

@@ -43,6 +43,10 @@ REFUSED = {
     "::ffff:127.0.0.1": "loopback",  # IPv4-mapped: judged as the IPv4 it reaches
     "::ffff:169.254.169.254": "metadata",
     "64:ff9b::a9fe:a9fe": "metadata",  # NAT64 of 169.254.169.254
+    "2002:7f00:1::1": "loopback",  # 6to4 of 127.0.0.1 (the connector guard's ranges)
+    "2002:a00:1::1": "RFC 1918",  # 6to4 of 10.0.0.1
+    "198.51.100.9": "reserved",  # documentation range
+    "2001:2::1": "not globally routable",  # benchmarking (IPv6): no named range
     "203.0.113.7": "own address",
     "172.17.0.1": "own address",
     "2001:db8::7": "own address",
