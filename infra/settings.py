@@ -7,8 +7,11 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.sandboxes.egress import parse_operator_hosts
+from domain.shared.errors import Invalid
 
 Role = Literal["all", "api", "worker", "cli"]
 
@@ -226,6 +229,12 @@ class Settings(BaseSettings):
         "the proxy (an internal mirror); loopback, link-local/metadata and this server's own "
         "addresses are refused",
     )
+    sandbox_egress_hosts: str = Field(
+        default="",
+        description="Comma-separated name=address pairs the egress proxy resolves without DNS "
+        "(an internal mirror's name; a name may repeat). Network policies see the name; the "
+        "address still passes the baseline and TILDE_SANDBOX_EGRESS_ALLOW",
+    )
     installation_id: str = Field(
         default="",
         description="Labels this installation's sandbox containers, volumes and networks "
@@ -304,6 +313,16 @@ class Settings(BaseSettings):
         description="When set, GET /metrics requires `Authorization: Bearer <token>`; "
         "empty = /metrics is open",
     )
+
+    @field_validator("sandbox_egress_hosts")
+    @classmethod
+    def _pinned_hosts(cls, value: str) -> str:
+        """Checked in every process role, at start (the proxy parses it again)."""
+        try:
+            parse_operator_hosts(value)
+        except Invalid as e:
+            raise ValueError(str(e)) from None
+        return value
 
     @property
     def run_projectors(self) -> bool:

@@ -15,6 +15,7 @@ Organization network policies use the RBAC language's `Egress` action with `host
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -82,6 +83,34 @@ def check_operator_allow(cidr: str, own: frozenset[Address] = frozenset()) -> Ne
     if network.num_addresses == 1 and parse_address(str(network.network_address)) in own:
         raise Invalid(f"'{cidr}' is one of this server's own addresses: never allowed")
     return network
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def parse_operator_hosts(spec: str) -> dict[str, tuple[str, ...]]:
+    """The operator's pinned names (`name=address,...`; a name may repeat for several
+    addresses): names the proxy resolves without DNS, e.g. an internal mirror's. `Invalid` for
+    a malformed entry, a name that is an address literal or a value that is not one. The
+    addresses still pass the baseline (so a private one must also be allowed)."""
+    hosts: dict[str, list[str]] = {}
+    for raw in spec.split(","):
+        if not raw.strip():
+            continue
+        name, sep, value = (part.strip() for part in raw.partition("="))
+        name = name.lower().rstrip(".")
+        if not sep or not name or not value:
+            raise Invalid(f"'{raw.strip()}' is not name=address")
+        if _parse(name) is not None or not all(_LABEL.match(x) for x in name.split(".")):
+            raise Invalid(f"'{name}' is not a host name")
+        if len(name) > 253:
+            raise Invalid(f"'{name[:40]}...' is longer than a host name may be")
+        address = _parse(value)
+        if address is None:
+            raise Invalid(f"'{value}' (for {name}) is not an IP address")
+        if str(address) not in hosts.setdefault(name, []):
+            hosts[name].append(str(address))
+    return {name: tuple(found) for name, found in hosts.items()}
 
 
 # -- organization network policies ----------------------------------------------------------

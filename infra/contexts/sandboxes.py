@@ -28,6 +28,7 @@ from application.sandboxes.queries import SandboxQueries
 from application.sandboxes.runner import RunnerConfig, SandboxRunner
 from application.sandboxes.sessions import CatalogSessions, approval_url
 from application.secrets.ports import ENVIRONMENT_SERVICE, SandboxEnvironment
+from domain.sandboxes.egress import parse_operator_hosts
 from domain.sandboxes.sandbox import Sandbox
 from infra.contexts.base import ContextParts, Shared, Worker
 from infra.docker.network import allow_sandbox_port
@@ -218,6 +219,7 @@ def egress_proxy(shared: Shared, app: SandboxesApplication, logs: SqlLogStore) -
     the sandbox's principal, then the address baseline and the operator's allowlist."""
     settings = shared.settings
     addresses = HostAddressPolicy(settings.sandbox_egress_allow.split(","))
+    hosts = parse_operator_hosts(settings.sandbox_egress_hosts)
     judge = EgressJudge(shared.get("authorizer", Authorizer), app.sandbox)
     allow_sandbox_port(settings.sandbox_proxy_port)
     return EgressProxy(
@@ -226,4 +228,5 @@ def egress_proxy(shared: Shared, app: SandboxesApplication, logs: SqlLogStore) -
         judge=judge,
         logs=logs,
         forget=judge.forget,
+        hosts=hosts,
     )

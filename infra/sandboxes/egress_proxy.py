@@ -6,7 +6,8 @@ One asyncio loop (a thread of the worker) serves every sandbox of the process: `
 subnet, `close` unbinds it, drops its connections and closes its network log. A request is
 `CONNECT host:port` (a TLS tunnel) or an absolute-form `GET http://host/…` (forwarded with
 `Connection: close`, one request per client connection). Each is judged by the network
-policies (`judge`, cached by the caller), then the destination is resolved once, every address
+policies (`judge`, cached by the caller), then the destination is resolved once (a name the
+operator pinned, `hosts`, without DNS), every address
 is checked against the baseline (`AddressPolicy`), and the proxy connects to an address that
 passed — a hostname that later resolves elsewhere changes nothing. A refused request gets
 `403` with a short reason. Every request becomes one NDJSON line of the sandbox's network log
@@ -21,7 +22,7 @@ import ipaddress
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,8 +68,10 @@ class EgressProxy:
         logs: SqlLogStore,
         resolve: Callable[[str, int], Awaitable[list[str]]] | None = None,
         forget: Callable[[str], None] | None = None,
+        hosts: Mapping[str, tuple[str, ...]] | None = None,
     ) -> None:
         self.forget = forget
+        self.hosts = dict(hosts or {})
         self.port = port
         self.addresses = addresses
         self.judge = judge
@@ -279,7 +282,11 @@ class EgressProxy:
             raise Refused(403, verdict.reason)
         literal = parse_address(request.host)
         try:
-            found = [request.host] if literal else await self.resolve(request.host, request.port)
+            pinned = self.hosts.get(request.host.lower().rstrip("."))
+            if literal:
+                found = [request.host]
+            else:
+                found = list(pinned) if pinned else await self.resolve(request.host, request.port)
         except OSError:
             raise Refused(502, f"cannot resolve {request.host}") from None
         reasons, allowed = [], []

@@ -3,9 +3,10 @@ Debian+python3 image), a request to a test upstream (a busybox httpd in a contai
 network this test creates, allowed by the operator setting) goes through the proxy, plain and
 as a CONNECT tunnel, and is logged `allow` with its status; the host's loopback, a name that
 resolves to it and the server's own address on the sandbox network are refused (403, logged
-`deny`); a direct connection fails; an organization network policy denying the upstream turns
-the same request into `deny`. `logs/network` streams live through the SDK, ends when the
-sandbox ends and answers 410 once expired."""
+`deny`); a direct connection fails; a name the operator pinned to the upstream
+(`TILDE_SANDBOX_EGRESS_HOSTS`, no DNS record anywhere) is reached by name, and an organization
+network policy denying that host name turns the same request into `deny`. `logs/network`
+streams live through the SDK, ends when the sandbox ends and answers 410 once expired."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tests.conftest import LiveServer, create_key, create_user, make_settings
 from tests.docker_env import BUSYBOX_IMAGE, PYTHON_IMAGE, docker_client, ensure_images
 
 TERMINAL = {"done", "errored", "failed", "cancelled"}
+NAME = "upstream.tilde-test"  # pinned by the operator setting; no DNS server knows it
 
 INSIDE = r"""
 import http.client, json, os, socket, sys, time, urllib.error, urllib.request
@@ -37,6 +39,9 @@ def out(key, value):
     print(json.dumps({key: value}), flush=True)
 r = urllib.request.urlopen(f"http://{up}:8080/hello.txt?token=secret", timeout=10)
 out("env", [r.status, r.read().decode()])
+if len(sys.argv) > 4:  # the operator's pinned name for the upstream
+    r = urllib.request.urlopen(f"http://{sys.argv[4]}:8080/hello.txt", timeout=10)
+    out("named", [r.status, r.read().decode()])
 for name in ("no_proxy", "NO_PROXY"):  # urllib would bypass the proxy for these names
     os.environ.pop(name)
 forced = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
@@ -87,7 +92,12 @@ def upstream() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path, upstream: str) -> Iterator[Settings]:
-    settings = make_settings(tmp_path, request.param, sandbox_egress_allow=f"{upstream}/32")
+    settings = make_settings(
+        tmp_path,
+        request.param,
+        sandbox_egress_allow=f"{upstream}/32",
+        sandbox_egress_hosts=f"{NAME}={upstream}",
+    )
     yield settings
     if settings.is_postgres:
         services.drop_database(settings.database_url)
@@ -116,7 +126,7 @@ def test_requests_go_through_the_proxy_are_policed_and_logged(
             session.commit("seed")
         args = [upstream, str(live_server.port)]
         sandbox = repo.sandboxes.create(
-            image=PYTHON_IMAGE, command=["python3", "-c", INSIDE, *args, "120"]
+            image=PYTHON_IMAGE, command=["python3", "-c", INSIDE, *args, "120", NAME]
         )
         # busybox wget honours http_proxy too (in a sandbox of its own, running meanwhile).
         fetch = f"wget -q -O - http://{upstream}:8080/hello.txt"
@@ -126,7 +136,7 @@ def test_requests_go_through_the_proxy_are_policed_and_logged(
         with sandbox.status().network() as stream:
             for line in stream:
                 entries.append(json.loads(line))
-                if len(entries) == 5:
+                if len(entries) == 6:
                     break
         said: dict[str, Any] = {}
         with sandbox.status().stdout() as stream:
@@ -141,6 +151,7 @@ def test_requests_go_through_the_proxy_are_policed_and_logged(
         assert ended(sandbox).state == "cancelled"
 
         assert said["env"] == [200, "hello-upstream\n"]
+        assert said["named"] == [200, "hello-upstream\n"]
         assert said["tunnel"] == [200, "hello-upstream\n"]
         assert said["loopback"][0] == 403 and "loopback" in said["loopback"][1]
         assert said["localhost"][0] == 403 and "resolves to loopback" in said["localhost"][1]
@@ -153,6 +164,8 @@ def test_requests_go_through_the_proxy_are_policed_and_logged(
         assert (plain["decision"], plain["status"], plain["method"]) == ("allow", 200, "GET")
         assert plain["bytes_in"] > len("hello-upstream\n") and plain["bytes_out"] > 0
         assert plain["sandbox_id"] == str(sandbox.id) and plain["time"].endswith("Z")
+        named = by_url[f"http://{NAME}:8080/hello.txt"]
+        assert (named["decision"], named["status"]) == ("allow", 200)
         tunnel = by_url[f"{upstream}:8080"]
         assert (tunnel["method"], tunnel["decision"]) == ("CONNECT", "allow")
         assert tunnel["bytes_in"] > 0 and tunnel["duration_ms"] >= 0
@@ -171,11 +184,12 @@ def test_requests_go_through_the_proxy_are_policed_and_logged(
             (fetched,) = [json.loads(line) for line in stream]
         assert (fetched["decision"], fetched["status"]) == ("allow", 200)
 
-        # An organization network policy denying the upstream turns the same request into deny.
-        policy = org.policies.create("no-upstream", f'deny Egress(host="{upstream}")\n')
+        # An organization network policy denying the pinned host name turns the same request
+        # (by name) into deny.
+        policy = org.policies.create("no-upstream", f'deny Egress(host="{NAME}")\n')
         policy.attach(principal_type="user", principal_id=user["id"])
         second = repo.sandboxes.create(
-            image=PYTHON_IMAGE, command=["python3", "-c", INSIDE, *args, "0"]
+            image=PYTHON_IMAGE, command=["python3", "-c", INSIDE, NAME, args[1], "0"]
         )
         assert ended(second).state == "errored"  # urlopen raised on the 403
         with second.status().stdout() as stream:
@@ -188,6 +202,7 @@ def test_requests_go_through_the_proxy_are_policed_and_logged(
     assert answer.headers["content-type"].startswith("application/x-ndjson")
     (line,) = [json.loads(x) for x in answer.text.splitlines()]
     assert (line["decision"], line["method"]) == ("deny", "GET")
+    assert line["url"] == f"http://{NAME}:8080/hello.txt"
     assert line["reason"] == "denied by network policy (line 1)"
     container.services["sandbox_network_logs"].expire(str(second.id))
     gone = httpx.get(f"{base}/{second.id}/logs/network", headers=auth, timeout=30)

@@ -3,9 +3,12 @@ addresses) and the network statements of the policy language (`Egress(host, port
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+from typing import cast
 
 import pytest
+from pydantic import ValidationError
 
 from application.authz import AgentInfo, OrgSnapshot, PolicyInfo
 from domain.organizations.policy_language import compile_policy, parse
@@ -16,8 +19,13 @@ from domain.sandboxes.egress import (
     check_operator_allow,
     decide_egress,
     parse_address,
+    parse_operator_hosts,
 )
 from domain.shared.errors import Invalid
+from infra.sandboxes.egress_proxy import EgressProxy
+from infra.sandboxes.egress_wire import Refused
+from infra.sandboxes.logs import SqlLogStore
+from infra.settings import Settings
 
 OWN = ["203.0.113.7", "172.17.0.1", "2001:db8::7"]
 POLICY = AddressPolicy.build(OWN, ["10.99.0.0/16", "172.30.5.9"])
@@ -154,3 +162,77 @@ def test_an_agent_is_bounded_by_its_creators_network_policy() -> None:
     assert snap.egress("agent", "a1", a, True).allowed
     assert not snap.egress("agent", "a1", b, True).allowed  # its creator may not
     assert not snap.egress("user", "gone", a, True).allowed
+
+
+def test_operator_pinned_host_names() -> None:
+    hosts = parse_operator_hosts(
+        " Mirror.Internal.=10.99.0.5, mirror.internal=10.99.0.6,pypi.test=2001:db8::1,,"
+        "mirror.internal=10.99.0.5"
+    )
+    assert hosts == {"mirror.internal": ("10.99.0.5", "10.99.0.6"), "pypi.test": ("2001:db8::1",)}
+    assert parse_operator_hosts("") == {}
+    bad_entries = [
+        "mirror.internal",  # no address
+        "=10.0.0.1",
+        "mirror.internal=",
+        "mirror.internal=mirror.other",  # the value must be an address
+        "10.0.0.1=10.0.0.2",  # a literal is not a name
+        "bad_name.test=10.0.0.1",
+        "-lead.test=10.0.0.1",
+        "a..b=10.0.0.1",
+        f"{'a' * 64}.test=10.0.0.1",
+        ".".join(["abcdefgh"] * 30) + "=10.0.0.1",
+    ]
+    for bad in bad_entries:
+        with pytest.raises(Invalid):
+            parse_operator_hosts(bad)
+
+
+class _Judge:
+    def __call__(self, sandbox_id: str, request: EgressRequest) -> Verdict:
+        return Verdict(True, "allowed by test")
+
+
+def test_the_proxy_resolves_a_pinned_name_without_dns_and_still_checks_it() -> None:
+    """A pinned name never reaches the resolver; its address passes the baseline like any
+    other (a private one only when the operator allowed it)."""
+    asked: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        return ["93.184.216.34"]
+
+    proxy = EgressProxy(
+        port=3128,
+        addresses=lambda: POLICY,
+        judge=_Judge(),
+        logs=cast(SqlLogStore, None),  # a decision writes no log line
+        resolve=resolve,
+        hosts=parse_operator_hosts("mirror.test=10.99.0.5,private.test=192.168.7.7"),
+    )
+    try:
+
+        async def decide(host: str) -> list[str]:
+            return await proxy._decide("sb", EgressRequest(host, 443, "CONNECT"), {})
+
+        assert asyncio.run(decide("MIRROR.test.")) == ["10.99.0.5"]
+        with pytest.raises(Refused) as refused:
+            asyncio.run(decide("private.test"))
+        assert refused.value.status == 403
+        assert "private.test resolves to" in refused.value.reason
+        assert asked == []
+        assert asyncio.run(decide("example.com")) == ["93.184.216.34"]
+        assert asked == ["example.com"]
+    finally:
+        proxy.shutdown()
+
+
+def test_a_malformed_pinned_host_stops_the_process_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every process role reads `Settings` first: a bad entry fails there, with the entry."""
+    monkeypatch.setenv("TILDE_SANDBOX_EGRESS_HOSTS", "mirror.test=10.99.0.5,pypi.test=pypi.org")
+    with pytest.raises(ValidationError, match=r"'pypi.org' \(for pypi.test\) is not an IP"):
+        Settings()
+    monkeypatch.setenv("TILDE_SANDBOX_EGRESS_HOSTS", "mirror.test=10.99.0.5")
+    assert Settings().sandbox_egress_hosts == "mirror.test=10.99.0.5"
