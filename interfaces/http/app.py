@@ -7,7 +7,7 @@ from litestar.types import Receive, Scope, Send
 
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
-from interfaces.http import routes
+from interfaces.http import litestar_tuning, routes
 from interfaces.http.auth import guard
 from interfaces.http.body_limits import check_json_body
 from interfaces.http.context import observe
@@ -37,6 +37,7 @@ def create_app(
 ) -> Litestar:
     """The ASGI app. Background workers start with the app unless told otherwise."""
     owns_container = container is None
+    litestar_tuning.install()
     container = container or bootstrap(Settings())
     background = container.settings.run_projectors if run_background is None else run_background
 

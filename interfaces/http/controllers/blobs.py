@@ -100,7 +100,10 @@ async def _receive(request: Request[Any, Any, Any], operation: str, token: str) 
             raise Invalid("the request body ended early; nothing was stored") from e
         if len(body) != declared:
             raise Invalid(f"received {len(body)} bytes, Content-Length said {declared}")
-        return _stored(await anyio.to_thread.run_sync(_store_small, store, grant, body))
+        # The hop owns all it touches (a cancelled request leaves it to finish and publish), so
+        # the loop's executor does: anyio's cancel scope and limiter cost more than the write.
+        loop = asyncio.get_running_loop()
+        return _stored(await loop.run_in_executor(None, _store_small, store, grant, body))
     writer = await anyio.to_thread.run_sync(store.receive, grant)
     committed = False
     try:
