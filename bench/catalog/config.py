@@ -57,11 +57,11 @@ class Config:
 
     @classmethod
     def full(cls, objects: int | None) -> Config:
-        return cls(objects or 1_000_000, 200, 10, 100_000, 100, 8, 15.0, 16, 10.0, 1024, 2)
+        return cls(objects or 1_000_000, 200, 10, 100_000, 100, 8, 15.0, 16, 10.0, 1024, 3)
 
     @classmethod
     def quick(cls, objects: int | None) -> Config:
-        return cls(objects or 100_000, 40, 5, 20_000, 30, 8, 5.0, 16, 4.0, 128, 1)
+        return cls(objects or 100_000, 40, 5, 20_000, 30, 8, 5.0, 16, 4.0, 128, 3)
 
 
 def layout(n: int, tag: str = "") -> list[str]:
