@@ -28,8 +28,14 @@ class TildeLitestar(Litestar):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        send = self.security_headers.wrap(scope, send)
-        await observe(super().__call__, scope, receive, send, self.state.container.metrics)
+        await observe(
+            super().__call__,
+            scope,
+            receive,
+            send,
+            self.state.container.metrics,
+            self.security_headers.headers_for(scope),
+        )
 
 
 def create_app(

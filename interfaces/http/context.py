@@ -37,18 +37,25 @@ def client_ip(scope: Any, *, trust_forwarded_for: bool) -> str:
     return client[0] if client else "unknown"
 
 
-async def observe(app: Any, scope: Scope, receive: Receive, send: Send, metrics: Any) -> None:
-    """Run one HTTP request with a request id, the `X-Request-ID` header, metrics and a log."""
+async def observe(
+    app: Any,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    metrics: Any,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """Run one HTTP request with a request id, the `X-Request-ID` header (then `headers`, the
+    security headers: one wrapper of `send` for both), metrics and a log."""
     rid = request_id(scope)
     started = time.perf_counter()
     status = {"code": 500}
+    added = ((b"x-request-id", rid.encode()), *headers)
 
     async def send_wrapper(message: Message) -> None:
         if message["type"] == "http.response.start":
             status["code"] = message["status"]
-            headers = list(message.get("headers", []))
-            headers.append((b"x-request-id", rid.encode()))
-            message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+            message = {**message, "headers": [*message.get("headers", ()), *added]}  # type: ignore[typeddict-item]
         await send(message)
 
     structlog.contextvars.bind_contextvars(request_id=rid)
