@@ -8,7 +8,7 @@ when the request arrived over HTTPS (as the client saw it).
 
 from __future__ import annotations
 
-from litestar.types import Message, Scope, Send
+from litestar.types import Scope
 
 from infra.settings import Settings
 
@@ -36,7 +36,7 @@ BLOB_HEADERS: tuple[Header, ...] = (NOSNIFF, REFERRER, (b"content-security-polic
 
 
 class SecurityHeaders:
-    """Wraps `send` so each response start carries the headers its path family needs."""
+    """The headers each response start carries for its path family (`observe` adds them)."""
 
     def __init__(self, settings: Settings) -> None:
         self._always_https = settings.base_url.startswith("https://")
@@ -54,14 +54,3 @@ class SecurityHeaders:
     def headers_for(self, scope: Scope) -> tuple[Header, ...]:
         chosen = BLOB_HEADERS if scope.get("path", "").startswith("/_blob/") else PAGE_HEADERS
         return (*chosen, HSTS) if self._over_https(scope) else chosen
-
-    def wrap(self, scope: Scope, send: Send) -> Send:
-        extra = self.headers_for(scope)
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", ()), *extra]
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
-            await send(message)
-
-        return send_with_headers
