@@ -7,11 +7,11 @@ subnet, `close` unbinds it, drops its connections and closes its network log. A 
 `CONNECT host:port` (a TLS tunnel) or an absolute-form `GET http://host/…` (forwarded with
 `Connection: close`, one request per client connection). Each is judged by the network
 policies (`judge`, cached by the caller), then the destination is resolved once (a name the
-operator pinned, `hosts`, without DNS), every address
-is checked against the baseline (`AddressPolicy`), and the proxy connects to an address that
-passed — a hostname that later resolves elsewhere changes nothing. A refused request gets
-`403` with a short reason. Every request becomes one NDJSON line of the sandbox's network log
-(no bodies, no header values), written by a background thread.
+operator pinned, `hosts`, without DNS), every address is checked against the baseline
+(`AddressPolicy`), and the proxy connects to an address that passed — a hostname that later
+resolves elsewhere changes nothing. A refused request gets `403` with a short reason. Every
+request becomes one NDJSON line of the sandbox's network log (no bodies, no header values),
+written by a background thread.
 """
 
 from __future__ import annotations
@@ -282,11 +282,12 @@ class EgressProxy:
             raise Refused(403, verdict.reason)
         literal = parse_address(request.host)
         try:
-            pinned = self.hosts.get(request.host.lower().rstrip("."))
             if literal:
                 found = [request.host]
+            elif pinned := self.hosts.get(request.host.lower().rstrip(".")):
+                found = list(pinned)
             else:
-                found = list(pinned) if pinned else await self.resolve(request.host, request.port)
+                found = await self.resolve(request.host, request.port)
         except OSError:
             raise Refused(502, f"cannot resolve {request.host}") from None
         reasons, allowed = [], []
