@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from litestar import Litestar, Router
 from litestar.types import Receive, Scope, Send
 
@@ -13,6 +15,7 @@ from interfaces.http.body_limits import check_json_body
 from interfaces.http.context import observe
 from interfaces.http.deps import DEPENDENCIES
 from interfaces.http.errors import EXCEPTION_HANDLERS
+from interfaces.http.hot_paths import ASGIApp, HotPaths
 from interfaces.http.openapi import document_responses, openapi_config
 from interfaces.http.security_headers import SecurityHeaders
 from interfaces.http.websockets import remember_error
@@ -23,13 +26,15 @@ class TildeLitestar(Litestar):
     the security headers."""
 
     security_headers: SecurityHeaders
+    # The hot upload/read requests' fast paths in front of Litestar (interfaces/http/hot_paths).
+    inner: ASGIApp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         await observe(
-            super().__call__,
+            self.inner,
             scope,
             receive,
             send,
@@ -39,9 +44,13 @@ class TildeLitestar(Litestar):
 
 
 def create_app(
-    container: Container | None = None, *, run_background: bool | None = None
+    container: Container | None = None,
+    *,
+    run_background: bool | None = None,
+    hot_paths: bool = True,
 ) -> Litestar:
-    """The ASGI app. Background workers start with the app unless told otherwise."""
+    """The ASGI app. Background workers start with the app unless told otherwise; `hot_paths`
+    False sends every request through Litestar (the fast paths' tests compare the two)."""
     owns_container = container is None
     litestar_tuning.install()
     container = container or bootstrap(Settings())
@@ -77,4 +86,6 @@ def create_app(
     document_responses(app)
     app.state.container = container
     app.security_headers = SecurityHeaders(container.settings)
+    litestar = partial(Litestar.__call__, app)
+    app.inner = HotPaths(app, litestar) if hot_paths else litestar
     return app

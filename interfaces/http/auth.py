@@ -161,6 +161,36 @@ def named(snap: OrgSnapshot | None, org: str) -> OrgSnapshot | None:
     return snap if snap is not None and snap.name == org else None
 
 
+def remembered_bearer(container: Container, authorization: str) -> Principal | None:
+    """The principal of an `Authorization: Bearer` key verified moments ago, from memory
+    alone; None when deciding needs I/O (or the header is not a Bearer key)."""
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return container.identity.remembered_bearer(credentials.strip())
+
+
+def remembered_member(container: Container, principal: Principal, org: str) -> OrgSnapshot | None:
+    """The organization `org` as `principal` sees it, from a current cached snapshot (NotFound
+    when the principal does not belong to it); None when the snapshot needs I/O."""
+    cached = container.authorizer.cached(org)
+    if cached is None:
+        return None
+    return container.authorizer.member_view(principal, org, named(cached, org))
+
+
+def check_allowed(
+    snap: OrgSnapshot,
+    principal: Principal,
+    action: str,
+    resource: dict[str, str],
+    unknown: frozenset[str] = frozenset(),
+) -> None:
+    """Forbidden unless the organization's policies let `principal` do `action` on `resource`."""
+    if not snap.allows(principal.type, principal.id, action, resource, unknown):
+        raise Forbidden(f"{principal.type} '{principal.name}' may not {action} here")
+
+
 def _admit_from_memory(
     container: Container,
     connection: ASGIConnection[Any, Any, Any, Any],
@@ -170,20 +200,16 @@ def _admit_from_memory(
     """`_admit` for the steady case — a Bearer key verified moments ago, an organization
     snapshot that is current — decided from memory on the event loop, saving the request a
     thread hop. None when anything needs I/O (the caller then runs `_admit` in a thread)."""
-    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        return None
-    principal = container.identity.remembered_bearer(credentials.strip())
+    principal = remembered_bearer(container, connection.headers.get("authorization", ""))
     if principal is None:
         return None
     result = Authenticated(principal)
     if action.scope not in ORG_SCOPES:
         return result, None
     org = str(connection.path_params.get("organization", ""))
-    cached = container.authorizer.cached(org)
-    if cached is None:
+    snap = remembered_member(container, principal, org)
+    if snap is None:
         return None
-    snap = container.authorizer.member_view(principal, org, named(cached, org))
     return result, _authorize(connection, handler, action, principal, snap)
 
 
@@ -198,8 +224,7 @@ def _authorize(
     # A name that arrives in the body is checked exactly by the handler (require_named).
     body_resource = handler.opt.get(BODY_RESOURCE)
     unknown = frozenset({body_resource}) if body_resource else frozenset()
-    if not snap.allows(principal.type, principal.id, action.name, resource, unknown):
-        raise Forbidden(f"{principal.type} '{principal.name}' may not {action.name} here")
+    check_allowed(snap, principal, action.name, resource, unknown)
     if source := handler.opt.get(ALSO_READS):  # a copy must not read what one may not read
         read = {**resource, "path": connection.state.object_values[source]}
         if not snap.allows(principal.type, principal.id, "GetObject", read):

@@ -1,0 +1,415 @@
+"""Hot paths: the requests every object upload and read repeats, answered without Litestar's
+per-request machinery when the steady case holds.
+
+An SDK upload is three requests — `PUT …/object` (an upload URL), `PUT /_blob/u/{token}`
+(the bytes) and `POST …/object/finalize` (staging) — and a read is `GET …/object` (a 307).
+Through Litestar each pays for routing, a connection object and its state, the dependency
+graph, the signature model and the response object: about as much CPU as the work itself.
+Here each is one regular expression, the guard's decisions made from memory by the functions
+the guard itself uses (`interfaces/http/auth.py`), one thread hop for the application call,
+and a response with the bytes Litestar would send.
+
+Anything outside the steady case goes to Litestar, which answers as it always has:
+- before the body is read: a credential that needs I/O (or is not a remembered Bearer key),
+  an organization snapshot that is not current, a repeated or blank query parameter, a NUL,
+  a repeated header, any error from the checks themselves (Litestar's guard raises it again
+  and renders it);
+- after the body is read: a body that is not what the fast path expects (larger than it
+  takes, cut short, not a JSON object of the route's schema): Litestar gets the same ASGI
+  messages replayed, so it sees the request exactly as it was sent.
+Once the application call runs, its errors are rendered by the app's own exception handlers,
+so the error body, status and headers are the ones every route answers with.
+`tests/http/test_hot_paths.py` sends the same requests through both paths and compares them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request
+from litestar._parsers import parse_query_string
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import (
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    ReceiveMessage,
+    Scope,
+    Send,
+)
+from pydantic import ValidationError
+
+from application.authz import OrgSnapshot
+from application.principal import Principal
+from domain.catalog.paths import check_path
+from domain.shared.errors import Invalid
+from infra.localfs import LocalBlobStore
+from infra.localfs.signing import UPLOAD
+from interfaces.http.auth import check_allowed, remembered_bearer, remembered_member
+from interfaces.http.body_limits import _NUL, FORM, too_deep
+from interfaces.http.controllers.blobs import CHUNK, MAX_DIGITS, _store_small
+from interfaces.http.deps import settled
+from interfaces.http.schemas.catalog import FinalizeRequest
+from interfaces.http.schemas.objects import StagedObject, UploadURL
+
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# A finalize body is a token and a few short fields; anything longer goes the general way.
+MAX_HOT_JSON = 64 * 1024
+API = "/api/v1/organizations/{organization}/repositories/{repository}"
+_JSON = (b"content-type", b"application/json")
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+class Fallback(Exception):
+    """Not the steady case: Litestar answers the request (with `messages` replayed first,
+    when the fast path already received them)."""
+
+    def __init__(self, messages: list[ReceiveMessage] | None = None) -> None:
+        super().__init__()
+        self.messages = messages or []
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """The guard's decision for an object route: who, in which organization, on what."""
+
+    principal: Principal
+    org: OrgSnapshot
+    repository: str
+    path: str
+    query: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class HotRoute:
+    pattern: re.Pattern[str]
+    template: str  # Litestar's `path_template` (the metrics' route label)
+    handler: BaseRouteHandler  # the route it stands in for (its error rendering)
+    run: Callable[[Scope, Receive, re.Match[str]], Awaitable[Callable[[], Answer]]]
+
+
+def _length(body: bytes) -> tuple[bytes, bytes]:
+    return (b"content-length", str(len(body)).encode())
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\{\w+\}", "([^/]+)", template))
+
+
+def query_of(scope: Scope) -> dict[str, str]:
+    """The query as Litestar parses it; Fallback on anything its guard would refuse or its
+    parameter parsing might read another way (a repeated name, a blank value, a NUL)."""
+    found: dict[str, str] = {}
+    for name, value in parse_query_string(scope.get("query_string", b"")):
+        if name in found or not value or "\x00" in name or "\x00" in value:
+            raise Fallback
+        found[name] = value
+    return found
+
+
+def header_of(scope: Scope, name: bytes) -> str | None:
+    """The one value of a header; Fallback when it is given more than once."""
+    value = None
+    for key, raw in scope["headers"]:
+        if key == name:
+            if value is not None:
+                raise Fallback
+            value = raw.decode("latin-1")
+    return value
+
+
+def declared_length(scope: Scope, limit: int) -> int:
+    """The Content-Length when it is plain digits within `limit`; Fallback otherwise."""
+    declared = header_of(scope, b"content-length")
+    if declared is None or not (declared.isascii() and declared.isdigit()):
+        raise Fallback
+    if len(declared) > MAX_DIGITS or int(declared) > limit:
+        raise Fallback
+    return int(declared)
+
+
+async def receive_body(receive: Receive, declared: int) -> tuple[bytes, list[ReceiveMessage]]:
+    """The whole body of `declared` bytes, and the messages it came in. Fallback (with those
+    messages, for Litestar to see again) on a disconnect or any other length."""
+    messages: list[ReceiveMessage] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            raise Fallback(messages)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > declared:
+            raise Fallback(messages)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            if size != declared:
+                raise Fallback(messages)
+            return b"".join(chunks), messages
+
+
+def replaying(messages: list[ReceiveMessage], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def again() -> ReceiveMessage:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return again
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value:
+        raise Invalid(f"{name} is required")
+    return value
+
+
+class HotPaths:
+    """The ASGI app `TildeLitestar` runs inside `observe`: the hot requests here, the rest
+    (and every request outside the steady case) through Litestar."""
+
+    def __init__(self, app: Litestar, litestar: ASGIApp) -> None:
+        self.app = app
+        self.litestar = litestar
+        self.container: Any = app.state.container
+        declared = {
+            (method, route.path_format): handler
+            for route in app.routes
+            for method, handler in getattr(route, "route_handler_map", {}).items()
+        }
+
+        def route(
+            method: str, template: str, run: Any, action: str, **opt: str
+        ) -> tuple[str, HotRoute]:
+            """A fast path for the route `method template`; the server refuses to start if
+            that route's declaration moved (another action, another resource parameter)."""
+            found = declared.get((method, template))
+            handler = found[0] if isinstance(found, tuple) else found
+            if (
+                not isinstance(handler, BaseRouteHandler)
+                or handler.opt.get("action") != action
+                or any(handler.opt.get(key) != value for key, value in opt.items())
+            ):
+                raise RuntimeError(f"hot path {method} {template} no longer matches its route")
+            return method, HotRoute(_pattern(template), template, handler, run)
+
+        self.routes: dict[str, list[HotRoute]] = {}
+        for method, hot in (
+            route("PUT", f"{API}/object", self._put_object, "PutObject", resource_path="path"),
+            route("PUT", "/_blob/u/{token}", self._upload, "TransferBlob"),
+            route(
+                "POST", f"{API}/object/finalize", self._finalize, "PutObject", resource_path="path"
+            ),
+            route("GET", f"{API}/object", self._get_object, "GetObject", resource_path="path"),
+        ):
+            self.routes.setdefault(method, []).append(hot)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._match(scope)
+        if found is None:
+            await self.litestar(scope, receive, send)
+            return
+        hot, match = found
+        try:
+            work = await hot.run(scope, receive, match)
+        except Fallback as fallback:
+            await self.litestar(scope, replaying(fallback.messages, receive), send)
+            return
+        scope["path_template"] = hot.template
+        scope["path_params"] = dict(
+            zip(re.findall(r"\{(\w+)\}", hot.template), match.groups(), strict=True)
+        )
+        try:
+            answer = await asyncio.get_running_loop().run_in_executor(None, work)
+        except Exception as exc:
+            await self._render(scope, receive, send, hot.handler, exc)
+            return
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start",
+            "status": answer.status,
+            "headers": list(answer.headers),
+        }
+        await send(start)
+        body: HTTPResponseBodyEvent = {
+            "type": "http.response.body",
+            "body": answer.body,
+            "more_body": False,
+        }
+        await send(body)
+
+    def _match(self, scope: Scope) -> tuple[HotRoute, re.Match[str]] | None:
+        candidates = self.routes.get(str(scope.get("method", "")))
+        if not candidates or scope.get("root_path"):
+            return None
+        path = scope.get("path", "")
+        for hot in candidates:
+            match = hot.pattern.fullmatch(path)
+            if match is not None:
+                return hot, match
+        return None
+
+    async def _render(
+        self, scope: Scope, receive: Receive, send: Send, handler: BaseRouteHandler, exc: Exception
+    ) -> None:
+        """Answer `exc` exactly as Litestar's exception middleware would for `handler`."""
+        scope["app"] = self.app
+        scope["route_handler"] = handler  # type: ignore[typeddict-item,arg-type]
+        request: Request[Any, Any, Any] = Request(scope, receive)
+        render = None
+        for kind in type(exc).__mro__:
+            render = self.app.exception_handlers.get(kind)
+            if render is not None:
+                break
+        if render is None:
+            raise exc
+        response = render(request, exc)  # type: ignore[arg-type]
+        await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+    # -- the guard, from memory ------------------------------------------------------------
+    def _admit(self, scope: Scope, match: re.Match[str], action: str) -> Admitted:
+        """The guard's decision for an object route (`resource_path` "path"), or Fallback."""
+        if "\x00" in scope.get("path", ""):
+            raise Fallback
+        query = query_of(scope)
+        authorization = header_of(scope, b"authorization")
+        principal = remembered_bearer(self.container, authorization or "")
+        if principal is None or principal.via != "bearer":
+            raise Fallback
+        org_name, repository = match.group(1), match.group(2)
+        try:
+            snap = remembered_member(self.container, principal, org_name)
+            if snap is None:
+                raise Fallback
+            path = check_path(query.get("path"), "path")
+            check_allowed(snap, principal, action, {"repository": repository, "path": path})
+        except Fallback:
+            raise
+        except Exception:
+            raise Fallback from None  # the guard raises it again and renders it
+        return Admitted(principal, snap, repository, path, query)
+
+    # -- the routes: each admits on the loop and hands back the work for the thread ---------
+    async def _put_object(
+        self, scope: Scope, receive: Receive, match: re.Match[str]
+    ) -> Callable[[], Answer]:
+        admitted = self._admit(scope, match, "PutObject")
+
+        def work() -> Answer:
+            grant = self.container.catalog.start_upload(
+                admitted.org.org_id,
+                admitted.repository,
+                _required(admitted.query.get("session_id"), "session_id"),
+                admitted.path,
+                admitted.principal,
+            )
+            body = _encode(UploadURL(upload_url=grant.upload_url, upload_token=grant.upload_token))
+            return Answer(200, [_JSON, _length(body)], body)
+
+        return work
+
+    async def _finalize(
+        self, scope: Scope, receive: Receive, match: re.Match[str]
+    ) -> Callable[[], Answer]:
+        admitted = self._admit(scope, match, "PutObject")
+        declared = declared_length(scope, MAX_HOT_JSON)
+        if (header_of(scope, b"content-type") or "").startswith(FORM):
+            raise Fallback
+        body, messages = await receive_body(receive, declared)
+        # What `check_json_body` and Litestar's decoding would refuse, Litestar refuses.
+        if too_deep(body) or _NUL.search(body):
+            raise Fallback(messages)
+        try:
+            data = FinalizeRequest.model_validate(_decode(body))
+        except (msgspec.DecodeError, ValidationError):
+            raise Fallback(messages) from None
+        container = self.container
+
+        def work() -> Answer:
+            staged = settled(
+                container,
+                container.catalog.finalize(
+                    admitted.org.org_id,
+                    admitted.repository,
+                    _required(admitted.query.get("session_id"), "session_id"),
+                    admitted.path,
+                    upload_token=data.upload_token,
+                    checksum=data.checksum,
+                    size_bytes=data.size_bytes,
+                    content_type=data.content_type,
+                    metadata=data.metadata,
+                    principal=admitted.principal,
+                ),
+            )
+            out = _encode(StagedObject(**staged))
+            return Answer(201, [_JSON, _length(out)], out)
+
+        return work
+
+    async def _get_object(
+        self, scope: Scope, receive: Receive, match: re.Match[str]
+    ) -> Callable[[], Answer]:
+        admitted = self._admit(scope, match, "GetObject")
+        container = self.container
+
+        def work() -> Answer:
+            entry = container.catalog.queries.entry(
+                admitted.org.org_id,
+                admitted.repository,
+                admitted.path,
+                session_id=admitted.query.get("session_id"),
+                ref=admitted.query.get("ref"),
+            )
+            url = container.blobs.download_url(
+                entry["address"],
+                expires_in=container.settings.download_url_ttl_seconds,
+                content_type=entry["content_type"],
+                etag=entry["etag"],
+            )
+            headers = [
+                (b"location", url.encode("latin-1")),
+                (b"cache-control", b"no-store"),
+                _TEXT,
+                (b"content-length", b"0"),
+            ]
+            return Answer(307, headers)
+
+        return work
+
+    async def _upload(
+        self, scope: Scope, receive: Receive, match: re.Match[str]
+    ) -> Callable[[], Answer]:
+        store = self.container.blobs
+        if (
+            not isinstance(store, LocalBlobStore)
+            or scope.get("query_string")
+            or "\x00" in scope.get("path", "")
+        ):
+            raise Fallback
+        declared = declared_length(scope, CHUNK)
+        token = match.group(1)
+        body, _ = await receive_body(receive, declared)
+
+        def work() -> Answer:
+            info = _store_small(store, store.verify(UPLOAD, token), body)
+            return Answer(
+                200, [(b"etag", f'"{info.etag}"'.encode()), _TEXT, (b"content-length", b"0")]
+            )
+
+        return work

@@ -1,0 +1,383 @@
+"""The hot paths (`interfaces/http/hot_paths.py`) answer exactly as Litestar does.
+
+Every request here goes, as raw ASGI messages, to two apps over one container: the server's
+app (hot paths in front of Litestar) and one built with `hot_paths=False`. The answers must
+match byte for byte — status, headers, body — once the parts that differ by design are set
+aside (the request id, and the random upload address and token a grant carries). A counter on
+the fall-back app shows which requests the fast path answered itself, so the comparison cannot
+silently pit Litestar against Litestar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+from litestar.testing import TestClient
+
+from infra.bootstrap import Container
+from interfaces.http.app import create_app
+from tests.catalog_helpers import Repo, md5, new_repo
+from tests.conftest import bearer
+from tests.orgs import create_agent, create_principal_key, person
+
+Messages = list[dict[str, Any]]
+
+
+class Answer:
+    def __init__(self, messages: Messages) -> None:
+        start = next(m for m in messages if m["type"] == "http.response.start")
+        self.status: int = start["status"]
+        self.headers = [(k.decode(), v.decode()) for k, v in start["headers"]]
+        self.body = b"".join(
+            m.get("body", b"") for m in messages if m["type"] == "http.response.body"
+        )
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name), None)
+
+    def normalized(self) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The answer without its request id (random by design)."""
+        rid = self.header("x-request-id") or "none"
+        headers = sorted((k, v) for k, v in self.headers if k != "x-request-id")
+        return self.status, headers, self.body.replace(rid.encode(), b"RID")
+
+
+def call(app: Any, method: str, target: str, headers: dict[str, str], body: Messages) -> Answer:
+    """One request to `app` as ASGI messages (`body`: the http.request/disconnect messages)."""
+    parts = urlsplit(target)
+    if body and "content-length" not in headers and "transfer-encoding" not in headers:
+        headers = {**headers, "content-length": str(sum(len(m.get("body", b"")) for m in body))}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "server": ("testserver.local", 80),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+        "path": parts.path,
+        "raw_path": parts.path.encode(),
+        "query_string": parts.query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    pending = list(body) or [{"type": "http.request", "body": b"", "more_body": False}]
+    sent: Messages = []
+
+    async def run() -> None:
+        answered = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            if pending:
+                return pending.pop(0)
+            await answered.wait()  # a real client hangs up once it has the answer
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                answered.set()
+
+        await asyncio.wait_for(app(scope, receive, send), 30)
+
+    asyncio.run(run())
+    return Answer(sent)
+
+
+def whole(data: bytes) -> Messages:
+    return [{"type": "http.request", "body": data, "more_body": False}]
+
+
+def json_body(value: Any) -> Messages:
+    return whole(json.dumps(value).encode())
+
+
+class Pair:
+    """The same request to the hot app and the reference app."""
+
+    def __init__(self, container: Container) -> None:
+        self.hot = create_app(container, run_background=False)
+        self.reference = create_app(container, run_background=False, hot_paths=False)
+        self.fallbacks = 0
+        inner = self.hot.inner  # type: ignore[attr-defined]
+        litestar = inner.litestar
+
+        async def counted(scope: Any, receive: Any, send: Any) -> None:
+            self.fallbacks += 1
+            await litestar(scope, receive, send)
+
+        inner.litestar = counted
+
+    def both(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: Messages | None = None,
+        *,
+        hot: bool,
+    ) -> tuple[Answer, Answer]:
+        before = self.fallbacks
+        fast = call(self.hot, method, target, headers, list(body or []))
+        assert (self.fallbacks == before) is hot, (
+            f"{method} {target}: expected the {'fast' if hot else 'general'} path"
+        )
+        return fast, call(self.reference, method, target, headers, list(body or []))
+
+    def same(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        body: Messages | None = None,
+        *,
+        hot: bool,
+    ) -> Answer:
+        fast, reference = self.both(method, target, headers, body, hot=hot)
+        assert fast.normalized() == reference.normalized()
+        return fast
+
+
+@pytest.fixture
+def setup(container: Container, client: TestClient[Any]) -> Iterator[tuple[Pair, Repo, str]]:
+    repo = new_repo(container, client)
+    session = repo.open_session()
+    pair = Pair(container)
+    # Warm the caches the fast path decides from (a key verified moments ago, a current
+    # organization snapshot): the first request of a key always goes the general way.
+    call(pair.hot, "GET", f"{repo.base}/objects", repo.auth, [])
+    yield pair, repo, session
+
+
+def target(repo: Repo, suffix: str, **query: str) -> str:
+    return f"{repo.base}{suffix}?{urlencode(query)}" if query else f"{repo.base}{suffix}"
+
+
+def blob_path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def grant(pair: Pair, repo: Repo, session: str, path: str) -> dict[str, str]:
+    answer = call(
+        pair.hot, "PUT", target(repo, "/object", path=path, session_id=session), repo.auth, []
+    )
+    assert answer.status == 200, answer.body
+    return json.loads(answer.body)  # type: ignore[no-any-return]
+
+
+def test_upload_round_trip_answers_as_litestar(setup: tuple[Pair, Repo, str]) -> None:
+    pair, repo, session = setup
+    data = b"hello, hot path\n" * 64
+    answers = []
+    for app in (pair.hot, pair.reference):
+        before = pair.fallbacks
+        put = call(
+            app, "PUT", target(repo, "/object", path="d/a.txt", session_id=session), repo.auth, []
+        )
+        grant_ = json.loads(put.body)
+        assert set(grant_) == {"upload_url", "upload_token"}
+        upload = call(
+            app,
+            "PUT",
+            blob_path(grant_["upload_url"]),
+            {"content-length": str(len(data))},
+            whole(data),
+        )
+        final = call(
+            app,
+            "POST",
+            target(repo, "/object/finalize", path="d/a.txt", session_id=session),
+            {**repo.auth, "content-type": "application/json"},
+            json_body({"upload_token": grant_["upload_token"], "size_bytes": len(data)}),
+        )
+        if app is pair.hot:
+            assert pair.fallbacks == before, "the round trip should take the fast paths"
+        answers.append((put, upload, final))
+    (hot_put, hot_upload, hot_final), (ref_put, ref_upload, ref_final) = answers
+    # The grant differs by design (a fresh address and token); its framing must not.
+    assert hot_put.status == ref_put.status == 200
+    assert [k for k, _ in hot_put.headers] == [k for k, _ in ref_put.headers]
+    assert hot_put.header("content-type") == ref_put.header("content-type")
+    assert hot_upload.normalized() == ref_upload.normalized()
+    assert hot_upload.header("etag") == f'"{md5(data)}"'
+    assert hot_final.normalized() == ref_final.normalized()
+    assert hot_final.status == 201
+    assert json.loads(hot_final.body) == {"path": "d/a.txt", "etag": f'"{md5(data)}"'}
+    # The staged object reads back through both.
+    hot_get, ref_get = pair.both(
+        "GET", target(repo, "/object", path="d/a.txt", session_id=session), repo.auth, hot=True
+    )
+    assert hot_get.status == ref_get.status == 307
+    assert [k for k, _ in hot_get.headers] == [k for k, _ in ref_get.headers]
+    assert [v for k, v in hot_get.headers if k != "location" and k != "x-request-id"] == [
+        v for k, v in ref_get.headers if k != "location" and k != "x-request-id"
+    ]
+    location = hot_get.header("location") or ""
+    fetched = call(pair.reference, "GET", blob_path(location), {}, [])
+    assert fetched.status == 200 and fetched.body == data
+
+
+def test_errors_from_the_application_call_match(setup: tuple[Pair, Repo, str]) -> None:
+    pair, repo, session = setup
+    auth = {**repo.auth, "content-type": "application/json"}
+    # Answered by the fast path's call, rendered by the app's exception handlers.
+    pair.same("PUT", target(repo, "/object", path="x"), repo.auth, hot=True)  # no session
+    pair.same("PUT", target(repo, "/object", path="x", session_id="nope"), repo.auth, hot=True)
+    pair.same("PUT", target(repo, "/object", path="x", session_id="0" * 32), repo.auth, hot=True)
+    pair.same(
+        "GET", target(repo, "/object", path="missing", session_id=session), repo.auth, hot=True
+    )
+    pair.same("GET", target(repo, "/object", path="missing", ref="main"), repo.auth, hot=True)
+    pair.same("GET", target(repo, "/object", path="x", ref="no-such-ref"), repo.auth, hot=True)
+    pair.same(
+        "POST",
+        target(repo, "/object/finalize", path="x", session_id=session),
+        auth,
+        json_body({"upload_token": "forged"}),
+        hot=True,
+    )
+    token = grant(pair, repo, session, "y")["upload_token"]
+    pair.same(
+        "POST",
+        target(repo, "/object/finalize", path="y", session_id=session),
+        auth,
+        json_body({"upload_token": token}),
+        hot=True,
+    )  # nothing uploaded yet
+    pair.same("PUT", "/_blob/u/forged-token", {"content-length": "3"}, whole(b"abc"), hot=True)
+    # Another repository of the organization that does not exist: the call's NotFound.
+    pair.same(
+        "PUT",
+        target(repo, "/object", path="x", session_id=session).replace(
+            f"/repositories/{repo.name}/", "/repositories/nowhere/"
+        ),
+        repo.auth,
+        hot=True,
+    )
+
+
+def test_size_and_checksum_refusals_match(setup: tuple[Pair, Repo, str]) -> None:
+    pair, repo, session = setup
+    auth = {**repo.auth, "content-type": "application/json"}
+    data = b"0123456789"
+    for body in (
+        {"size_bytes": 11},
+        {"checksum": '"0000"'},
+        {"content_type": "not a type"},
+        {"size_bytes": "10"},  # pydantic's lax mode coerces it in both
+        {"metadata": {"k": "v"}, "extra": "ignored"},
+    ):
+        tokens = []
+        for _ in range(2):
+            g = grant(pair, repo, session, "z")
+            up = call(
+                pair.reference,
+                "PUT",
+                blob_path(g["upload_url"]),
+                {"content-length": "10"},
+                whole(data),
+            )
+            assert up.status == 200
+            tokens.append(g["upload_token"])
+        url = target(repo, "/object/finalize", path="z", session_id=session)
+        fast = call(pair.hot, "POST", url, auth, json_body({"upload_token": tokens[0], **body}))
+        reference = call(
+            pair.reference, "POST", url, auth, json_body({"upload_token": tokens[1], **body})
+        )
+        assert fast.normalized() == reference.normalized(), body
+
+
+def test_requests_outside_the_steady_case_fall_back(
+    container: Container, setup: tuple[Pair, Repo, str]
+) -> None:
+    pair, repo, session = setup
+    auth = {**repo.auth, "content-type": "application/json"}
+    obj = "/object"
+    # The guard's own refusals: Litestar raises and renders them.
+    pair.same("PUT", target(repo, obj, path="a//b", session_id=session), repo.auth, hot=False)
+    pair.same("PUT", target(repo, obj, path="", session_id=session), repo.auth, hot=False)
+    pair.same("PUT", f"{repo.base}{obj}?path=a&path=b&session_id={session}", repo.auth, hot=False)
+    pair.same("PUT", f"{repo.base}{obj}?path=a%00b&session_id={session}", repo.auth, hot=False)
+    pair.same("PUT", target(repo, obj, path="a", session_id=session), {}, hot=False)
+    pair.same(
+        "PUT",
+        target(repo, obj, path="a", session_id=session),
+        {"authorization": "Bearer wrong"},
+        hot=False,
+    )
+    pair.same(
+        "PUT",
+        target(repo, obj, path="a", session_id=session).replace(
+            f"/organizations/{repo.org}/", "/organizations/nowhere/"
+        ),
+        repo.auth,
+        hot=False,
+    )
+    stranger = person(container)
+    for _ in range(2):  # the stranger's key is remembered after its first (general) request
+        pair.same("PUT", target(repo, obj, path="a", session_id=session), stranger.auth, hot=False)
+    # Bodies the fast path does not take, or that Litestar refuses: replayed to it as sent.
+    url = target(repo, "/object/finalize", path="a", session_id=session)
+    for body in (
+        whole(b"not json"),
+        whole(b"[1, 2]"),
+        json_body({"upload_token": 5}),
+        json_body({"checksum": "x"}),
+        whole(b'{"upload_token": "a\\u0000b"}'),
+        whole(b"[" * 100 + b"]" * 100),
+    ):
+        length = str(sum(len(m.get("body", b"")) for m in body))
+        pair.same("POST", url, {**auth, "content-length": length}, body, hot=False)
+    # A body in several messages is still the fast path's.
+    split = [
+        {"type": "http.request", "body": b'{"upload_', "more_body": True},
+        {"type": "http.request", "body": b'token": "t"}', "more_body": False},
+    ]
+    pair.same("POST", url, auth, split, hot=True)
+    # A form body, and no declared length at all (chunked): the general path.
+    pair.same(
+        "POST",
+        url,
+        {**repo.auth, "content-type": "application/x-www-form-urlencoded", "content-length": "7"},
+        whole(b"a=b&c=d"),
+        hot=False,
+    )
+    pair.same(
+        "POST",
+        url,
+        {**auth, "transfer-encoding": "chunked"},
+        json_body({"upload_token": "t"}),
+        hot=False,
+    )
+    # Blob uploads: a body longer or shorter than declared, a repeated length, a query.
+    g = grant(pair, repo, session, "b")
+    path = blob_path(g["upload_url"])
+    pair.same("PUT", path, {"content-length": "5"}, whole(b"abc"), hot=False)
+    pair.same("PUT", path, {"content-length": "2"}, whole(b"abc"), hot=False)
+    pair.same("PUT", path, {"content-length": "x"}, whole(b"abc"), hot=False)
+    pair.same("PUT", f"{path}?x=1", {"content-length": "3"}, whole(b"abc"), hot=False)
+    assert call(pair.hot, "PUT", path, {"content-length": "3"}, whole(b"abc")).status == 200
+
+
+def test_a_forbidden_principal_gets_the_guards_answer(
+    setup: tuple[Pair, Repo, str], client: TestClient[Any]
+) -> None:
+    """An agent whose policy allows reads only: its upload is refused by the guard (the fast
+    path falls back to it) with the guard's 403; its reads take the fast path."""
+    pair, repo, session = setup
+    agent = create_agent(client, repo.owner, repo.org, inline_policy="GetObject()\nListObjects()")
+    token = create_principal_key(client, repo.owner, repo.org, "agents", agent["name"])["token"]
+    as_agent = bearer(token)
+    url = target(repo, "/object", path="a", session_id=session)
+    for _ in range(2):  # the key is remembered after its first (general) request
+        answer = pair.same("PUT", url, as_agent, hot=False)
+    assert answer.status == 403
+    assert b'"code":"FORBIDDEN"' in answer.body
+    answer = pair.same("GET", url, as_agent, hot=True)
+    assert answer.status == 404
