@@ -186,11 +186,12 @@ class CatalogBase(TildeApplication):
         reading its stream again (`fresh` forces the read, as retries do): if anything was
         appended to the shard since (another process's staging, a commit or rollback sealing
         it), the save conflicts on the shard's version and the retry reads it fresh, so a
-        sealed shard still refuses. The session is read fresh every time (its status)."""
-        session = self.open_session(repo, session_id)
+        sealed shard still refuses. The session is read fresh every time (its status): read
+        only (no copy) when the shard is reused, since then nothing of it changes here."""
         key = shard_id(session_id, index)
         # Taken out while in use: no other thread can stage through the same instance.
         shard = None if fresh else self._saved_shards.pop(key, None)
+        session = self.open_session(repo, session_id, read_only=shard is not None)
         if shard is None:
             shard = self.find(key, StagingShard)
         changed: list[Any] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -9,7 +10,6 @@ import psycopg_pool
 from eventsourcing.persistence import Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     BasePostgresFactory,
-    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
     PostgresFactory,
@@ -23,6 +23,7 @@ from infra.sql.database import _PgCursor
 T = TypeVar("T")
 # NOTIFY payloads are limited to 8,000 bytes; beyond this the topics are left out ("any").
 _MAX_PAYLOAD = 7_000
+_PRELUDES = 1_000
 
 
 def notify_payload(sender: str, topics: Sequence[str]) -> str:
@@ -57,11 +58,19 @@ def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
 
 
 class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
-    """The library's default insert path, minus its 10 x 0.2 s retry loop on pool timeouts,
-    plus an optional inline projection run in the same transaction as the insert, and a
-    NOTIFY payload naming the sender and the event types (see `notify_payload`)."""
+    """The library's recorder with its own insert path (`_insert`): no 10 x 0.2 s retry loop
+    on pool timeouts, an optional inline projection run in the same transaction as the
+    insert, and a NOTIFY payload naming the sender and the event types (`notify_payload`)."""
 
     notify_sender = ""  # set by the container that owns this recorder
+    _insert_sql: bytes | None = None
+    # The lock-and-NOTIFY prelude of each payload seen (few: a sender and a set of topics).
+    _preludes: dict[str, bytes]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._preludes = {}
+        self._selects: dict[tuple[bool, bool, bool, bool], bytes] = {}
 
     def _create_table(self, curs: Any) -> None:
         # The library replaces its insert function (CREATE OR REPLACE FUNCTION) at every
@@ -70,36 +79,121 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
         curs.execute("SELECT pg_advisory_xact_lock(7361928)")
         super()._create_table(curs)
 
-    def _insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        inline = kwargs.get("inline")
-        if inline is not None:
-            inline(_PgCursor(curs), stored_events)
-            # Sync the pipeline now: an error in the projection must surface here, before the
-            # event store's own prepared statements are queued behind it on this connection
-            # (an aborted pipeline would leave psycopg believing they were prepared).
-            with curs.connection.pipeline():
-                pass
-        super()._insert_events(curs, stored_events, **kwargs)
-
-    def _insert_stored_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        self._lock_table(curs)
-        payload = notify_payload(self.notify_sender, [e.topic for e in stored_events])
-        curs.execute(SQL("NOTIFY {0}, {1}").format(Identifier(self.channel_name), Literal(payload)))
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
-
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        insert = PostgresApplicationRecorder.insert_events.__wrapped__  # type: ignore[attr-defined]
-        return _once_more_on_broken_connection(lambda: insert(self, stored_events, **kwargs))
+        if not stored_events:
+            return None
+        return _once_more_on_broken_connection(lambda: self._insert(stored_events, **kwargs))
 
-    def select_events(self, *args: Any, **kwargs: Any) -> Sequence[StoredEvent]:
-        select = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
-        return _once_more_on_broken_connection(lambda: select(self, *args, **kwargs))
+    def _insert(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
+        """The library's insert without pipeline mode (its per-statement bookkeeping cost more
+        CPU than the round trips it saved): one simple query opens the transaction, takes the
+        table lock (notification ids follow commit order) and sends the NOTIFY; then the
+        inline projection; then one prepared INSERT of plain arrays; then COMMIT."""
+        with self.datastore.get_connection() as conn:
+            assert conn.autocommit  # BEGIN … COMMIT below is the only transaction
+            try:
+                with conn.cursor() as curs:
+                    curs.execute(self._prelude(conn, [e.topic for e in stored_events]))
+                    inline = kwargs.get("inline")
+                    if inline is not None:
+                        inline(_PgCursor(curs), stored_events)
+                    curs.execute(
+                        self._insert_statement(conn),
+                        (
+                            [e.originator_id for e in stored_events],
+                            [e.originator_version for e in stored_events],
+                            [e.topic for e in stored_events],
+                            [e.state for e in stored_events],
+                        ),
+                        prepare=True,
+                    )
+                    ids = [row["notification_id"] for row in curs.fetchall()]
+                    curs.execute(b"COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):  # a broken connection: the pool drops it
+                    conn.rollback()  # nothing of it stays (and the connection goes back idle)
+                raise
+            return ids
+
+    def _prelude(self, conn: Any, topics: list[str]) -> bytes:
+        """`BEGIN; SET LOCAL lock_timeout; LOCK TABLE … IN EXCLUSIVE MODE; NOTIFY channel,
+        payload` (the library's insert path sends the same), built once per payload."""
+        payload = notify_payload(self.notify_sender, topics)
+        prelude = self._preludes.get(payload)
+        if prelude is None:
+            notify = SQL("NOTIFY {0}, {1}").format(Identifier(self.channel_name), Literal(payload))
+            statements = [SQL("BEGIN"), *self.lock_table_statements, notify]
+            prelude = SQL("; ").join(statements).as_bytes(conn)  # type: ignore[arg-type]
+            if len(self._preludes) >= _PRELUDES:
+                self._preludes.clear()
+            self._preludes[payload] = prelude
+        return prelude
+
+    def _insert_statement(self, conn: Any) -> bytes:
+        if self._insert_sql is None:
+            self._insert_sql = (
+                SQL(
+                    "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+                    " SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[])"
+                    " RETURNING notification_id"
+                )
+                .format(
+                    schema=Identifier(self.datastore.schema),
+                    table=Identifier(self.events_table_name),
+                    id_type=SQL(self.datastore.originator_id_type),
+                )
+                .as_bytes(conn)
+            )
+        return self._insert_sql
+
+    def select_events(
+        self,
+        originator_id: Any,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """The library's query, its statement composed once per shape instead of per call
+        (an aggregate's fast-forward runs it on every load)."""
+        params: list[Any] = [originator_id]
+        for value in (gt, lte, limit):
+            if value is not None:
+                params.append(value)
+        shape = (gt is not None, lte is not None, desc, limit is not None)
+
+        def select() -> list[StoredEvent]:
+            with self.datastore.get_connection() as conn, conn.cursor() as curs:
+                curs.execute(self._select_statement(conn, shape), params, prepare=True)
+                return [
+                    StoredEvent(
+                        originator_id=row["originator_id"],
+                        originator_version=row["originator_version"],
+                        topic=row["topic"],
+                        state=bytes(row["state"]),
+                    )
+                    for row in curs.fetchall()
+                ]
+
+        return _once_more_on_broken_connection(select)
+
+    def _select_statement(self, conn: Any, shape: tuple[bool, bool, bool, bool]) -> bytes:
+        statement = self._selects.get(shape)
+        if statement is None:
+            has_gt, has_lte, desc, has_limit = shape
+            query = self.select_events_statement
+            if has_gt:
+                query += SQL(" AND originator_version > %s")
+            if has_lte:
+                query += SQL(" AND originator_version <= %s")
+            query += SQL(" ORDER BY originator_version") + SQL(" DESC" if desc else " ASC")
+            if has_limit:
+                query += SQL(" LIMIT %s")
+            statement = self._selects[shape] = query.as_bytes(conn)
+        return statement
 
     def select_notifications(self, *args: Any, **kwargs: Any) -> Sequence[Notification]:
         select = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]

@@ -159,7 +159,10 @@ class _PgCursor:
         return self
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> _PgCursor:
-        self._cursor.executemany(_pg_sql(sql), [tuple(p) for p in params])  # type: ignore[arg-type]
+        if len(params) == 1:  # psycopg's executemany enters pipeline mode even for one row
+            self._cursor.execute(_pg_sql(sql), tuple(params[0]))  # type: ignore[arg-type]
+        else:
+            self._cursor.executemany(_pg_sql(sql), [tuple(p) for p in params])  # type: ignore[arg-type]
         return self
 
     def fetchone(self) -> dict[str, Any] | None:
