@@ -198,6 +198,13 @@ class CatalogReads(Protocol):
         """The entry `tree` holds at `path`, or None."""
         ...
 
+    def live_head_entry(
+        self, repository_id: str, organization_id: str, name: str, path: str
+    ) -> dict[str, Any] | None:
+        """The head's entry at `path` if repository `repository_id` is live under that
+        organization and name; None otherwise (no such entry, or not that live repository)."""
+        ...
+
     def listing(
         self, tree: Tree, *, prefix: str, delimiter: str, after: str, amount: int
     ) -> list[dict[str, Any]]:

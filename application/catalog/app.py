@@ -66,10 +66,17 @@ class CatalogBase(TildeApplication):
         self._staging_saves: GroupCommit[Written] = GroupCommit(lambda *objs: self.record(*objs))
         # The read side: every catalog read (API, console, sandboxes, imports) goes here.
         self.queries = CatalogQueries(
-            partial(self.get_repository, read_only=True), reads, lambda: self.clock()
+            partial(self.get_repository, read_only=True),
+            reads,
+            lambda: self.clock(),
+            known_id=self._known_repository_id,
         )
 
     # -- lookups --------------------------------------------------------------------------
+    def _known_repository_id(self, org_id: str, name: str) -> str | None:
+        known = self._repository_ids.get((org_id, name))
+        return str(known) if known is not None else None
+
     def get_repository(self, org_id: str, name: str, *, read_only: bool = False) -> Repository:
         """The live repository `name` of an organization (NotFound otherwise). Reads pass
         `read_only`: they get the cached instance without copying it or queueing behind a

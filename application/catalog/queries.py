@@ -26,10 +26,13 @@ class CatalogQueries:
         repository: Callable[[str, str], Repository],
         reads: CatalogReads,
         clock: Callable[[], datetime],
+        known_id: Callable[[str, str], str | None] = lambda org_id, name: None,
     ) -> None:
         self._repository = repository
         self.reads = reads
         self.clock = clock
+        # The id a live repository (organization, name) had when last loaded here, if any.
+        self._known_id = known_id
 
     def repository(self, org_id: str, name: str) -> Repository:
         """The live repository (read-only: never mutate it), or NotFound."""
@@ -117,6 +120,15 @@ class CatalogQueries:
         ref: str | None = None,
     ) -> dict[str, Any]:
         """The entry at `path` in the tree the read names, or 404 (410 past retention)."""
+        if not session_id and not ref and (known := self._known_id(org_id, repo_name)):
+            # The head of a repository seen here before: the entry and the check that the
+            # repository is still live under that name in one read (the catalog tables are
+            # written in the append's transaction, so they are as current as the log).
+            # Anything else (no entry, a repository deleted or replaced) takes the full path
+            # below, which answers the right error.
+            found = self.reads.live_head_entry(known, org_id, repo_name, path)
+            if found is not None:
+                return found
         entry = self.reads.entry(self.tree(org_id, repo_name, session_id=session_id, ref=ref), path)
         if entry is None:
             raise NotFound(f"object '{path}' not found")

@@ -52,6 +52,19 @@ def entry_at(db: Reader, repository_id: str, path: str, seq: int | None) -> dict
     )
 
 
+def live_head_entry(
+    db: Reader, repository_id: str, organization_id: str, name: str, path: str
+) -> dict[str, Any] | None:
+    """`entry_at` the head, in the same statement as the check that the repository is live
+    under that organization and name (one read instead of two)."""
+    return db.query_one(
+        f"SELECT {ENTRY} FROM catalog_entries WHERE repository_id = ? AND path = ?"
+        " AND valid_to = ? AND EXISTS (SELECT 1 FROM catalog_repositories WHERE id = ?"
+        " AND organization_id = ? AND name = ? AND NOT deleted)",
+        (repository_id, path, INF, repository_id, organization_id, name),
+    )
+
+
 def entries_at(
     db: Reader, repository_id: str, paths: list[str], seq: int | None
 ) -> dict[str, dict[str, Any]]:

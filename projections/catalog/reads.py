@@ -139,6 +139,11 @@ class SqlCatalogReads:
             return queries.session_entry(self.db, _session(tree), path)
         return queries.entry_at(self.db, tree.repository_id, path, tree.seq)
 
+    def live_head_entry(
+        self, repository_id: str, organization_id: str, name: str, path: str
+    ) -> dict[str, Any] | None:
+        return queries.live_head_entry(self.db, repository_id, organization_id, name, path)
+
     def listing(
         self, tree: Tree, *, prefix: str, delimiter: str, after: str, amount: int
     ) -> list[dict[str, Any]]:

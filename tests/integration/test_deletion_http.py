@@ -83,8 +83,11 @@ def test_a_restored_repository_has_its_objects_and_history_back(
     first = repo.write({"a.txt": b"one", "b.txt": b"two"}, "first")
     second = repo.write({"a.txt": b"uno", "b.txt": None}, "second")
     before = client.get(repo.base, headers=repo.auth).json()
+    assert repo.read("a.txt") == b"uno"  # the head read's one-query path knows the repository
     assert client.delete(repo.base, headers=repo.auth).status_code == 204
     assert_error(client.get(repo.base, headers=repo.auth), 404)
+    gone = assert_error(repo.get("a.txt"), 404)  # not the deleted repository's object
+    assert gone["message"] == f"repository '{repo.name}' not found", gone
 
     trash = container.service("trash", Trash)
     assert [(d.organization, d.repository) for d in trash.deleted()] == [(repo.org, repo.name)]
