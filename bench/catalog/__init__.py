@@ -11,7 +11,8 @@ Catalog layer (the server's own objects from `infra.bootstrap.bootstrap`, no HTT
 Live server (`tilde-server serve` in a child process, the official SDK in this one):
   4. PUT + upload + finalize of small objects through the SDK from 8 threads;
   5. GET object (307) from 16 threads without following the redirect;
-  6. 1 GiB (128 MiB with --quick) upload and download through the local blob store.
+  6. 1 GiB (128 MiB with --quick) upload and download through the local blob store;
+  7. metric 4 with the S3 blob store (moto on loopback): the bytes bypass the server.
 
 Every tilde number stands beside a baseline of the same job (raw psycopg or sqlite3 on tables
 of the same shape and size, a bare ASGI server speaking the same HTTP, or `shutil.copyfile`);

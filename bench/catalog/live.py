@@ -85,9 +85,11 @@ def make_user(container: Any) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def served(settings: Any, workers: int = 1) -> Iterator[Any]:
+def served(
+    settings: Any, workers: int = 1, environment: dict[str, str] | None = None
+) -> Iterator[Any]:
     """`tilde-server serve [--workers N]` in a child process with production defaults (pool
-    size 10)."""
+    size 10); `environment` adds settings (TILDE_…) the child reads."""
     from tests.conftest import ServerProcess
 
     class Server(ServerProcess):
@@ -95,6 +97,7 @@ def served(settings: Any, workers: int = 1) -> Iterator[Any]:
             env = super().env()
             env.pop("TILDE_DB_POOL_SIZE", None)
             env["TILDE_LOG_LEVEL"] = "WARNING"
+            env.update(environment or {})
             return env
 
     server = Server(settings, port=settings.port)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ import httpx
 from bench.catalog.baseline import Raw
 from bench.catalog.config import ETAG, OCTETS, PUTS, PUTS_VS_ECHO, Config, entry
 from bench.catalog.echo import echo_server
-from bench.catalog.live import Live, Usage
+from bench.catalog.live import Live, Usage, served
 from bench.common import Row, Summary, Throughput, ms, percentile, run_threads
 
 REQUESTS = ("PUT object", "PUT bytes", "POST finalize")
@@ -200,3 +201,52 @@ def measure_puts(
             None, {})
     )  # fmt: skip
     return rows, detail, sessions
+
+
+def measure_s3_puts(
+    settings: Any, token: str, cfg: Config, echo_rate: float, echo_cpu: float
+) -> list[Row]:
+    """The same SDK puts with the S3 blob store (moto on loopback): the bytes go from the
+    client to S3 on a presigned URL, the server answers PUT object and finalize (which
+    checks the object in S3). Reported beside the echo floor of the main run; moto, a
+    Python server, takes the byte PUT."""
+    from tests import services
+
+    bucket = f"tilde-bench-{uuid.uuid4().hex[:12]}"
+    environment = {
+        "TILDE_BLOB_STORE": "s3",
+        "TILDE_S3_BUCKET": bucket,
+        "TILDE_S3_ENDPOINT_URL": services.s3_endpoint(),
+        "TILDE_S3_ACCESS_KEY_ID": "test",
+        "TILDE_S3_SECRET_ACCESS_KEY": "test",
+    }
+    s3_settings = settings.model_copy(update={"port": services.free_port()})
+    with served(s3_settings, environment=environment) as server:
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.url, headers=auth, timeout=60) as http:
+            org = f"bench-s3-{uuid.uuid4().hex[:8]}"
+            r = http.post("/api/v1/organizations", json={"name": org, "display_name": org})
+            r.raise_for_status()
+            r = http.post(f"/api/v1/organizations/{org}/repositories", json={"name": "s3"})
+            r.raise_for_status()
+        times: dict[str, list[float]] = {}
+        with Usage(server.proc.pid) as usage:
+            rate, sessions = sdk_puts(server.url, token, org, "s3", cfg, "s", times)
+        for client, session in sessions:
+            session.commit("bench puts, S3 blob store")
+            client.close()
+    detail = {"tilde": asdict(rate), "tilde_cpu": usage.result, "echo_per_second": echo_rate}
+    label = f"PUT+upload+finalize objects/s, SDK, {cfg.put_threads} threads, S3 blob store"
+    rows = [
+        Row(f"{label} (moto; bytes bypass the server) [vs bare-ASGI echo]", "/s",
+            rate.per_second, echo_rate, None, detail),
+        Row("  server CPU per object (2 of the 3 requests) [vs echo, 3 requests]", "ms",
+            ms(usage.result["server_cpu_seconds"] / max(1, rate.operations)),
+            ms(echo_cpu), None, {}),
+    ]  # fmt: skip
+    for kind in REQUESTS:
+        rows.append(
+            Row(f"  {kind} p99 under that load, S3 blob store", "ms",
+                ms(percentile(times.get(kind, []), 99)), math.nan, None, {})
+        )  # fmt: skip
+    return rows

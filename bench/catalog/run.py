@@ -20,7 +20,7 @@ from bench.catalog.gets import measure_gets
 from bench.catalog.layer import CatalogBench
 from bench.catalog.live import Live, make_user, served
 from bench.catalog.metrics import measure_commit10, measure_large_commit, measure_pages
-from bench.catalog.puts import measure_puts, sdk_puts
+from bench.catalog.puts import measure_puts, measure_s3_puts, sdk_puts
 from bench.common import Row, Stopwatch, log
 
 
@@ -125,6 +125,15 @@ def run_in(backend: str, cfg: Config, skip_http: bool, work: Path, url: str) -> 
         more, detail = measure_blobs(live, work, cfg)
         rows += more
         checks.update(detail["checks"])
+    log(f"PUT+upload+finalize, S3 blob store (moto): {cfg.put_threads} threads…")
+    echo = put_detail["echo"]
+    rows += measure_s3_puts(
+        settings,
+        token,
+        cfg,
+        echo["operations"] / echo["seconds"],
+        put_detail["echo_cpu"]["server_cpu_seconds"] / max(1, echo["operations"]),
+    )
     if backend == "postgres":
         # Production shape: N API processes (here 2, one per core) behind one port.
         log(f"PUT+upload+finalize, 2 API processes: {cfg.put_threads} threads…")
