@@ -47,13 +47,21 @@ from pydantic import ValidationError
 from application.authz import OrgSnapshot
 from application.principal import Principal
 from domain.catalog.paths import check_path
+from domain.shared.actions import get_action
 from domain.shared.errors import Invalid
 from infra.localfs import LocalBlobStore
 from infra.localfs.signing import UPLOAD
 from interfaces.http.auth import check_allowed, remembered_bearer, remembered_member
-from interfaces.http.body_limits import _NUL, FORM, too_deep
+from interfaces.http.body_limits import _NUL, too_deep
 from interfaces.http.controllers.blobs import CHUNK, MAX_DIGITS, _store_small
 from interfaces.http.deps import settled
+from interfaces.http.resources import (
+    ALSO_READS,
+    BODY_RESOURCE,
+    MULTI_VALUED,
+    RESOURCE_PATH,
+    RESOURCE_PREFIX,
+)
 from interfaces.http.schemas.catalog import FinalizeRequest
 from interfaces.http.schemas.objects import StagedObject, UploadURL
 
@@ -64,6 +72,14 @@ API = "/api/v1/organizations/{organization}/repositories/{repository}"
 _JSON = (b"content-type", b"application/json")
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _encode = msgspec.json.Encoder().encode
+# The actions the fast paths stand in for, as they decide them: (scope, policy attributes).
+HOT_ACTIONS = {
+    "PutObject": ("repository", ("repository", "path")),
+    "GetObject": ("repository", ("repository", "path")),
+    "TransferBlob": ("public", ()),
+}
+# Route options the guard reads; a hot route must declare none beyond the ones it handles.
+GUARD_OPTIONS = (RESOURCE_PATH, RESOURCE_PREFIX, ALSO_READS, BODY_RESOURCE, MULTI_VALUED)
 _decode = msgspec.json.Decoder().decode
 
 
@@ -202,10 +218,15 @@ class HotPaths:
             that route's declaration moved (another action, another resource parameter)."""
             found = declared.get((method, template))
             handler = found[0] if isinstance(found, tuple) else found
+            declared_action = get_action(action)
+            expected = HOT_ACTIONS.get(action)
             if (
                 not isinstance(handler, BaseRouteHandler)
                 or handler.opt.get("action") != action
                 or any(handler.opt.get(key) != value for key, value in opt.items())
+                or any(key in handler.opt for key in GUARD_OPTIONS if key not in opt)
+                or declared_action is None
+                or (declared_action.scope, tuple(declared_action.resources)) != expected
             ):
                 raise RuntimeError(f"hot path {method} {template} no longer matches its route")
             return method, HotRoute(_pattern(template), template, handler, run)
@@ -329,8 +350,9 @@ class HotPaths:
     ) -> Callable[[], Answer]:
         admitted = self._admit(scope, match, "PutObject")
         declared = declared_length(scope, MAX_HOT_JSON)
-        if (header_of(scope, b"content-type") or "").startswith(FORM):
-            raise Fallback
+        media = (header_of(scope, b"content-type") or "application/json").partition(";")[0]
+        if media.strip().lower() != "application/json":
+            raise Fallback  # what Litestar makes of other types, Litestar answers
         body, messages = await receive_body(receive, declared)
         # What `check_json_body` and Litestar's decoding would refuse, Litestar refuses.
         if too_deep(body) or _NUL.search(body):
@@ -403,11 +425,14 @@ class HotPaths:
         ):
             raise Fallback
         declared = declared_length(scope, CHUNK)
-        token = match.group(1)
+        try:  # the token first, before any body is read (as the route does)
+            grant = store.verify(UPLOAD, match.group(1))
+        except Exception:
+            raise Fallback from None
         body, _ = await receive_body(receive, declared)
 
         def work() -> Answer:
-            info = _store_small(store, store.verify(UPLOAD, token), body)
+            info = _store_small(store, grant, body)
             return Answer(
                 200, [(b"etag", f'"{info.etag}"'.encode()), _TEXT, (b"content-length", b"0")]
             )

@@ -21,6 +21,7 @@ from litestar.testing import TestClient
 
 from infra.bootstrap import Container
 from interfaces.http.app import create_app
+from interfaces.http.hot_paths import HotPaths
 from tests.catalog_helpers import Repo, md5, new_repo
 from tests.conftest import bearer
 from tests.orgs import create_agent, create_principal_key, person
@@ -250,7 +251,8 @@ def test_errors_from_the_application_call_match(setup: tuple[Pair, Repo, str]) -
         json_body({"upload_token": token}),
         hot=True,
     )  # nothing uploaded yet
-    pair.same("PUT", "/_blob/u/forged-token", {"content-length": "3"}, whole(b"abc"), hot=True)
+    # A token the store refuses: decided before the body is read, by the route itself.
+    pair.same("PUT", "/_blob/u/forged-token", {"content-length": "3"}, whole(b"abc"), hot=False)
     # Another repository of the organization that does not exist: the call's NotFound.
     pair.same(
         "PUT",
@@ -340,6 +342,15 @@ def test_requests_outside_the_steady_case_fall_back(
         {"type": "http.request", "body": b'token": "t"}', "more_body": False},
     ]
     pair.same("POST", url, auth, split, hot=True)
+    # JSON with parameters in its media type is still JSON; another type goes the general way.
+    for media, hot in (("application/json; charset=utf-8", True), ("text/plain", False)):
+        pair.same(
+            "POST",
+            url,
+            {**repo.auth, "content-type": media},
+            json_body({"upload_token": "t"}),
+            hot=hot,
+        )
     # A form body, and no declared length at all (chunked): the general path.
     pair.same(
         "POST",
@@ -381,3 +392,22 @@ def test_a_forbidden_principal_gets_the_guards_answer(
     assert b'"code":"FORBIDDEN"' in answer.body
     answer = pair.same("GET", url, as_agent, hot=True)
     assert answer.status == 404
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("action", "DeleteObject"), ("resource_path", "other"), ("also_reads", "source_path")],
+)
+def test_a_route_whose_declaration_moved_stops_the_server(
+    container: Container, option: str, value: str
+) -> None:
+    """The fast path decides as the guard did for the route as declared when it was written:
+    if that declaration changes (another action, another resource parameter, an extra read),
+    building the app fails instead of authorizing by stale rules."""
+    app = create_app(container, run_background=False, hot_paths=False)
+    route = next(r for r in app.routes if r.path_format.endswith("/object"))
+    handler = route.route_handler_map["PUT"]  # type: ignore[union-attr]
+    handler = handler[0] if isinstance(handler, tuple) else handler
+    handler.opt[option] = value
+    with pytest.raises(RuntimeError, match="no longer matches its route"):
+        HotPaths(app, app.inner)  # type: ignore[attr-defined]
