@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from application.nonblocking import WouldBlock, waiting_allowed
+
 T = TypeVar("T")
 
 
@@ -42,6 +44,18 @@ class GroupCommit(Generic[T]):
 
     def save(self, aggregates: Sequence[Any]) -> T:
         mine = _Handover(aggregates)
+        if not waiting_allowed():
+            # A caller that must not wait writes alone, and only when nobody is writing: in
+            # someone else's batch it would wait, and a batch it led could fail the others
+            # with its `WouldBlock`.
+            with self._lock:
+                if self._writing:
+                    raise WouldBlock("another staging save is being written")
+                self._writing = True
+            self._write([mine])
+            if mine.error is not None:
+                raise mine.error
+            return mine.result  # type: ignore[no-any-return]
         with self._lock:
             self._queue.append(mine)
             lead = not self._writing
@@ -64,6 +78,10 @@ class GroupCommit(Generic[T]):
         with self._lock:
             batch = self._queue[: self._max_batch]
             del self._queue[: self._max_batch]
+        self._write(batch)
+
+    def _write(self, batch: list[_Handover]) -> None:
+        """Record `batch` (the caller holds the lead), then pass the lead on or stand down."""
         try:
             result = self._record(*(a for h in batch for a in h.aggregates))
         except BaseException as e:  # every caller of the batch sees the save's failure

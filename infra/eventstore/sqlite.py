@@ -3,13 +3,20 @@ projection in the same transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteTransaction
+from eventsourcing.persistence import ConnectionUnavailableError, StoredEvent
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteCursor,
+    SQLiteTransaction,
+)
 
-from infra.sql.database import _SqliteCursor
+from application.nonblocking import WouldBlock, waiting_allowed
+from infra.sql.database import _SqliteCursor, begin_without_waiting
 
 
 class _ImmediateTransaction(SQLiteTransaction):
@@ -21,7 +28,10 @@ class _ImmediateTransaction(SQLiteTransaction):
 
     def __enter__(self) -> SQLiteCursor:
         cursor = self.connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        if waiting_allowed():
+            cursor.execute("BEGIN IMMEDIATE")
+        else:
+            begin_without_waiting(cursor.sqlite_cursor)
         return cursor
 
 
@@ -35,11 +45,29 @@ class TildeSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         with (
-            self.datastore.get_connection(commit=True) as conn,
+            self._writer() as conn,
             _ImmediateTransaction(conn, commit=True) as cursor,
             cursor,
         ):
             return self._insert_events(cursor, stored_events, **kwargs)
+
+    @contextmanager
+    def _writer(self) -> Iterator[SQLiteConnection]:
+        """The pool's one writing connection; `WouldBlock` at once instead of waiting for it
+        when waiting is not allowed (`application.nonblocking`)."""
+        if waiting_allowed():
+            with self.datastore.get_connection(commit=True) as conn:
+                yield conn
+            return
+        pool = self.datastore.pool
+        try:
+            conn = pool.get_connection(timeout=0, is_writer=True)
+        except ConnectionUnavailableError as e:
+            raise WouldBlock("another thread is appending events") from e
+        try:
+            yield conn
+        finally:
+            pool.put_connection(conn)
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any

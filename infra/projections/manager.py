@@ -167,6 +167,10 @@ class ProjectionManager:
             and (not written.topics or written.topics & set(r.view.topics(written.application)))
         ]
 
+    def would_wait(self, written: Iterable[Written]) -> bool:
+        """Whether `wait(written)` has any view to wait for (it may still return at once)."""
+        return any(w.position > 0 and self.interested(w) for w in written)
+
     def wait(self, written: Iterable[Written], timeout: float = 5.0) -> bool:
         """Block until every view depending on these writes has folded them. False on timeout,
         or at once when a view has no live projector anywhere (no worker): nobody would

@@ -19,6 +19,7 @@ import psycopg_pool
 from psycopg import pq
 from psycopg.rows import dict_row
 
+from application.nonblocking import WouldBlock, waiting_allowed
 from domain.shared.errors import Unavailable
 
 
@@ -99,14 +100,22 @@ class SqliteDatabase:
     @contextmanager
     def transaction(self, *, pipeline: bool = False) -> Iterator[_SqliteCursor]:
         conn = self._connection()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
+        waiting = waiting_allowed()
+        if not self._write_lock.acquire(blocking=waiting):
+            raise WouldBlock("another thread is writing")
+        try:
+            if waiting:
+                conn.execute("BEGIN IMMEDIATE")
+            else:
+                begin_without_waiting(conn.cursor())
             try:
                 yield _SqliteCursor(conn.cursor())
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        finally:
+            self._write_lock.release()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return _SqliteCursor(self._connection().cursor()).execute(sql, params).fetchall()
@@ -120,6 +129,21 @@ class SqliteDatabase:
                 with suppress(sqlite3.Error):
                     conn.close()
             self._connections.clear()
+
+
+def begin_without_waiting(cursor: sqlite3.Cursor) -> None:
+    """`BEGIN IMMEDIATE`, or `WouldBlock` at once (nothing begun) when another connection holds
+    SQLite's write lock: the connection's busy timeout is 0 for that one statement."""
+    timeout = cursor.execute("PRAGMA busy_timeout").fetchone()[0]
+    cursor.execute("PRAGMA busy_timeout=0")
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as e:
+        if e.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise WouldBlock("another process holds the database's write lock") from e
+        raise
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
 
 
 @lru_cache(maxsize=4096)

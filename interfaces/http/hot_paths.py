@@ -45,6 +45,7 @@ from litestar.types import (
 from pydantic import ValidationError
 
 from application.authz import OrgSnapshot
+from application.nonblocking import WouldBlock, waiting_allowed, without_waiting
 from application.principal import Principal
 from domain.catalog.paths import check_path
 from domain.shared.actions import get_action
@@ -110,12 +111,18 @@ class Answer:
     body: bytes = b""
 
 
+# The application call: an answer, or (when it ran on the loop and what is left would wait)
+# the rest of the call, for a worker thread.
+Work = Callable[[], "Answer | Callable[[], Answer]"]
+
+
 @dataclass(frozen=True)
 class HotRoute:
     pattern: re.Pattern[str]
     template: str  # Litestar's `path_template` (the metrics' route label)
     handler: BaseRouteHandler  # the route it stands in for (its error rendering)
-    run: Callable[[Scope, Receive, re.Match[str]], Awaitable[Callable[[], Answer]]]
+    run: Callable[[Scope, Receive, re.Match[str]], Awaitable[Work]]
+    on_loop: bool  # with the embedded store, the call runs on the loop unless it would wait
 
 
 def _length(body: bytes) -> tuple[bytes, bytes]:
@@ -205,6 +212,11 @@ class HotPaths:
         self.app = app
         self.litestar = litestar
         self.container: Any = app.state.container
+        # Embedded SQLite: reads and short appends cost less than the hop to a thread and
+        # back, so they run on the loop, `without_waiting`: a call that would wait for a
+        # lock held elsewhere (another writer, another process) stops before it writes
+        # anything and runs again on a thread. PostgreSQL calls wait on the network: thread.
+        self.on_loop = not self.container.settings.is_postgres
         declared = {
             (method, route.path_format): handler
             for route in app.routes
@@ -212,7 +224,7 @@ class HotPaths:
         }
 
         def route(
-            method: str, template: str, run: Any, action: str, **opt: str
+            method: str, template: str, run: Any, action: str, on_loop: bool, **opt: str
         ) -> tuple[str, HotRoute]:
             """A fast path for the route `method template`; the server refuses to start if
             that route's declaration moved (another action, another resource parameter)."""
@@ -229,16 +241,26 @@ class HotPaths:
                 or (declared_action.scope, tuple(declared_action.resources)) != expected
             ):
                 raise RuntimeError(f"hot path {method} {template} no longer matches its route")
-            return method, HotRoute(_pattern(template), template, handler, run)
+            return method, HotRoute(_pattern(template), template, handler, run, on_loop)
 
         self.routes: dict[str, list[HotRoute]] = {}
         for method, hot in (
-            route("PUT", f"{API}/object", self._put_object, "PutObject", resource_path="path"),
-            route("PUT", "/_blob/u/{token}", self._upload, "TransferBlob"),
             route(
-                "POST", f"{API}/object/finalize", self._finalize, "PutObject", resource_path="path"
+                "PUT", f"{API}/object", self._put_object, "PutObject", True, resource_path="path"
             ),
-            route("GET", f"{API}/object", self._get_object, "GetObject", resource_path="path"),
+            # The bytes are fsynced: never on the loop.
+            route("PUT", "/_blob/u/{token}", self._upload, "TransferBlob", False),
+            route(
+                "POST",
+                f"{API}/object/finalize",
+                self._finalize,
+                "PutObject",
+                True,
+                resource_path="path",
+            ),
+            route(
+                "GET", f"{API}/object", self._get_object, "GetObject", True, resource_path="path"
+            ),
         ):
             self.routes.setdefault(method, []).append(hot)
 
@@ -258,7 +280,11 @@ class HotPaths:
             zip(re.findall(r"\{(\w+)\}", hot.template), match.groups(), strict=True)
         )
         try:
-            answer = await asyncio.get_running_loop().run_in_executor(None, work)
+            answer = self._here(work) if hot.on_loop and self.on_loop else None
+            if answer is None:
+                answer = await asyncio.get_running_loop().run_in_executor(None, work)
+            if not isinstance(answer, Answer):
+                answer = await asyncio.get_running_loop().run_in_executor(None, answer)
         except Exception as exc:
             await self._render(scope, receive, send, hot.handler, exc)
             return
@@ -274,6 +300,15 @@ class HotPaths:
             "more_body": False,
         }
         await send(body)
+
+    @staticmethod
+    def _here(work: Work) -> Answer | Callable[[], Answer] | None:
+        """`work` on the loop, or None when it would wait (it then wrote nothing)."""
+        try:
+            with without_waiting():
+                return work()
+        except WouldBlock:
+            return None
 
     def _match(self, scope: Scope) -> tuple[HotRoute, re.Match[str]] | None:
         candidates = self.routes.get(str(scope.get("method", "")))
@@ -363,24 +398,28 @@ class HotPaths:
             raise Fallback(messages) from None
         container = self.container
 
-        def work() -> Answer:
-            staged = settled(
-                container,
-                container.catalog.finalize(
-                    admitted.org.org_id,
-                    admitted.repository,
-                    _required(admitted.query.get("session_id"), "session_id"),
-                    admitted.path,
-                    upload_token=data.upload_token,
-                    checksum=data.checksum,
-                    size_bytes=data.size_bytes,
-                    content_type=data.content_type,
-                    metadata=data.metadata,
-                    principal=admitted.principal,
-                ),
+        def work() -> Answer | Callable[[], Answer]:
+            result = container.catalog.finalize(
+                admitted.org.org_id,
+                admitted.repository,
+                _required(admitted.query.get("session_id"), "session_id"),
+                admitted.path,
+                upload_token=data.upload_token,
+                checksum=data.checksum,
+                size_bytes=data.size_bytes,
+                content_type=data.content_type,
+                metadata=data.metadata,
+                principal=admitted.principal,
             )
-            out = _encode(StagedObject(**staged))
-            return Answer(201, [_JSON, _length(out)], out)
+
+            def respond() -> Answer:
+                out = _encode(StagedObject(**settled(container, result)))
+                return Answer(201, [_JSON, _length(out)], out)
+
+            # Read-your-writes may wait for a view: on the loop, that wait goes to a thread.
+            if waiting_allowed() or not container.projections.would_wait(result.written):
+                return respond()
+            return respond
 
         return work
 
