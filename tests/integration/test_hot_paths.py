@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -50,6 +51,13 @@ class Answer:
 
 def call(app: Any, method: str, target: str, headers: dict[str, str], body: Messages) -> Answer:
     """One request to `app` as ASGI messages (`body`: the http.request/disconnect messages)."""
+    return asyncio.run(acall(app, method, target, headers, body))
+
+
+async def acall(
+    app: Any, method: str, target: str, headers: dict[str, str], body: Messages
+) -> Answer:
+    """`call` on the running event loop."""
     parts = urlsplit(target)
     if body and "content-length" not in headers and "transfer-encoding" not in headers:
         headers = {**headers, "content-length": str(sum(len(m.get("body", b"")) for m in body))}
@@ -70,23 +78,20 @@ def call(app: Any, method: str, target: str, headers: dict[str, str], body: Mess
     pending = list(body) or [{"type": "http.request", "body": b"", "more_body": False}]
     sent: Messages = []
 
-    async def run() -> None:
-        answered = asyncio.Event()
+    answered = asyncio.Event()
 
-        async def receive() -> dict[str, Any]:
-            if pending:
-                return pending.pop(0)
-            await answered.wait()  # a real client hangs up once it has the answer
-            return {"type": "http.disconnect"}
+    async def receive() -> dict[str, Any]:
+        if pending:
+            return pending.pop(0)
+        await answered.wait()  # a real client hangs up once it has the answer
+        return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-            if message["type"] == "http.response.body" and not message.get("more_body"):
-                answered.set()
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            answered.set()
 
-        await asyncio.wait_for(app(scope, receive, send), 30)
-
-    asyncio.run(run())
+    await asyncio.wait_for(app(scope, receive, send), 30)
     return Answer(sent)
 
 
@@ -411,3 +416,59 @@ def test_a_route_whose_declaration_moved_stops_the_server(
     handler.opt[option] = value
     with pytest.raises(RuntimeError, match="no longer matches its route"):
         HotPaths(app, app.inner)  # type: ignore[attr-defined]
+
+
+def test_a_finalize_that_would_wait_leaves_the_loop_and_stages_once(
+    setup: tuple[Pair, Repo, str], container: Container
+) -> None:
+    """Embedded SQLite runs the hot calls on the event loop. While another process holds the
+    catalog's write lock, a finalize must not stall the loop: it stops before writing
+    (`WouldBlock`), waits on a worker thread, and stages exactly once when the lock frees;
+    meanwhile a GET on the same loop is answered."""
+    if container.settings.is_postgres:
+        pytest.skip("PostgreSQL calls always run on worker threads")
+    pair, repo, session = setup
+    assert pair.hot.inner.on_loop  # type: ignore[attr-defined]
+    data = b"waits for the lock\n"
+    staged = grant(pair, repo, session, "w/first.txt")
+    upload = call(
+        pair.hot, "PUT", blob_path(staged["upload_url"]),
+        {"content-length": str(len(data))}, whole(data),
+    )  # fmt: skip
+    assert upload.status == 200
+    repo.upload(session, "w/readable.txt", b"already staged")
+    lock = sqlite3.connect(container.settings.data_dir / "events" / "catalog.sqlite")
+    lock.isolation_level = None
+    finalize = target(repo, "/object/finalize", path="w/first.txt", session_id=session)
+    headers = {**repo.auth, "content-type": "application/json"}
+    body = json_body({"upload_token": staged["upload_token"], "size_bytes": len(data)})
+
+    async def scenario() -> tuple[Answer, Answer, bool]:
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            pending = asyncio.ensure_future(acall(pair.hot, "POST", finalize, headers, body))
+            read = await acall(
+                pair.hot, "GET", target(repo, "/object", path="w/readable.txt",
+                session_id=session), repo.auth, [],
+            )  # fmt: skip
+            await asyncio.sleep(0.3)
+            waited = not pending.done()
+        finally:
+            lock.execute("ROLLBACK")
+        return await pending, read, waited
+
+    catalog = container.applications["catalog"]
+    head = catalog.recorder.max_notification_id() or 0
+    before = pair.fallbacks
+    final, read, waited = asyncio.run(scenario())
+    assert pair.fallbacks == before  # both answered by the fast paths
+    assert read.status == 307  # the loop kept answering while the finalize waited
+    assert waited, "the finalize should wait for the lock (on a thread)"
+    assert final.status == 201, final.body
+    assert json.loads(final.body) == {"path": "w/first.txt", "etag": f'"{md5(data)}"'}
+    assert repo.read("w/first.txt", session_id=session) == data
+    # Staged once: the refused attempt on the loop appended nothing; the thread's save is
+    # one staging (with the shard it opens, when the path's shard is new to the session).
+    appended = [n.topic for n in catalog.recorder.select_notifications(start=head + 1, limit=100)]
+    staged_events = [t for t in appended if t.endswith("StagingShard.Staged")]
+    assert len(staged_events) == 1 and len(set(appended)) == len(appended), appended

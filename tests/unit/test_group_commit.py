@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from application.catalog.group_commit import GroupCommit
+from application.nonblocking import WouldBlock, without_waiting
 
 
 class Recorder:
@@ -73,4 +74,38 @@ def test_a_failed_batch_fails_every_caller_in_it_and_the_next_save_still_runs() 
             with pytest.raises(ValueError, match="lost a race on bad"):
                 future.result(5)
     assert group.save(["after"]) == ("after",)
+    assert not group._writing and not group._queue
+
+
+def test_a_save_that_must_not_wait_writes_alone_or_not_at_all() -> None:
+    """`without_waiting`: while a batch is being written the save raises `WouldBlock` (nothing
+    of it recorded); when nobody writes it records alone, and callers arriving meanwhile
+    are written after it, in their own batch."""
+    recorder = Recorder()
+    group: GroupCommit[tuple[str, ...]] = GroupCommit(recorder.record)
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(group.save, ["a"])
+        assert recorder.first.wait(5)
+        with without_waiting(), pytest.raises(WouldBlock):
+            group.save(["refused"])
+        recorder.release.set()
+        assert first.result(5) == ("a",)
+    assert recorder.calls == [("a",)]
+
+    slow = Recorder()
+    group = GroupCommit(slow.record)
+    with ThreadPoolExecutor(2) as pool:
+
+        def alone() -> tuple[str, ...]:
+            with without_waiting():
+                return group.save(["solo"])
+
+        solo = pool.submit(alone)
+        assert slow.first.wait(5)
+        later = pool.submit(group.save, ["later"])
+        _wait_queued(group, 1)
+        slow.release.set()
+        assert solo.result(5) == ("solo",)
+        assert later.result(5) == ("later",)
+    assert slow.calls == [("solo",), ("later",)]
     assert not group._writing and not group._queue
