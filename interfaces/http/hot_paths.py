@@ -217,6 +217,11 @@ class HotPaths:
         # lock held elsewhere (another writer, another process) stops before it writes
         # anything and runs again on a thread. PostgreSQL calls wait on the network: thread.
         self.on_loop = not self.container.settings.is_postgres
+        # Cached keys and organization snapshots are current while the log watch's head
+        # check is (`application.cache.LogWatch`): when one is due, the requests arriving
+        # meanwhile wait for one check on a thread instead of all going the general way.
+        self.watch = self.container.authorizer.watch
+        self._checking: asyncio.Future[Any] | None = None
         declared = {
             (method, route.path_format): handler
             for route in app.routes
@@ -271,6 +276,8 @@ class HotPaths:
             return
         hot, match = found
         try:
+            if self.watch.current_without_io(()) is None:
+                await self._check_watch()
             work = await hot.run(scope, receive, match)
         except Fallback as fallback:
             await self.litestar(scope, replaying(fallback.messages, receive), send)
@@ -300,6 +307,17 @@ class HotPaths:
             "more_body": False,
         }
         await send(body)
+
+    async def _check_watch(self) -> None:
+        """The watch's due head check, shared by every request that finds it due meanwhile;
+        Fallback when it fails (the general path meets the same failure and answers it)."""
+        if self._checking is None or self._checking.done():
+            loop = asyncio.get_running_loop()
+            self._checking = loop.run_in_executor(None, self.watch.current, ())
+        try:
+            await asyncio.shield(self._checking)
+        except Exception:
+            raise Fallback from None
 
     @staticmethod
     def _here(work: Work) -> Answer | Callable[[], Answer] | None:
@@ -380,9 +398,7 @@ class HotPaths:
 
         return work
 
-    async def _finalize(
-        self, scope: Scope, receive: Receive, match: re.Match[str]
-    ) -> Callable[[], Answer]:
+    async def _finalize(self, scope: Scope, receive: Receive, match: re.Match[str]) -> Work:
         admitted = self._admit(scope, match, "PutObject")
         declared = declared_length(scope, MAX_HOT_JSON)
         media = (header_of(scope, b"content-type") or "application/json").partition(";")[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
 from collections.abc import Iterator
 from typing import Any
@@ -20,11 +21,11 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from litestar.testing import TestClient
 
-from infra.bootstrap import Container
+from infra.bootstrap import Container, bootstrap
 from interfaces.http.app import create_app
 from interfaces.http.hot_paths import HotPaths
 from tests.catalog_helpers import Repo, md5, new_repo
-from tests.conftest import bearer
+from tests.conftest import FAST_HASHER, bearer
 from tests.orgs import create_agent, create_principal_key, person
 
 Messages = list[dict[str, Any]]
@@ -472,3 +473,35 @@ def test_a_finalize_that_would_wait_leaves_the_loop_and_stages_once(
     appended = [n.topic for n in catalog.recorder.select_notifications(start=head + 1, limit=100)]
     staged_events = [t for t in appended if t.endswith("StagingShard.Staged")]
     assert len(staged_events) == 1 and len(set(appended)) == len(appended), appended
+
+
+def test_a_due_head_check_keeps_the_fast_path_and_sees_another_processs_revocation(
+    setup: tuple[Pair, Repo, str], container: Container
+) -> None:
+    """When the log watch's head check is due, the fast path runs that check (once, on a
+    thread) instead of sending every request the general way; and the check is real: a key
+    revoked by another process (another container on the same store, so no local event or
+    NOTIFY reached this one) is refused at the next request after it is due."""
+    pair, repo, session = setup
+    url = target(repo, "/object", path="missing", session_id=session)
+    watch = container.authorizer.watch
+    pair.same("GET", url, repo.auth, hot=True)
+    watch._checked_at = -math.inf  # due now, nothing moved
+    answer = pair.same("GET", url, repo.auth, hot=True)
+    assert answer.status == 404
+    assert watch.current_without_io(()) is not None  # the fast path ran the check
+
+    other = bootstrap(container.settings, hasher=FAST_HASHER)
+    try:
+        principal = other.identity.authenticate_bearer(repo.owner.token)
+        assert principal is not None
+        other.identity.revoke_api_key(
+            principal.key_id, owner_type="user", owner_id=principal.id, actor=principal.actor
+        )
+    finally:
+        other.close()
+    watch._checked_at = -math.inf  # the interval passed
+    before = pair.fallbacks
+    refused = call(pair.hot, "GET", url, repo.auth, [])
+    assert refused.status == 401, refused.body
+    assert pair.fallbacks == before + 1  # stale key: the general path answered
