@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.catalog.config import READ_SHARE, WRITE_SHARE, Config, MiB
+from bench.catalog.floor import floor_server, sdk_style_download, sdk_style_upload
 from bench.catalog.live import Live, Usage
 from bench.common import Row, Target
 
@@ -46,11 +47,25 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
         return go
 
     checks: dict[str, Any] = {}
-    rates: dict[str, list[float]] = {"copy": [], "copy_fsync": [], "upload": [], "download": []}
+    rates: dict[str, list[float]] = {
+        "copy": [], "copy_fsync": [], "upload": [], "download": [],
+        "floor_upload": [], "floor_download": [],
+    }  # fmt: skip
     usage: dict[str, list[dict[str, float]]] = {"upload": [], "download": []}
     growth: dict[str, list[float]] = {"upload": [], "download": []}
-    with tilde.Client(endpoint_url=live.url, api_key=live.token) as client:
+    with (
+        tilde.Client(endpoint_url=live.url, api_key=live.token) as client,
+        floor_server(work / "floor") as floor,
+    ):
         session = client.repository(f"{live.org}/{live.repo}").session()
+        os.link(source, work / "floor" / "whole")
+        floor_etags: list[str] = []
+
+        def floor_upload(_i: int) -> None:
+            floor_etags[:] = sdk_style_upload(client._http, floor.url, source)
+
+        def floor_download(_i: int) -> None:
+            sdk_style_download(client._http, f"{floor.url}/whole", work / "download.bin")
 
         def upload(i: int) -> None:
             result = session.objects.put(f"blob/big{i}.bin", source)
@@ -71,17 +86,21 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
         for i in range(cfg.blob_repeat):
             rates["copy"].append(timed(copy(False), i))
             rates["copy_fsync"].append(timed(copy(True), i))
+            rates["floor_upload"].append(timed(floor_upload, i))
+            rates["floor_download"].append(timed(floor_download, i))
             for kind, job in (("upload", upload), ("download", download)):
                 with Usage(live.pid) as used, RssWatch(live.pid) as rss:
                     rates[kind].append(timed(job, i))
                 usage[kind].append(used.result)
                 growth[kind].append(rss.growth_mib)
         checks["download_md5_matches"] = md5_file(work / "download.bin") == source_md5
+        checks["floor_part_etags"] = len(floor_etags)
         session.rollback()
     copy_rates, copy_sync_rates = rates["copy"], rates["copy_fsync"]
     up_rates, down_rates = rates["upload"], rates["download"]
     for name in ("source.bin", "copy.bin", "download.bin"):
         (work / name).unlink(missing_ok=True)
+    shutil.rmtree(work / "floor", ignore_errors=True)
     detail = {
         "bytes": size,
         "MB_per_s": {
@@ -89,6 +108,8 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
             "copyfile_fsync": copy_sync_rates,
             "sdk_upload": up_rates,
             "sdk_download": down_rates,
+            "floor_upload": rates["floor_upload"],
+            "floor_download": rates["floor_download"],
         },
         "upload_cpu": usage["upload"],
         "download_cpu": usage["download"],
@@ -113,6 +134,10 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
             sync_best, write_target, detail),
         Row(f"download {label} via SDK [vs copyfile]", " MB/s", max(down_rates), copy_best,
             read_target, detail),
+        Row(f"  upload {label} via SDK [vs minimal socket server: MD5+write+fsync,"
+            " SDK's client]", " MB/s", max(up_rates), max(rates["floor_upload"]), None, {}),
+        Row(f"  download {label} via SDK [vs minimal sendfile server, SDK's client]", " MB/s",
+            max(down_rates), max(rates["floor_download"]), None, {}),
         Row(f"  server memory growth (peak RSS) during the upload [vs the {label}]", " MiB",
             max(growth["upload"]), cfg.blob_mib, None, {}),
         Row(f"  server memory growth (peak RSS) during the download [vs the {label}]", " MiB",
