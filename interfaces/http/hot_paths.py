@@ -19,7 +19,7 @@ Anything outside the steady case goes to Litestar, which answers as it always ha
   messages replayed, so it sees the request exactly as it was sent.
 Once the application call runs, its errors are rendered by the app's own exception handlers,
 so the error body, status and headers are the ones every route answers with.
-`tests/http/test_hot_paths.py` sends the same requests through both paths and compares them.
+`tests/integration/test_hot_paths.py` sends the same requests through both paths and compares them.
 """
 
 from __future__ import annotations
@@ -32,13 +32,11 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, Request
-from litestar._parsers import parse_query_string
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import (
     HTTPResponseBodyEvent,
     HTTPResponseStartEvent,
     Receive,
-    ReceiveMessage,
     Scope,
     Send,
 )
@@ -54,8 +52,16 @@ from infra.localfs import LocalBlobStore
 from infra.localfs.signing import UPLOAD
 from interfaces.http.auth import check_allowed, remembered_bearer, remembered_member
 from interfaces.http.body_limits import _NUL, too_deep
-from interfaces.http.controllers.blobs import CHUNK, MAX_DIGITS, _store_small
+from interfaces.http.controllers.blobs import CHUNK, _store_small
 from interfaces.http.deps import settled
+from interfaces.http.hot_requests import (
+    Fallback,
+    declared_length,
+    header_of,
+    query_of,
+    receive_body,
+    replaying,
+)
 from interfaces.http.resources import (
     ALSO_READS,
     BODY_RESOURCE,
@@ -82,15 +88,6 @@ HOT_ACTIONS = {
 # Route options the guard reads; a hot route must declare none beyond the ones it handles.
 GUARD_OPTIONS = (RESOURCE_PATH, RESOURCE_PREFIX, ALSO_READS, BODY_RESOURCE, MULTI_VALUED)
 _decode = msgspec.json.Decoder().decode
-
-
-class Fallback(Exception):
-    """Not the steady case: Litestar answers the request (with `messages` replayed first,
-    when the fast path already received them)."""
-
-    def __init__(self, messages: list[ReceiveMessage] | None = None) -> None:
-        super().__init__()
-        self.messages = messages or []
 
 
 @dataclass(frozen=True)
@@ -131,71 +128,6 @@ def _length(body: bytes) -> tuple[bytes, bytes]:
 
 def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(re.sub(r"\{\w+\}", "([^/]+)", template))
-
-
-def query_of(scope: Scope) -> dict[str, str]:
-    """The query as Litestar parses it; Fallback on anything its guard would refuse or its
-    parameter parsing might read another way (a repeated name, a blank value, a NUL)."""
-    found: dict[str, str] = {}
-    for name, value in parse_query_string(scope.get("query_string", b"")):
-        if name in found or not value or "\x00" in name or "\x00" in value:
-            raise Fallback
-        found[name] = value
-    return found
-
-
-def header_of(scope: Scope, name: bytes) -> str | None:
-    """The one value of a header; Fallback when it is given more than once."""
-    value = None
-    for key, raw in scope["headers"]:
-        if key == name:
-            if value is not None:
-                raise Fallback
-            value = raw.decode("latin-1")
-    return value
-
-
-def declared_length(scope: Scope, limit: int) -> int:
-    """The Content-Length when it is plain digits within `limit`; Fallback otherwise."""
-    declared = header_of(scope, b"content-length")
-    if declared is None or not (declared.isascii() and declared.isdigit()):
-        raise Fallback
-    if len(declared) > MAX_DIGITS or int(declared) > limit:
-        raise Fallback
-    return int(declared)
-
-
-async def receive_body(receive: Receive, declared: int) -> tuple[bytes, list[ReceiveMessage]]:
-    """The whole body of `declared` bytes, and the messages it came in. Fallback (with those
-    messages, for Litestar to see again) on a disconnect or any other length."""
-    messages: list[ReceiveMessage] = []
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        messages.append(message)
-        if message["type"] != "http.request":
-            raise Fallback(messages)
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > declared:
-            raise Fallback(messages)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            if size != declared:
-                raise Fallback(messages)
-            return b"".join(chunks), messages
-
-
-def replaying(messages: list[ReceiveMessage], receive: Receive) -> Receive:
-    pending = list(messages)
-
-    async def again() -> ReceiveMessage:
-        if pending:
-            return pending.pop(0)
-        return await receive()
-
-    return again
 
 
 def _required(value: str | None, name: str) -> str:
