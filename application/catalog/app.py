@@ -30,6 +30,9 @@ CONTENDED_ATTEMPTS = 30
 KNOWN_REPOSITORIES = 10_000  # remembered (organization, name) -> id pairs
 SAVED_SHARDS = 10_000  # staging shards remembered as saved here (one save's read saved)
 T = TypeVar("T")
+# A session read ahead with its repository (`repository_and_session`): (the session, or None
+# when there is none), or None when it was not read ahead.
+Peeked = tuple[Session | None] | None
 
 
 class CatalogBase(TildeApplication):
@@ -106,30 +109,68 @@ class CatalogBase(TildeApplication):
         self._repository_ids[key] = repo.id
         return repo
 
-    def session(self, repo: Repository, session_id: str, *, read_only: bool = False) -> Session:
-        """The repository's session `session_id` (NotFound otherwise). With `read_only`, the
-        cached instance itself: checks only, never mutate it (see `peek`)."""
-        load = self.peek if read_only else self.find
+    def repository_and_session(
+        self, org_id: str, name: str, session_id: str
+    ) -> tuple[Repository, Peeked]:
+        """`get_repository(org_id, name, read_only=True)` and, read in the same round trip
+        to the event store when the repository's id is known here (`peek_many`), the session
+        `session_id` as `peek` answers it, unchecked: hand it to `open_session` or `stage`
+        as `peeked`, which check it where they would have read it."""
+        known = self._repository_ids.get((org_id, name))
         try:
-            session = load(UUID(str(session_id)), Session)
+            wanted = UUID(str(session_id))
         except ValueError:
-            session = None
+            known = None
+        if known is None:
+            return self.get_repository(org_id, name, read_only=True), None
+        repo, session = self.peek_many([(known, Repository), (wanted, Session)])
+        if repo is None or repo.deleted or repo.organization_id != org_id or repo.name != name:
+            return self.get_repository(org_id, name, read_only=True), None  # decides, as ever
+        return repo, (session,)
+
+    def session(
+        self,
+        repo: Repository,
+        session_id: str,
+        *,
+        read_only: bool = False,
+        peeked: Peeked = None,
+    ) -> Session:
+        """The repository's session `session_id` (NotFound otherwise). With `read_only`, the
+        cached instance itself: checks only, never mutate it (see `peek`); `peeked` is that
+        read already made (`repository_and_session`)."""
+        if read_only and peeked is not None:
+            session = peeked[0]
+        else:
+            load = self.peek if read_only else self.find
+            try:
+                session = load(UUID(str(session_id)), Session)
+            except ValueError:
+                session = None
         if session is None or session.repository_id != str(repo.id):
             raise NotFound("session not found")
         return session
 
     def open_session(
-        self, repo: Repository, session_id: str, *, read_only: bool = False
+        self, repo: Repository, session_id: str, *, read_only: bool = False, peeked: Peeked = None
     ) -> Session:
-        session = self.session(repo, session_id, read_only=read_only)
+        session = self.session(repo, session_id, read_only=read_only, peeked=peeked)
         session.require_open()
         return session
 
     # -- staging --------------------------------------------------------------------------
     def stage(
-        self, repo: Repository, session_id: str, entries: list[dict[str, Any]], actor: Actor
+        self,
+        repo: Repository,
+        session_id: str,
+        entries: list[dict[str, Any]],
+        actor: Actor,
+        *,
+        peeked: Peeked = None,
     ) -> list[Written]:
-        """Append staged changes to the session's shards (retrying lost races)."""
+        """Append staged changes to the session's shards (retrying lost races). `peeked`: the
+        session as read with the repository (`repository_and_session`), used by the first
+        save's first attempt in place of its own read of the session."""
         by_shard: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for entry in entries:
             by_shard[shard_of(entry["path"], SHARDS)].append(entry)
@@ -139,10 +180,11 @@ class CatalogBase(TildeApplication):
                 chunk = batch[start : start + MAX_BATCH]
                 written.append(
                     self.retrying(
-                        self._stager(repo, session_id, index, chunk, actor),
+                        self._stager(repo, session_id, index, chunk, actor, peeked),
                         conflict="the session changed concurrently; retry",
                     )
                 )
+                peeked = None
         return written
 
     def _stager(
@@ -152,12 +194,24 @@ class CatalogBase(TildeApplication):
         index: int,
         entries: list[dict[str, Any]],
         actor: Actor,
+        peeked: Peeked = None,
     ) -> Callable[[], Written]:
         """`_stage_shard` as `retrying` calls it: every attempt after the first reads fresh."""
         attempts = itertools.count()
-        return lambda: self._stage_shard(
-            repo, session_id, index, entries, actor, fresh=next(attempts) > 0
-        )
+
+        def attempt() -> Written:
+            first = next(attempts) == 0
+            return self._stage_shard(
+                repo,
+                session_id,
+                index,
+                entries,
+                actor,
+                fresh=not first,
+                peeked=peeked if first else None,
+            )
+
+        return attempt
 
     def retrying(
         self,
@@ -188,17 +242,19 @@ class CatalogBase(TildeApplication):
         actor: Actor,
         *,
         fresh: bool = True,
+        peeked: Peeked = None,
     ) -> Written:
         """One staging save. A shard this process saved last is reused as it was saved, without
         reading its stream again (`fresh` forces the read, as retries do): if anything was
         appended to the shard since (another process's staging, a commit or rollback sealing
         it), the save conflicts on the shard's version and the retry reads it fresh, so a
         sealed shard still refuses. The session is read fresh every time (its status): read
-        only (no copy) when the shard is reused, since then nothing of it changes here."""
+        only (no copy) when the shard is reused, since then nothing of it changes here, and
+        then `peeked` (read with the repository, in the same round trip) stands for it."""
         key = shard_id(session_id, index)
         # Taken out while in use: no other thread can stage through the same instance.
         shard = None if fresh else self._saved_shards.pop(key, None)
-        session = self.open_session(repo, session_id, read_only=shard is not None)
+        session = self.open_session(repo, session_id, read_only=shard is not None, peeked=peeked)
         if shard is None:
             shard = self.find(key, StagingShard)
         changed: list[Any] = []

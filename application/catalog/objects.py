@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from application.base import Result, Written
-from application.catalog.app import CatalogBase
+from application.catalog.app import CatalogBase, Peeked
 from application.ports import BlobInfo, CompletedPart
 from application.principal import Principal
 from domain.catalog.commits import check_metadata
@@ -103,8 +103,8 @@ class ObjectCommands(CatalogBase):
         self, org_id: str, repo_name: str, session_id: str, path: object, principal: Principal
     ) -> UploadGrant:
         object_path = check_path(path, new=True)
-        repo = self.get_repository(org_id, repo_name, read_only=True)
-        self.open_session(repo, session_id, read_only=True)
+        repo, peeked = self.repository_and_session(org_id, repo_name, session_id)
+        self.open_session(repo, session_id, read_only=True, peeked=peeked)
         address = self.blobs.new_address(str(repo.id))
         token = self._token(s=session_id, p=object_path, r=str(repo.id), a=address, k="single")
         return UploadGrant(self.blobs.upload_url(address, expires_in=self.upload_ttl), token)
@@ -124,7 +124,8 @@ class ObjectCommands(CatalogBase):
         principal: Principal,
     ) -> Result[dict[str, str]]:
         object_path = check_path(path, new=True)
-        repo = self.get_repository(org_id, repo_name, read_only=True)
+        # The session is read with the repository (one round trip); staging checks it.
+        repo, peeked = self.repository_and_session(org_id, repo_name, session_id)
         grant = self._grant(
             upload_token,
             session_id=session_id,
@@ -146,6 +147,7 @@ class ObjectCommands(CatalogBase):
             content_type=content_type,
             metadata=metadata,
             principal=principal,
+            peeked=peeked,
         )
 
     def _stage_upload(
@@ -161,6 +163,7 @@ class ObjectCommands(CatalogBase):
         content_type: object,
         metadata: object,
         principal: Principal,
+        peeked: Peeked = None,
     ) -> Result[dict[str, str]]:
         if size_bytes is not None and (
             isinstance(size_bytes, bool)
@@ -186,7 +189,7 @@ class ObjectCommands(CatalogBase):
         )
         # `repo` was loaded by the caller: staging needs only its id and organization, and
         # the staging save itself re-checks the session (a second load cost two reads).
-        written = self.stage(repo, session_id, [entry], principal.actor)
+        written = self.stage(repo, session_id, [entry], principal.actor, peeked=peeked)
         return Result({"path": path, "etag": f'"{info.etag}"'}, tuple(written))
 
     # -- multipart ------------------------------------------------------------------------
