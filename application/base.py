@@ -17,6 +17,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment
 
+from application.nonblocking import waiting_allowed
 from domain.shared.errors import Conflict, NotFound
 from domain.shared.values import Actor, utcnow
 
@@ -119,7 +120,9 @@ class TildeApplication(Application[Any]):
     def get(self, aggregate_id: Any, kind: type[T], what: str = "resource") -> T:
         """Load an aggregate of the expected type, or raise NotFound."""
         try:
-            aggregate: Any = self.repository.get(aggregate_id, projector_func=project)
+            aggregate: Any = self.repository.get(
+                aggregate_id, projector_func=project, fastforward_skipping=not waiting_allowed()
+            )
         except AggregateNotFoundError:
             raise NotFound(f"{what} not found") from None
         if not isinstance(aggregate, kind):
@@ -127,9 +130,14 @@ class TildeApplication(Application[Any]):
         return aggregate
 
     def find(self, aggregate_id: Any, kind: type[T]) -> T | None:
-        """Load an aggregate of the expected type, or None."""
+        """Load an aggregate of the expected type, or None. Where waiting is not allowed
+        (`application.nonblocking`), an aggregate another thread or call is fast-forwarding
+        right now is answered as cached instead of waiting for it: a save from it conflicts on
+        the version and is retried with a fresh read, as any lost race."""
         try:
-            aggregate: Any = self.repository.get(aggregate_id, projector_func=project)
+            aggregate: Any = self.repository.get(
+                aggregate_id, projector_func=project, fastforward_skipping=not waiting_allowed()
+            )
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, kind) else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,6 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from application.base import Result, TildeApplication, Written
 from application.catalog.group_commit import GroupCommit
 from application.catalog.queries import CatalogQueries
+from application.nonblocking import pause
 from application.ports import BlobStore, CatalogReads, TokenSigner
 from domain.catalog.repository import Repository
 from domain.catalog.session import SHARDS, Session
@@ -227,7 +227,7 @@ class CatalogBase(TildeApplication):
             try:
                 return command()
             except IntegrityError:
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                pause(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         try:
             return command()
         except IntegrityError:

@@ -8,6 +8,10 @@ fill: a batch is whatever arrived while the previous one was being written, so a
 costs what it always did. A batch is atomic, so a lost race anywhere in it (two callers
 appending to the same stream) fails all of it with the same `IntegrityError` a single save
 would raise, and each caller retries on its own with fresh reads, as before.
+
+Callers wait for their batch, or for the lead, on a `threading.Event`; a call on the event loop
+that can suspend (`application.nonblocking.suspender`) waits by suspending instead, woken
+by whoever sets its event, so threads and calls on the loop share batches.
 """
 
 from __future__ import annotations
@@ -16,13 +20,13 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-from application.nonblocking import WouldBlock, waiting_allowed
+from application.nonblocking import WouldBlock, suspender, waiting_allowed
 
 T = TypeVar("T")
 
 
 class _Handover:
-    __slots__ = ("aggregates", "done", "error", "lead", "result")
+    __slots__ = ("aggregates", "done", "error", "lead", "result", "wake")
 
     def __init__(self, aggregates: Sequence[Any]) -> None:
         self.aggregates = aggregates
@@ -30,6 +34,13 @@ class _Handover:
         self.lead = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self.wake: Callable[[], None] | None = None  # a suspended caller's alarm
+
+    def settle(self) -> None:
+        """Release the caller waiting on this handover (its outcome or the lead is set)."""
+        self.done.set()
+        if self.wake is not None:
+            self.wake()
 
 
 class GroupCommit(Generic[T]):
@@ -44,7 +55,11 @@ class GroupCommit(Generic[T]):
 
     def save(self, aggregates: Sequence[Any]) -> T:
         mine = _Handover(aggregates)
-        if not waiting_allowed():
+        waiter = suspender()
+        wait: Callable[[], object] = mine.done.wait
+        if waiter is not None:
+            mine.wake, wait = waiter.alarm()
+        elif not waiting_allowed():
             # A caller that must not wait writes alone, and only when nobody is writing: in
             # someone else's batch it would wait, and a batch it led could fail the others
             # with its `WouldBlock`.
@@ -61,7 +76,7 @@ class GroupCommit(Generic[T]):
             lead = not self._writing
             self._writing = True
         while not lead:
-            mine.done.wait()
+            wait()
             if not mine.lead:
                 break  # recorded (or failed) in someone else's batch
             mine.done.clear()
@@ -96,6 +111,6 @@ class GroupCommit(Generic[T]):
                 self._writing = successor is not None
                 if successor is not None:
                     successor.lead = True
-                    successor.done.set()
+                    successor.settle()
             for handover in batch:
-                handover.done.set()
+                handover.settle()

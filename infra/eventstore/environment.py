@@ -12,7 +12,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import Environment
 
-from infra.eventstore.postgres import SharedPostgresFactory
+from infra.eventstore.postgres import SharedPostgresFactory, TildePostgresDatastore
 from infra.settings import Settings
 
 # A CLI command needs two: the outbox projector reads aggregates while its transaction is open.
@@ -87,12 +87,12 @@ def pool_size(settings: Settings) -> int:
     return settings.db_pool_size
 
 
-def postgres_datastore(settings: Settings) -> PostgresDatastore:
+def postgres_datastore(settings: Settings) -> TildePostgresDatastore:
     """The one pool of this process: every event-store application and the read models share
     it (opened lazily, grows to `pool_size`, shrinks back after 10 idle minutes)."""
     pg = postgres_params(settings.database_url)
     size = pool_size(settings)
-    datastore = PostgresDatastore(
+    datastore = TildePostgresDatastore(
         pg["dbname"],
         pg["host"],
         pg["port"],

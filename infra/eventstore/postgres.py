@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import psycopg
 import psycopg_pool
+from eventsourcing import persistence
 from eventsourcing.persistence import Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     BasePostgresFactory,
@@ -16,9 +18,11 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment
 from psycopg.sql import SQL, Identifier, Literal
+from psycopg.types.composite import register_composite
 
 from domain.shared.errors import Unavailable
-from infra.sql.database import _PgCursor
+from infra.sql.bridge import LoopConnection, checkout, on_loop
+from infra.sql.database import _pg_sql
 
 T = TypeVar("T")
 # NOTIFY payloads are limited to 8,000 bytes; beyond this the topics are left out ("any").
@@ -57,16 +61,117 @@ def _once_more_on_broken_connection(call: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+# psycopg's errors as the library's `get_connection` translates them (most specific first).
+_TRANSLATED: tuple[tuple[type[Exception], type[Exception]], ...] = (
+    (psycopg.InterfaceError, persistence.InterfaceError),
+    (psycopg.OperationalError, persistence.OperationalError),
+    (psycopg.DataError, persistence.DataError),
+    (psycopg.IntegrityError, persistence.IntegrityError),
+    (psycopg.InternalError, persistence.InternalError),
+    (psycopg.ProgrammingError, persistence.ProgrammingError),
+    (psycopg.NotSupportedError, persistence.NotSupportedError),
+    (psycopg.DatabaseError, persistence.DatabaseError),
+    (psycopg.Error, persistence.PersistenceError),
+)
+
+
+class _DeferredCursor:
+    """The inline projection's cursor on an append (`projections.base.Cursor`): statements
+    are bound client-side and held, to go out in one simple query with the append's own
+    (`finish`). A read (`fetchone`, `fetchall`, `rowcount`) first sends what is held, so it
+    sees the last statement's result, as on any cursor."""
+
+    def __init__(self, cursor: psycopg.ClientCursor[Any], head: str) -> None:
+        self._cursor = cursor
+        self._held: list[str] = [head]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _DeferredCursor:
+        self._held.append(self._cursor.mogrify(_pg_sql(sql), tuple(params)))
+        return self
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> _DeferredCursor:
+        statement = _pg_sql(sql)
+        self._held.extend(self._cursor.mogrify(statement, tuple(p)) for p in params)
+        return self
+
+    def _send(self) -> None:
+        if self._held:
+            held, self._held = self._held, []
+            self._cursor.execute("; ".join(held))
+            while self._cursor.nextset():  # to the last statement's result
+                pass
+
+    @property
+    def rowcount(self) -> int:
+        self._send()
+        return self._cursor.rowcount
+
+    def fetchone(self) -> dict[str, Any] | None:
+        self._send()
+        return self._cursor.fetchone()  # type: ignore[no-any-return]
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        self._send()
+        return self._cursor.fetchall()
+
+    def finish(self, *statements: str) -> list[int]:
+        """Send what is held and `statements` (the last an INSERT … RETURNING), then COMMIT;
+        the notification ids the INSERT returned."""
+        self._held.extend(statements)
+        self._held.append("COMMIT")
+        self._cursor.execute("; ".join(self._held))
+        self._held = []
+        ids: list[int] = []
+        while True:
+            if self._cursor.description is not None:  # the INSERT's RETURNING comes last
+                ids = [row["notification_id"] for row in self._cursor.fetchall()]
+            if not self._cursor.nextset():
+                return ids
+
+
+class TildePostgresDatastore(PostgresDatastore):
+    """The library's datastore whose pool hands out `LoopConnection`s: inside
+    `infra.sql.bridge.run_on_loop` a connection is taken only when one is idle (otherwise
+    `WouldBlock`) and its waits go to the event loop; elsewhere it is the library's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool.connection_class = LoopConnection
+
+    @contextlib.contextmanager
+    def get_connection(self) -> Iterator[Any]:
+        if not on_loop():
+            with super().get_connection() as conn:
+                yield conn
+            return
+        try:
+            conn = checkout(self.pool)
+        except psycopg_pool.PoolTimeout as e:
+            raise persistence.OperationalError(str(e)) from e  # as the library's (a 503)
+        try:
+            for info in self.psycopg_type_adapters.values():  # as the library's does
+                if not conn.adapters.types.get(info.oid):
+                    register_composite(info, conn)
+            yield conn
+        except psycopg.Error as e:
+            for raised, translated in _TRANSLATED:
+                if isinstance(e, raised):
+                    raise translated(str(e)) from e
+            raise
+        finally:
+            self.pool.putconn(conn)
+
+
 class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
     """The library's recorder with its own insert path (`_insert`): no 10 x 0.2 s retry loop
     on pool timeouts, an optional inline projection run in the same transaction as the
     insert, and a NOTIFY payload naming the sender and the event types (`notify_payload`)."""
 
     notify_sender = ""  # set by the container that owns this recorder
-    _insert_sql: bytes | None = None
+    _insert_sql: str | None = None
     _select_after_sql: bytes | None = None
     # The lock-and-NOTIFY prelude of each payload seen (few: a sender and a set of topics).
-    _preludes: dict[str, bytes]
+    _preludes: dict[str, tuple[str, str]]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,66 +193,71 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
         return _once_more_on_broken_connection(lambda: self._insert(stored_events, **kwargs))
 
     def _insert(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> list[int]:
-        """The library's insert without pipeline mode (its per-statement bookkeeping cost more
-        CPU than the round trips it saved): one simple query opens the transaction, takes the
-        table lock (notification ids follow commit order) and sends the NOTIFY; then the
-        inline projection; then one prepared INSERT of plain arrays; then COMMIT."""
+        """The library's insert as one simple query: `BEGIN; SET LOCAL lock_timeout`, the
+        inline projection's statements, `LOCK TABLE … IN EXCLUSIVE MODE` (notification ids
+        follow commit order), `NOTIFY`, the INSERT … RETURNING notification_id, `COMMIT`.
+        Parameters are bound client-side (psycopg's `ClientCursor`, the server's quoting
+        rules), so the whole append is one round trip and the table lock is held for the
+        server's own work only, not across round trips to this process. An inline
+        projection that reads (`fetchone`…) sends what it has so far first
+        (`_DeferredCursor`). A failure anywhere leaves nothing: the transaction is rolled
+        back, and the error is the library's (a lost version race is its IntegrityError)."""
         with self.datastore.get_connection() as conn:
             assert conn.autocommit  # BEGIN … COMMIT below is the only transaction
             try:
-                with conn.cursor() as curs:
-                    curs.execute(self._prelude(conn, [e.topic for e in stored_events]))
+                with psycopg.ClientCursor(conn) as curs:
+                    head, lock = self._prelude(conn, [e.topic for e in stored_events])
+                    deferred = _DeferredCursor(curs, head)
                     inline = kwargs.get("inline")
                     if inline is not None:
-                        inline(_PgCursor(curs), stored_events)
-                    curs.execute(
-                        self._insert_statement(conn),
-                        (
-                            [e.originator_id for e in stored_events],
-                            [e.originator_version for e in stored_events],
-                            [e.topic for e in stored_events],
-                            [e.state for e in stored_events],
-                        ),
-                        prepare=True,
-                    )
-                    ids = [row["notification_id"] for row in curs.fetchall()]
-                    curs.execute(b"COMMIT")
+                        inline(deferred, stored_events)
+                    ids = deferred.finish(lock, self._insert_values(conn, curs, stored_events))
             except BaseException:
                 with contextlib.suppress(Exception):  # a broken connection: the pool drops it
                     conn.rollback()  # nothing of it stays (and the connection goes back idle)
                 raise
             return ids
 
-    def _prelude(self, conn: Any, topics: list[str]) -> bytes:
-        """`BEGIN; SET LOCAL lock_timeout; LOCK TABLE … IN EXCLUSIVE MODE; NOTIFY channel,
-        payload` (the library's insert path sends the same), built once per payload."""
+    def _prelude(self, conn: Any, topics: list[str]) -> tuple[str, str]:
+        """(`BEGIN; SET LOCAL lock_timeout …`, `LOCK TABLE … IN EXCLUSIVE MODE; NOTIFY
+        channel, payload`): the library's lock statements and NOTIFY, built once per
+        payload."""
         payload = notify_payload(self.notify_sender, topics)
         prelude = self._preludes.get(payload)
         if prelude is None:
             notify = SQL("NOTIFY {0}, {1}").format(Identifier(self.channel_name), Literal(payload))
-            statements = [SQL("BEGIN"), *self.lock_table_statements, notify]
-            prelude = SQL("; ").join(statements).as_bytes(conn)  # type: ignore[arg-type]
+            rendered = [
+                s if isinstance(s, str) else s.as_string(conn)  # type: ignore[union-attr]
+                for s in self.lock_table_statements
+            ]
+            locks = [s for s in rendered if s.lstrip().upper().startswith("LOCK")]
+            head = ["BEGIN", *(s for s in rendered if s not in locks)]
+            prelude = ("; ".join(head), "; ".join([*locks, notify.as_string(conn)]))
             if len(self._preludes) >= _PRELUDES:
                 self._preludes.clear()
             self._preludes[payload] = prelude
         return prelude
 
-    def _insert_statement(self, conn: Any) -> bytes:
+    def _insert_values(
+        self, conn: Any, curs: psycopg.ClientCursor[Any], stored_events: Sequence[StoredEvent]
+    ) -> str:
+        """The INSERT … VALUES … RETURNING notification_id of `stored_events`, bound."""
         if self._insert_sql is None:
             self._insert_sql = (
                 SQL(
                     "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
-                    " SELECT * FROM unnest(%s::{id_type}[], %s::bigint[], %s::text[], %s::bytea[])"
-                    " RETURNING notification_id"
                 )
                 .format(
                     schema=Identifier(self.datastore.schema),
                     table=Identifier(self.events_table_name),
-                    id_type=SQL(self.datastore.originator_id_type),
                 )
-                .as_bytes(conn)
+                .as_string(conn)
             )
-        return self._insert_sql
+        values = ", ".join(["(%s, %s, %s, %s)"] * len(stored_events))
+        params: list[Any] = []
+        for e in stored_events:
+            params += (e.originator_id, e.originator_version, e.topic, e.state)
+        return curs.mogrify(f"{self._insert_sql} VALUES {values} RETURNING notification_id", params)
 
     def select_events(
         self,

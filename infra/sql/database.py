@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 
 from application.nonblocking import WouldBlock, waiting_allowed
 from domain.shared.errors import Unavailable
+from infra.sql.bridge import LoopConnection, checkout, on_loop
 
 
 class Database(Protocol):
@@ -219,6 +220,7 @@ class PostgresDatabase:
         self.timeout = timeout
         self.pool = pool or psycopg_pool.ConnectionPool(
             url,
+            connection_class=LoopConnection,
             min_size=1,
             max_size=pool_size,
             timeout=timeout,
@@ -231,6 +233,16 @@ class PostgresDatabase:
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        if on_loop():  # `infra.sql.bridge`: the wait for a connection awaited on the loop
+            try:
+                conn = checkout(self.pool)
+            except psycopg_pool.PoolTimeout as e:
+                raise Unavailable("the database is saturated; retry shortly", retry_after=1) from e
+            try:
+                yield conn
+            finally:
+                self.pool.putconn(conn)
+            return
         try:
             with self.pool.connection(timeout=self.timeout) as conn:
                 yield conn

@@ -50,6 +50,7 @@ from domain.shared.actions import get_action
 from domain.shared.errors import Invalid
 from infra.localfs import LocalBlobStore
 from infra.localfs.signing import UPLOAD
+from infra.sql.bridge import run_on_loop
 from interfaces.http.auth import check_allowed, remembered_bearer, remembered_member
 from interfaces.http.body_limits import _NUL, too_deep
 from interfaces.http.controllers.blobs import CHUNK, _store_small
@@ -120,6 +121,10 @@ class HotRoute:
     handler: BaseRouteHandler  # the route it stands in for (its error rendering)
     run: Callable[[Scope, Receive, re.Match[str]], Awaitable[Work]]
     on_loop: bool  # with the embedded store, the call runs on the loop unless it would wait
+    # With PostgreSQL, the call runs on the loop, its statements' waits awaited there
+    # (`infra.sql.bridge`); one that writes finishes even if the request is cancelled.
+    bridged: bool = False
+    writes: bool = False
 
 
 def _length(body: bytes) -> tuple[bytes, bytes]:
@@ -149,6 +154,15 @@ class HotPaths:
         # lock held elsewhere (another writer, another process) stops before it writes
         # anything and runs again on a thread. PostgreSQL calls wait on the network: thread.
         self.on_loop = not self.container.settings.is_postgres
+        # PostgreSQL: the reading calls run on the loop too, in a greenlet whose waits for the
+        # database's answers are awaited on the loop (`infra.sql.bridge`): no thread sleeps
+        # and wakes per statement, and none per request for the hop to a thread and back.
+        self.bridged = self.container.settings.is_postgres
+        # Each call on the loop holds a pooled connection while it waits; more at once than
+        # half the pool would leave none idle (the rest serve threads and background work),
+        # and a call finding none idle goes to a thread after all. The rest queue here.
+        self._slots = max(1, self.container.settings.db_pool_size // 2)
+        self._bridged_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         # Cached keys and organization snapshots are current while the log watch's head
         # check is (`application.cache.LogWatch`): when one is due, the requests arriving
         # meanwhile wait for one check on a thread instead of all going the general way.
@@ -161,7 +175,14 @@ class HotPaths:
         }
 
         def route(
-            method: str, template: str, run: Any, action: str, on_loop: bool, **opt: str
+            method: str,
+            template: str,
+            run: Any,
+            action: str,
+            on_loop: bool,
+            bridged: bool = False,
+            writes: bool = False,
+            **opt: str,
         ) -> tuple[str, HotRoute]:
             """A fast path for the route `method template`; the server refuses to start if
             that route's declaration moved (another action, another resource parameter)."""
@@ -178,12 +199,20 @@ class HotPaths:
                 or (declared_action.scope, tuple(declared_action.resources)) != expected
             ):
                 raise RuntimeError(f"hot path {method} {template} no longer matches its route")
-            return method, HotRoute(_pattern(template), template, handler, run, on_loop)
+            return method, HotRoute(
+                _pattern(template), template, handler, run, on_loop, bridged, writes
+            )
 
         self.routes: dict[str, list[HotRoute]] = {}
         for method, hot in (
             route(
-                "PUT", f"{API}/object", self._put_object, "PutObject", True, resource_path="path"
+                "PUT",
+                f"{API}/object",
+                self._put_object,
+                "PutObject",
+                True,
+                bridged=True,  # reads the repository and the session, writes nothing
+                resource_path="path",
             ),
             # The bytes are fsynced: never on the loop.
             route("PUT", "/_blob/u/{token}", self._upload, "TransferBlob", False),
@@ -193,10 +222,18 @@ class HotPaths:
                 self._finalize,
                 "PutObject",
                 True,
+                bridged=True,  # reads, then one append (a group commit's, awaited)
+                writes=True,
                 resource_path="path",
             ),
             route(
-                "GET", f"{API}/object", self._get_object, "GetObject", True, resource_path="path"
+                "GET",
+                f"{API}/object",
+                self._get_object,
+                "GetObject",
+                True,
+                bridged=True,  # one read
+                resource_path="path",
             ),
         ):
             self.routes.setdefault(method, []).append(hot)
@@ -219,7 +256,11 @@ class HotPaths:
             zip(re.findall(r"\{(\w+)\}", hot.template), match.groups(), strict=True)
         )
         try:
-            answer = self._here(work) if hot.on_loop and self.on_loop else None
+            answer = None
+            if hot.on_loop and self.on_loop:
+                answer = self._here(work)
+            elif hot.bridged and self.bridged:
+                answer = await self._bridged(work, hot.writes)
             if answer is None:
                 answer = await asyncio.get_running_loop().run_in_executor(None, work)
             if not isinstance(answer, Answer):
@@ -259,6 +300,29 @@ class HotPaths:
                 return work()
         except WouldBlock:
             return None
+
+    async def _bridged(self, work: Work, writes: bool) -> Answer | Callable[[], Answer] | None:
+        """`work` on the loop with its database waits awaited (`run_on_loop`), or None when
+        it would wait for a lock it cannot await (it then wrote nothing). A call that writes
+        runs as its own task, so a cancelled request cannot stop it halfway (as a thread
+        would not be stopped): once its turn in a group commit has come, others wait on it."""
+
+        loop = asyncio.get_running_loop()
+        if self._bridged_slots is None or self._bridged_slots[0] is not loop:
+            # One per loop: a server has one, test clients start their own.
+            self._bridged_slots = (loop, asyncio.Semaphore(self._slots))
+        slots = self._bridged_slots[1]
+
+        async def run() -> Answer | Callable[[], Answer] | None:
+            async with slots:
+                try:
+                    return await run_on_loop(work)
+                except WouldBlock:
+                    return None
+
+        if not writes:
+            return await run()
+        return await asyncio.shield(asyncio.ensure_future(run()))
 
     def _match(self, scope: Scope) -> tuple[HotRoute, re.Match[str]] | None:
         candidates = self.routes.get(str(scope.get("method", "")))

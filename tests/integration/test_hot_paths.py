@@ -427,7 +427,7 @@ def test_a_finalize_that_would_wait_leaves_the_loop_and_stages_once(
     (`WouldBlock`), waits on a worker thread, and stages exactly once when the lock frees;
     meanwhile a GET on the same loop is answered."""
     if container.settings.is_postgres:
-        pytest.skip("PostgreSQL calls always run on worker threads")
+        pytest.skip("PostgreSQL: calls suspend on the loop instead (the test below)")
     pair, repo, session = setup
     assert pair.hot.inner.on_loop  # type: ignore[attr-defined]
     data = b"waits for the lock\n"
@@ -505,3 +505,68 @@ def test_a_due_head_check_keeps_the_fast_path_and_sees_another_processs_revocati
     refused = call(pair.hot, "GET", url, repo.auth, [])
     assert refused.status == 401, refused.body
     assert pair.fallbacks == before + 1  # stale key: the general path answered
+
+
+def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_once(
+    setup: tuple[Pair, Repo, str], container: Container
+) -> None:
+    """With PostgreSQL, PUT object, finalize and GET run on the event loop
+    (`infra.sql.bridge`): no hop to a worker thread (only the bytes' upload takes one). Many
+    finalizes at once on the one loop share group commits and each stages exactly once."""
+    if not container.settings.is_postgres:
+        pytest.skip("embedded SQLite: covered by the test above")
+    pair, repo, session = setup
+    hot = pair.hot.inner  # type: ignore[attr-defined]
+    assert hot.bridged and not hot.on_loop
+    paths = [f"c/{i:02d}.txt" for i in range(12)]
+    grants = {p: grant(pair, repo, session, p) for p in paths}
+    for p in paths:
+        data = p.encode()
+        upload = call(
+            pair.hot, "PUT", blob_path(grants[p]["upload_url"]),
+            {"content-length": str(len(data))}, whole(data),
+        )  # fmt: skip
+        assert upload.status == 200
+    headers = {**repo.auth, "content-type": "application/json"}
+    catalog = container.applications["catalog"]
+    head = catalog.recorder.max_notification_id() or 0
+
+    async def scenario() -> tuple[list[Answer], Answer, Answer, int]:
+        loop = asyncio.get_running_loop()
+        hops = 0
+        real = loop.run_in_executor
+
+        def counted(*args: Any) -> Any:
+            nonlocal hops
+            hops += 1
+            return real(*args)
+
+        loop.run_in_executor = counted  # type: ignore[method-assign]
+
+        def finalize(p: str) -> Any:
+            url = target(repo, "/object/finalize", path=p, session_id=session)
+            body = json_body({"upload_token": grants[p]["upload_token"]})
+            return acall(pair.hot, "POST", url, headers, body)
+
+        finals = await asyncio.gather(*(finalize(p) for p in paths))
+        put = await acall(
+            pair.hot, "PUT", target(repo, "/object", path="c/next.txt", session_id=session),
+            repo.auth, [],
+        )  # fmt: skip
+        read = await acall(
+            pair.hot, "GET", target(repo, "/object", path=paths[0], session_id=session),
+            repo.auth, [],
+        )  # fmt: skip
+        return list(finals), put, read, hops
+
+    before = pair.fallbacks
+    finals, put, read, hops = asyncio.run(scenario())
+    assert pair.fallbacks == before
+    assert [f.status for f in finals] == [201] * len(paths), [f.body for f in finals]
+    assert put.status == 200 and read.status == 307
+    assert hops == 0, f"{hops} hops to a worker thread"
+    for p in paths:
+        assert repo.read(p, session_id=session) == p.encode()
+    appended = [n.topic for n in catalog.recorder.select_notifications(start=head + 1, limit=500)]
+    staged = [t for t in appended if t.endswith("StagingShard.Staged")]
+    assert len(staged) <= len(paths)  # one per finalize at most (a batch may carry several)

@@ -1,0 +1,284 @@
+"""Synchronous database calls on the event loop (`infra/sql/bridge.py`), on real PostgreSQL.
+
+A call inside `run_on_loop` runs on the loop's thread; whenever psycopg waits for the server,
+the loop serves others. These tests pin what that must never cost: the loop is never
+blocked (a ticker keeps ticking while calls wait on the server, on the pool, on a group
+commit), calls interleave instead of queueing, a call waiting for a pooled connection gets one
+when a thread returns it (or the pool's 503 after its timeout), group commits batch calls on
+the loop with threads, an append is one round trip whose inline projection may read its own
+writes, and a write whose request is cancelled still finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from application.catalog.group_commit import GroupCommit
+from application.nonblocking import pause
+from domain.shared.errors import Unavailable
+from infra.bootstrap import Container, bootstrap
+from infra.settings import Settings
+from infra.sql.bridge import on_loop, run_on_loop
+from infra.sql.database import PostgresDatabase
+from tests import services
+from tests.conftest import FAST_HASHER, make_settings
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    url = services.create_database()
+    yield url
+    services.drop_database(url)
+
+
+@pytest.fixture
+def pg_container(tmp_path: Any) -> Iterator[Container]:
+    settings: Settings = make_settings(tmp_path, "postgres")
+    container = bootstrap(settings, hasher=FAST_HASHER)
+    yield container
+    container.close()
+    services.drop_database(settings.database_url)
+
+
+class Ticker:
+    """Counts the loop's turns every 5 ms: a blocked loop stops it."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.monotonic()
+            self.longest = max(self.longest, now - last)
+            last = now
+            self.ticks += 1
+
+    def __enter__(self) -> Ticker:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+def test_calls_on_the_loop_interleave_and_never_block_it(database: str) -> None:
+    db = PostgresDatabase(database, pool_size=6, timeout=5)
+    threads: set[int] = set()
+
+    def call(seconds: float) -> int:
+        assert on_loop()
+        threads.add(threading.get_ident())
+        row = db.query_one("SELECT 7 AS n FROM pg_sleep(?)", (seconds,))
+        assert row is not None
+        return int(row["n"])
+
+    async def scenario() -> tuple[list[int], float, Ticker]:
+        await run_on_loop(lambda: call(0))  # the pool's first connection
+        with Ticker() as ticker:
+            started = time.monotonic()
+            answers = await asyncio.gather(*(run_on_loop(lambda: call(0.3)) for _ in range(4)))
+            took = time.monotonic() - started
+        return list(answers), took, ticker
+
+    try:
+        answers, took, ticker = asyncio.run(scenario())
+    finally:
+        db.close()
+    assert answers == [7, 7, 7, 7]
+    assert took < 1.0, f"4 calls of 0.3 s took {took:.2f} s: they queued instead of interleaving"
+    assert ticker.ticks >= 20 and ticker.longest < 0.2, (ticker.ticks, ticker.longest)
+    assert threads == {threading.main_thread().ident}  # asyncio.run's loop: this thread
+
+
+def test_a_call_awaits_a_pooled_connection_on_the_loop_and_gets_the_pools_503_at_its_timeout(
+    database: str,
+) -> None:
+    db = PostgresDatabase(database, pool_size=2, timeout=1.0)
+    held = [db.pool.getconn(), db.pool.getconn()]  # every connection is out, in "threads"
+
+    def give_back_later() -> None:
+        time.sleep(0.3)
+        db.pool.putconn(held.pop())
+
+    async def scenario() -> tuple[Any, float, Ticker]:
+        with Ticker() as ticker:
+            threading.Thread(target=give_back_later).start()
+            started = time.monotonic()
+            row = await run_on_loop(lambda: db.query_one("SELECT 1 AS one"))
+            waited = time.monotonic() - started
+        return row, waited, ticker
+
+    async def starved() -> None:
+        await run_on_loop(lambda: db.query_one("SELECT 1 AS one"))
+
+    try:
+        row, waited, ticker = asyncio.run(scenario())
+        assert row == {"one": 1}
+        assert 0.25 <= waited < 0.9, waited
+        assert ticker.longest < 0.2, ticker.longest  # the loop served others meanwhile
+        held.append(db.pool.getconn())  # all out again, and nobody gives one back
+        started = time.monotonic()
+        with pytest.raises(Unavailable):
+            asyncio.run(starved())
+        assert 0.9 <= time.monotonic() - started < 3
+    finally:
+        for conn in held:
+            db.pool.putconn(conn)
+        db.close()
+
+
+def test_a_group_commit_batches_calls_on_the_loop_with_threads() -> None:
+    """Savers on the loop wait for their batch by suspending, threads by blocking; either may
+    lead; every save gets its batch's outcome and nobody is stranded."""
+    calls: list[tuple[str, ...]] = []
+
+    def record(*aggregates: str) -> tuple[str, ...]:
+        calls.append(aggregates)
+        pause(0.05)  # the append's round trip: suspends on the loop, sleeps on a thread
+        return aggregates
+
+    group: GroupCommit[tuple[str, ...]] = GroupCommit(record)
+
+    async def scenario() -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], Ticker]:
+        loop = asyncio.get_running_loop()
+        with Ticker() as ticker:
+            on_threads = [loop.run_in_executor(None, group.save, [f"t{i}"]) for i in range(3)]
+            on_loop_ = [run_on_loop(lambda i=i: group.save([f"l{i}"])) for i in range(5)]
+            answers = await asyncio.wait_for(asyncio.gather(*on_loop_), 10)
+            thread_answers = await asyncio.wait_for(asyncio.gather(*on_threads), 10)
+        return list(answers), list(thread_answers), ticker
+
+    loop_answers, thread_answers, ticker = asyncio.run(scenario())
+    saved = sorted(a for batch in calls for a in batch)
+    assert saved == sorted([f"t{i}" for i in range(3)] + [f"l{i}" for i in range(5)])
+    assert len(calls) < 8, calls  # some went out together
+    for i, answer in enumerate(loop_answers):
+        assert f"l{i}" in answer and answer in calls
+    for i, answer in enumerate(thread_answers):
+        assert f"t{i}" in answer and answer in calls
+    assert ticker.longest < 0.2, ticker.longest
+    assert not group._writing and not group._queue
+
+
+def _event(originator: uuid.UUID, version: int) -> StoredEvent:
+    return StoredEvent(
+        originator_id=originator,
+        originator_version=version,
+        topic="tests:Thing.Happened",
+        state=b'{"quote": "it\'s", "bytes": "\\u0000"}' + bytes(range(256)),
+    )
+
+
+def test_an_append_is_one_simple_query_whose_inline_projection_reads_its_own_writes(
+    pg_container: Container,
+) -> None:
+    recorder = pg_container.catalog.recorder
+    with pg_container.catalog_db.transaction() as cur:
+        cur.execute("CREATE TABLE bridge_inline (id TEXT PRIMARY KEY, seen BIGINT NOT NULL)")
+    seen: list[Any] = []
+
+    def inline(cursor: Any, events: list[StoredEvent]) -> None:
+        for e in events:
+            cursor.execute(
+                "INSERT INTO bridge_inline (id, seen) VALUES (?, ?)",
+                (f"{e.originator_id}:{e.originator_version}", len(e.state)),
+            )
+        row = cursor.execute("SELECT count(*) AS n FROM bridge_inline").fetchone()
+        seen.append(row["n"])  # its own insert, not yet committed, is visible to it
+        cursor.executemany(
+            "UPDATE bridge_inline SET seen = seen + ? WHERE id = ?",
+            [(1, f"{e.originator_id}:{e.originator_version}") for e in events],
+        )
+
+    thing = uuid.uuid4()
+    before = recorder.max_notification_id() or 0
+    ids = recorder.insert_events([_event(thing, 1), _event(thing, 2)], inline=inline)
+    assert ids == [before + 1, before + 2]
+    assert seen == [2]
+    stored = recorder.select_events(thing)
+    assert [e.state for e in stored] == [_event(thing, 1).state, _event(thing, 2).state]
+    rows = pg_container.catalog_db.query("SELECT id, seen FROM bridge_inline ORDER BY id")
+    assert [r["seen"] for r in rows] == [len(_event(thing, 1).state) + 1] * 2
+
+    # A lost version race: nothing of the append stays, the inline rows included.
+    with pytest.raises(IntegrityError):
+        recorder.insert_events([_event(thing, 3), _event(thing, 2)], inline=inline)
+    assert [e.originator_version for e in recorder.select_events(thing)] == [1, 2]
+    assert len(pg_container.catalog_db.query("SELECT id FROM bridge_inline")) == 2
+    # The connection went back clean: the next append works (without an inline reader).
+    assert recorder.insert_events([_event(thing, 3)]) == [before + 3]
+
+
+def test_a_write_on_the_loop_finishes_when_its_request_is_cancelled(
+    pg_container: Container,
+) -> None:
+    """A finalize on the loop may be leading a group commit others wait on; cancelling its
+    request must not stop it halfway (a thread would not be stopped either)."""
+    from interfaces.http.app import create_app
+    from interfaces.http.hot_paths import Answer, HotPaths
+
+    app = create_app(pg_container, run_background=False)
+    hot = app.inner  # type: ignore[attr-defined]
+    assert isinstance(hot, HotPaths) and hot.bridged
+    finished = threading.Event()
+
+    def work() -> Answer:
+        pause(0.2)  # mid-call (say, mid-append) when the request is cancelled
+        finished.set()
+        return Answer(201, [])
+
+    async def scenario() -> bool:
+        request = asyncio.ensure_future(hot._bridged(work, True))
+        await asyncio.sleep(0.05)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await asyncio.sleep(0.4)
+        return finished.is_set()
+
+    assert asyncio.run(scenario())
+
+    unfinished = threading.Event()
+
+    def read() -> Answer:
+        pause(0.2)
+        unfinished.set()
+        return Answer(200, [])
+
+    async def cancelled_read() -> None:
+        request = asyncio.ensure_future(hot._bridged(read, False))
+        await asyncio.sleep(0.05)
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await asyncio.sleep(0.4)
+
+    asyncio.run(cancelled_read())
+    assert not unfinished.is_set()  # a read is simply abandoned
+
+
+def test_the_bridge_is_only_entered_inside_run_on_loop(database: str) -> None:
+    db = PostgresDatabase(database, pool_size=2, timeout=1.0)
+    try:
+        assert not on_loop()
+        assert db.query_one("SELECT 2 AS two") == {"two": 2}  # a thread's plain wait
+
+        def nested() -> Callable[[], bool]:
+            return on_loop
+
+        assert asyncio.run(run_on_loop(lambda: nested()()))
+    finally:
+        db.close()
