@@ -204,14 +204,17 @@ class HotPaths:
             )
 
         self.routes: dict[str, list[HotRoute]] = {}
+        # On the loop only with the local blob store: S3's and GCS's clients sign URLs with
+        # credentials they may refresh over the network, and look blobs up over it.
+        local = isinstance(self.container.blobs, LocalBlobStore)
         for method, hot in (
             route(
                 "PUT",
                 f"{API}/object",
                 self._put_object,
                 "PutObject",
-                True,
-                bridged=True,  # reads the repository and the session, writes nothing
+                local,
+                bridged=local,  # reads the repository and the session, writes nothing
                 resource_path="path",
             ),
             # The bytes are fsynced: never on the loop.
@@ -221,8 +224,8 @@ class HotPaths:
                 f"{API}/object/finalize",
                 self._finalize,
                 "PutObject",
-                True,
-                bridged=True,  # reads, then one append (a group commit's, awaited)
+                local,
+                bridged=local,  # reads, then one append (a group commit's, awaited)
                 writes=True,
                 resource_path="path",
             ),
@@ -231,8 +234,8 @@ class HotPaths:
                 f"{API}/object",
                 self._get_object,
                 "GetObject",
-                True,
-                bridged=True,  # one read
+                local,
+                bridged=local,  # one read
                 resource_path="path",
             ),
         ):

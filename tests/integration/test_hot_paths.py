@@ -570,3 +570,23 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
     appended = [n.topic for n in catalog.recorder.select_notifications(start=head + 1, limit=500)]
     staged = [t for t in appended if t.endswith("StagingShard.Staged")]
     assert len(staged) <= len(paths)  # one per finalize at most (a batch may carry several)
+
+
+def test_with_a_remote_blob_store_the_calls_stay_off_the_loop(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3's client looks blobs up over the network (finalize) and may refresh credentials
+    over it while signing URLs: with a remote store no hot call runs on the event loop."""
+    from infra.s3 import S3BlobStore
+
+    store = S3BlobStore("bucket", "", "http://127.0.0.1:9", "us-east-1", "k", "s")
+    monkeypatch.setattr(container, "blobs", store)
+    hot = create_app(container, run_background=False).inner  # type: ignore[attr-defined]
+    routes = [r for rs in hot.routes.values() for r in rs]
+    assert {r.template.rsplit("/", 1)[-1] for r in routes} >= {"object", "finalize"}
+    assert not any(r.on_loop or r.bridged for r in routes)
+    monkeypatch.undo()
+    local = create_app(container, run_background=False).inner  # type: ignore[attr-defined]
+    on_loop = {r.template.rsplit("/", 1)[-1] for rs in local.routes.values() for r in rs
+               if r.on_loop and r.bridged}  # fmt: skip
+    assert on_loop == {"object", "finalize"}

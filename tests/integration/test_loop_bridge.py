@@ -282,3 +282,64 @@ def test_the_bridge_is_only_entered_inside_run_on_loop(database: str) -> None:
         assert asyncio.run(run_on_loop(lambda: nested()()))
     finally:
         db.close()
+
+
+def test_peek_many_fast_forwards_cached_aggregates_in_one_query_as_peek_would(
+    pg_container: Container,
+) -> None:
+    """`TildeApplication.peek_many`: what `peek` answers for each, the cached ones brought up
+    to date by one `select_events_after`; one being fast-forwarded by another thread right
+    now is answered as cached (the library's `fastforward_skipping`); an unknown id is None."""
+    from domain.catalog.repository import Repository
+    from domain.catalog.session import Session
+    from domain.shared.values import Actor
+
+    catalog = pg_container.catalog
+    actor = Actor("user", "u1")
+    repo = Repository.create(
+        repository_id=uuid.uuid4(), organization_id="org1", name="r1", settings={}, actor=actor
+    )
+    session = Session.open(
+        session_id=uuid.uuid4(), organization_id="org1", repository_id=str(repo.id),
+        base_seq=0, actor=actor, purpose="test",
+    )  # fmt: skip
+    catalog.record(repo, session)
+    assert catalog.peek(repo.id, Repository) is not None  # both cached now
+    assert catalog.peek(session.id, Session) is not None
+    # Another process appends to the session (the cached instance here is now behind).
+    other = bootstrap(pg_container.settings, hasher=FAST_HASHER)
+    try:
+        theirs = other.catalog.find(session.id, Session)
+        assert theirs is not None
+        theirs.use_shard(3, actor)
+        other.catalog.record(theirs)
+    finally:
+        other.close()
+    queries: list[Any] = []
+    recorder = catalog.recorder
+    real_after, real_select = recorder.select_events_after, recorder.select_events
+    recorder.select_events_after = lambda after: queries.append(after) or real_after(after)  # type: ignore[method-assign]
+    recorder.select_events = lambda *a, **k: queries.append(a) or real_select(*a, **k)  # type: ignore[method-assign]
+    try:
+        got_repo, got_session, nothing = catalog.peek_many(
+            [(repo.id, Repository), (session.id, Session), (uuid.uuid4(), Session)]
+        )
+        assert len(queries) == 2  # the two cached ones in one query; the unknown id alone
+        assert got_repo is not None and got_repo.id == repo.id
+        assert got_session is not None and got_session.version == theirs.version  # caught up
+        assert nothing is None
+        assert catalog.peek_many([(repo.id, Session)]) == [None]  # the wrong kind
+
+        # Held by another thread's fast-forward: answered as cached, no read of it.
+        queries.clear()
+        lock = catalog.repository._use_fastforward_lock(session.id)
+        assert lock.acquire()
+        try:
+            answered = catalog.peek_many([(session.id, Session)])
+        finally:
+            lock.release()
+            catalog.repository._disuse_fastforward_lock(session.id)
+        assert answered[0] is got_session and queries == []
+    finally:
+        recorder.select_events_after = real_after  # type: ignore[method-assign]
+        recorder.select_events = real_select  # type: ignore[method-assign]
