@@ -511,7 +511,8 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
     setup: tuple[Pair, Repo, str], container: Container
 ) -> None:
     """With PostgreSQL, PUT object, finalize and GET run on the event loop
-    (`infra.sql.bridge`): no hop to a worker thread (only the bytes' upload takes one). Many
+    (`infra.sql.bridge`): no hop to a worker thread (only the bytes' upload takes one, and the
+    log watch's head check when it falls due). Many
     finalizes at once on the one loop share group commits and each stages exactly once."""
     if not container.settings.is_postgres:
         pytest.skip("embedded SQLite: covered by the test above")
@@ -536,9 +537,14 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
         hops = 0
         real = loop.run_in_executor
 
+        watch = container.authorizer.watch
+
         def counted(*args: Any) -> Any:
             nonlocal hops
-            hops += 1
+            # The log watch's head check, when it falls due meanwhile, is a hop by design
+            # (one shared check, `HotPaths._check_watch`); the calls must make none.
+            if getattr(args[1], "__self__", None) is not watch:
+                hops += 1
             return real(*args)
 
         loop.run_in_executor = counted  # type: ignore[method-assign]

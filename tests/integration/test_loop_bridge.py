@@ -99,14 +99,15 @@ def test_calls_on_the_loop_interleave_and_never_block_it(database: str) -> None:
         db.close()
     assert answers == [7, 7, 7, 7]
     assert took < 1.0, f"4 calls of 0.3 s took {took:.2f} s: they queued instead of interleaving"
-    assert ticker.ticks >= 20 and ticker.longest < 0.2, (ticker.ticks, ticker.longest)
+    # A call blocking the loop would stop the ticker for its 0.3 s.
+    assert ticker.ticks >= 20 and ticker.longest < 0.25, (ticker.ticks, ticker.longest)
     assert threads == {threading.main_thread().ident}  # asyncio.run's loop: this thread
 
 
 def test_a_call_awaits_a_pooled_connection_on_the_loop_and_gets_the_pools_503_at_its_timeout(
     database: str,
 ) -> None:
-    db = PostgresDatabase(database, pool_size=2, timeout=1.0)
+    db = PostgresDatabase(database, pool_size=2, timeout=2.0)
     held = [db.pool.getconn(), db.pool.getconn()]  # every connection is out, in "threads"
 
     def give_back_later() -> None:
@@ -127,13 +128,13 @@ def test_a_call_awaits_a_pooled_connection_on_the_loop_and_gets_the_pools_503_at
     try:
         row, waited, ticker = asyncio.run(scenario())
         assert row == {"one": 1}
-        assert 0.25 <= waited < 0.9, waited
-        assert ticker.longest < 0.2, ticker.longest  # the loop served others meanwhile
+        assert 0.25 <= waited < 1.8, waited
+        assert ticker.longest < 0.25, ticker.longest  # the loop served others meanwhile
         held.append(db.pool.getconn())  # all out again, and nobody gives one back
         started = time.monotonic()
         with pytest.raises(Unavailable):
             asyncio.run(starved())
-        assert 0.9 <= time.monotonic() - started < 3
+        assert 1.9 <= time.monotonic() - started < 5
     finally:
         for conn in held:
             db.pool.putconn(conn)
@@ -169,7 +170,7 @@ def test_a_group_commit_batches_calls_on_the_loop_with_threads() -> None:
         assert f"l{i}" in answer and answer in calls
     for i, answer in enumerate(thread_answers):
         assert f"t{i}" in answer and answer in calls
-    assert ticker.longest < 0.2, ticker.longest
+    assert ticker.longest < 0.25, ticker.longest
     assert not group._writing and not group._queue
 
 
