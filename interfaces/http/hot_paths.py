@@ -6,8 +6,9 @@ An SDK upload is three requests — `PUT …/object` (an upload URL), `PUT /_blo
 Through Litestar each pays for routing, a connection object and its state, the dependency
 graph, the signature model and the response object: about as much CPU as the work itself.
 Here each is one regular expression, the guard's decisions made from memory by the functions
-the guard itself uses (`interfaces/http/auth.py`), one thread hop for the application call,
-and a response with the bytes Litestar would send.
+the guard itself uses (`interfaces/http/auth.py`), the application call run on the event loop
+where that is safe (`interfaces/http/hot_calls.py`) or on a thread, and a response with the
+bytes Litestar would send.
 
 Anything outside the steady case goes to Litestar, which answers as it always has:
 - before the body is read: a credential that needs I/O (or is not a remembered Bearer key),
@@ -24,7 +25,6 @@ so the error body, status and headers are the ones every route answers with.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -43,18 +43,18 @@ from litestar.types import (
 from pydantic import ValidationError
 
 from application.authz import OrgSnapshot
-from application.nonblocking import WouldBlock, waiting_allowed, without_waiting
+from application.nonblocking import waiting_allowed
 from application.principal import Principal
 from domain.catalog.paths import check_path
 from domain.shared.actions import get_action
 from domain.shared.errors import Invalid
 from infra.localfs import LocalBlobStore
 from infra.localfs.signing import UPLOAD
-from infra.sql.bridge import run_on_loop
 from interfaces.http.auth import check_allowed, remembered_bearer, remembered_member
 from interfaces.http.body_limits import _NUL, too_deep
 from interfaces.http.controllers.blobs import CHUNK, _store_small
 from interfaces.http.deps import settled
+from interfaces.http.hot_calls import Answer, HotCalls, Work
 from interfaces.http.hot_requests import (
     Fallback,
     declared_length,
@@ -103,18 +103,6 @@ class Admitted:
 
 
 @dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    body: bytes = b""
-
-
-# The application call: an answer, or (when it ran on the loop and what is left would wait)
-# the rest of the call, for a worker thread.
-Work = Callable[[], "Answer | Callable[[], Answer]"]
-
-
-@dataclass(frozen=True)
 class HotRoute:
     pattern: re.Pattern[str]
     template: str  # Litestar's `path_template` (the metrics' route label)
@@ -149,25 +137,9 @@ class HotPaths:
         self.app = app
         self.litestar = litestar
         self.container: Any = app.state.container
-        # Embedded SQLite: reads and short appends cost less than the hop to a thread and
-        # back, so they run on the loop, `without_waiting`: a call that would wait for a
-        # lock held elsewhere (another writer, another process) stops before it writes
-        # anything and runs again on a thread. PostgreSQL calls wait on the network: thread.
-        self.on_loop = not self.container.settings.is_postgres
-        # PostgreSQL: the reading calls run on the loop too, in a greenlet whose waits for the
-        # database's answers are awaited on the loop (`infra.sql.bridge`): no thread sleeps
-        # and wakes per statement, and none per request for the hop to a thread and back.
-        self.bridged = self.container.settings.is_postgres
-        # Each call on the loop holds a pooled connection while it waits; more at once than
-        # half the pool would leave none idle (the rest serve threads and background work),
-        # and a call finding none idle goes to a thread after all. The rest queue here.
-        self._slots = max(1, self.container.settings.db_pool_size // 2)
-        self._bridged_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
-        # Cached keys and organization snapshots are current while the log watch's head
-        # check is (`application.cache.LogWatch`): when one is due, the requests arriving
-        # meanwhile wait for one check on a thread instead of all going the general way.
-        self.watch = self.container.authorizer.watch
-        self._checking: asyncio.Future[Any] | None = None
+        # Where each hot call runs (the loop, a greenlet on it, a thread) and the shared
+        # log-watch check (`interfaces/http/hot_calls.py`).
+        self.calls = HotCalls(self.container)
         declared = {
             (method, route.path_format): handler
             for route in app.routes
@@ -248,8 +220,7 @@ class HotPaths:
             return
         hot, match = found
         try:
-            if self.watch.current_without_io(()) is None:
-                await self._check_watch()
+            await self.calls.check_watch()
             work = await hot.run(scope, receive, match)
         except Fallback as fallback:
             await self.litestar(scope, replaying(fallback.messages, receive), send)
@@ -259,15 +230,7 @@ class HotPaths:
             zip(re.findall(r"\{(\w+)\}", hot.template), match.groups(), strict=True)
         )
         try:
-            answer = None
-            if hot.on_loop and self.on_loop:
-                answer = self._here(work)
-            elif hot.bridged and self.bridged:
-                answer = await self._bridged(work, hot.writes)
-            if answer is None:
-                answer = await asyncio.get_running_loop().run_in_executor(None, work)
-            if not isinstance(answer, Answer):
-                answer = await asyncio.get_running_loop().run_in_executor(None, answer)
+            answer = await self.calls.answer(work, hot.on_loop, hot.bridged, hot.writes)
         except Exception as exc:
             await self._render(scope, receive, send, hot.handler, exc)
             return
@@ -284,48 +247,13 @@ class HotPaths:
         }
         await send(body)
 
-    async def _check_watch(self) -> None:
-        """The watch's due head check, shared by every request that finds it due meanwhile;
-        Fallback when it fails (the general path meets the same failure and answers it)."""
-        if self._checking is None or self._checking.done():
-            loop = asyncio.get_running_loop()
-            self._checking = loop.run_in_executor(None, self.watch.current, ())
-        try:
-            await asyncio.shield(self._checking)
-        except Exception:
-            raise Fallback from None
+    @property
+    def on_loop(self) -> bool:
+        return self.calls.on_loop
 
-    @staticmethod
-    def _here(work: Work) -> Answer | Callable[[], Answer] | None:
-        """`work` on the loop, or None when it would wait (it then wrote nothing)."""
-        try:
-            with without_waiting():
-                return work()
-        except WouldBlock:
-            return None
-
-    async def _bridged(self, work: Work, writes: bool) -> Answer | Callable[[], Answer] | None:
-        """`work` on the loop with its database waits awaited (`run_on_loop`), or None when
-        it would wait for a lock it cannot await (it then wrote nothing). A call that writes
-        runs as its own task, so a cancelled request cannot stop it halfway (as a thread
-        would not be stopped): once its turn in a group commit has come, others wait on it."""
-
-        loop = asyncio.get_running_loop()
-        if self._bridged_slots is None or self._bridged_slots[0] is not loop:
-            # One per loop: a server has one, test clients start their own.
-            self._bridged_slots = (loop, asyncio.Semaphore(self._slots))
-        slots = self._bridged_slots[1]
-
-        async def run() -> Answer | Callable[[], Answer] | None:
-            async with slots:
-                try:
-                    return await run_on_loop(work)
-                except WouldBlock:
-                    return None
-
-        if not writes:
-            return await run()
-        return await asyncio.shield(asyncio.ensure_future(run()))
+    @property
+    def bridged(self) -> bool:
+        return self.calls.bridged
 
     def _match(self, scope: Scope) -> tuple[HotRoute, re.Match[str]] | None:
         candidates = self.routes.get(str(scope.get("method", "")))

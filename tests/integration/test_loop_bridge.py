@@ -242,7 +242,7 @@ def test_a_write_on_the_loop_finishes_when_its_request_is_cancelled(
         return Answer(201, [])
 
     async def scenario() -> bool:
-        request = asyncio.ensure_future(hot._bridged(work, True))
+        request = asyncio.ensure_future(hot.calls._bridged(work, True))
         await asyncio.sleep(0.05)
         request.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -260,7 +260,7 @@ def test_a_write_on_the_loop_finishes_when_its_request_is_cancelled(
         return Answer(200, [])
 
     async def cancelled_read() -> None:
-        request = asyncio.ensure_future(hot._bridged(read, False))
+        request = asyncio.ensure_future(hot.calls._bridged(read, False))
         await asyncio.sleep(0.05)
         request.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -1,0 +1,113 @@
+"""Where a hot path's application call runs (`interfaces/http/hot_paths.py`): on the event loop
+when that costs less than the hop to a thread and cannot block the loop, else on a thread.
+
+- Embedded SQLite: reads and short appends run on the loop, `without_waiting`: a call that
+  would wait for a lock held elsewhere (another writer, another process) stops before it
+  writes anything (`WouldBlock`) and runs again on a thread.
+- PostgreSQL: the call runs in a greenlet on the loop whose waits for the database are
+  awaited there (`infra.sql.bridge`): no thread sleeps and wakes per statement, and none per
+  request for the hop to a thread and back.
+- A call whose remainder would wait (read-your-writes for a view) hands that remainder to a
+  thread. So does the log watch's due head check, once for all requests arriving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from application.nonblocking import WouldBlock, without_waiting
+from infra.sql.bridge import run_on_loop
+from interfaces.http.hot_requests import Fallback
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes = b""
+
+
+# The application call: an answer, or (when it ran on the loop and what is left would wait)
+# the rest of the call, for a worker thread.
+Work = Callable[[], "Answer | Callable[[], Answer]"]
+
+
+class HotCalls:
+    """Runs the hot paths' application calls where they cost least (see the module)."""
+
+    def __init__(self, container: Any) -> None:
+        self.on_loop = not container.settings.is_postgres
+        self.bridged = bool(container.settings.is_postgres)
+        # Each call on the loop holds a pooled connection while it waits; more at once than
+        # half the pool would leave few idle (the rest serve threads and background work).
+        # The rest queue here.
+        self._slots = max(1, container.settings.db_pool_size // 2)
+        self._bridged_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        # Cached keys and organization snapshots are current while the log watch's head
+        # check is (`application.cache.LogWatch`): when one is due, the requests arriving
+        # meanwhile wait for one check on a thread instead of all going the general way.
+        self.watch = container.authorizer.watch
+        self._checking: asyncio.Future[Any] | None = None
+
+    async def answer(self, work: Work, on_loop: bool, bridged: bool, writes: bool) -> Answer:
+        """Run `work` where the route allows (`on_loop` with SQLite, `bridged` with
+        PostgreSQL; `writes`: it must finish even if the request is cancelled), else on a
+        thread; the rest of a call that would wait goes to a thread too."""
+        answer = None
+        if on_loop and self.on_loop:
+            answer = self._here(work)
+        elif bridged and self.bridged:
+            answer = await self._bridged(work, writes)
+        if answer is None:
+            answer = await asyncio.get_running_loop().run_in_executor(None, work)
+        if not isinstance(answer, Answer):
+            answer = await asyncio.get_running_loop().run_in_executor(None, answer)
+        return answer
+
+    async def check_watch(self) -> None:
+        """When the watch's head check is due: that check, shared by every request that finds
+        it due meanwhile; Fallback when it fails (the general path meets the same failure and
+        answers it)."""
+        if self.watch.current_without_io(()) is not None:
+            return
+        if self._checking is None or self._checking.done():
+            loop = asyncio.get_running_loop()
+            self._checking = loop.run_in_executor(None, self.watch.current, ())
+        try:
+            await asyncio.shield(self._checking)
+        except Exception:
+            raise Fallback from None
+
+    @staticmethod
+    def _here(work: Work) -> Answer | Callable[[], Answer] | None:
+        """`work` on the loop, or None when it would wait (it then wrote nothing)."""
+        try:
+            with without_waiting():
+                return work()
+        except WouldBlock:
+            return None
+
+    async def _bridged(self, work: Work, writes: bool) -> Answer | Callable[[], Answer] | None:
+        """`work` on the loop with its database waits awaited (`run_on_loop`), or None when
+        it would wait for a lock it cannot await (it then wrote nothing). A call that writes
+        runs as its own task, so a cancelled request cannot stop it halfway (as a thread
+        would not be stopped): once its turn in a group commit has come, others wait on it."""
+        loop = asyncio.get_running_loop()
+        if self._bridged_slots is None or self._bridged_slots[0] is not loop:
+            # One per loop: a server has one, test clients start their own.
+            self._bridged_slots = (loop, asyncio.Semaphore(self._slots))
+        slots = self._bridged_slots[1]
+
+        async def run() -> Answer | Callable[[], Answer] | None:
+            async with slots:
+                try:
+                    return await run_on_loop(work)
+                except WouldBlock:
+                    return None
+
+        if not writes:
+            return await run()
+        return await asyncio.shield(asyncio.ensure_future(run()))
