@@ -16,6 +16,7 @@ the same bytes again answer the same ETag (a harmless retry), different bytes an
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import re
 import time
@@ -29,7 +30,14 @@ from application.ports import BlobInfo, CompletedPart
 from domain.catalog import media_types
 from domain.shared.errors import Conflict, Invalid, NotFound
 from infra import blobs
-from infra.localfs.files import BlobWriter, append, fsync_dir, open_slice, remove
+from infra.localfs.files import (
+    BlobWriter,
+    append,
+    fsync_dir,
+    open_slice,
+    remove,
+    write_durably,
+)
 from infra.localfs.signing import DOWNLOAD, PART, UPLOAD, BlobUrlSigner, Grant
 
 _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
@@ -104,6 +112,34 @@ class LocalBlobStore:
             scratch, scratch, lambda data, md5, size: self._keep_part(area, name + md5, data, size)
         )
 
+    def store(self, grant: Grant, body: bytes) -> BlobInfo:
+        """A whole body already in memory (a small upload or part): written under its name,
+        fsynced and published in about a dozen system calls, with the same layout and
+        guarantees as `receive` (whose streaming writer pays for a running hash, a scratch
+        name and a cleanup check). The caller runs it on a thread."""
+        md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
+        scratch = self._tmp / uuid.uuid4().hex
+        if grant.operation != UPLOAD:
+            area = self._upload_area(grant.address, grant.upload_id)
+            try:
+                write_durably(scratch, body)
+                return self._keep_part(area, f"{grant.part_number}.{md5}", scratch, len(body))
+            except BaseException:
+                scratch.unlink(missing_ok=True)
+                raise
+        # Knowing the ETag first, the file is created under it: no rename inside the scratch
+        # directory, whose mtime (creating the file) is already when the blob was completed.
+        os.mkdir(scratch)
+        placed = False
+        try:
+            write_durably(scratch / md5, body)
+            fsync_dir(scratch)
+            info, placed = self._place(scratch, grant.address, BlobInfo(len(body), md5))
+            return info
+        finally:
+            if not placed:
+                remove(scratch)
+
     def _keep_part(self, area: Path, name: str, data: Path, size: int) -> BlobInfo:
         # A part is named by its MD5, so complete() proves each ETag by the name alone and a
         # re-sent part with other bytes never overwrites the one a client may still list.
@@ -119,19 +155,29 @@ class LocalBlobStore:
         os.rename(data, staged / etag)
         fsync_dir(staged)
         os.utime(staged)  # list_addresses reports when the blob was completed
+        return self._place(staged, address, BlobInfo(size, etag))[0]
+
+    def _place(self, staged: Path, address: str, info: BlobInfo) -> tuple[BlobInfo, bool]:
+        """Rename the durable directory `staged` (one file named by its ETag) onto `address`;
+        (the stored blob's info, whether `staged` moved). The same bytes already there are a
+        harmless retry; other bytes are a conflict."""
         final = self.root / address
-        final.parent.mkdir(exist_ok=True)
         try:
-            os.rename(staged, final)
+            try:
+                os.rename(staged, final)
+            except FileNotFoundError:  # the repository's first blob: its directory too
+                final.parent.mkdir(exist_ok=True)
+                fsync_dir(self.root)
+                os.rename(staged, final)
         except OSError as e:
             if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
             existing = self.stat(address)
-            if existing == BlobInfo(size, etag):
-                return existing
+            if existing == info:
+                return existing, False
             raise Conflict("a different blob is already stored at this address") from e
         fsync_dir(final.parent)
-        return BlobInfo(size, etag)
+        return info, True
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -54,6 +54,19 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_durably(path: Path, body: bytes) -> None:
+    """Create `path` (it must not exist) holding `body`, fsynced: a handful of system calls
+    (each a point where a thread gives up the GIL and must win it back from the event loop)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def remove(path: Path) -> None:
     """Delete a file or a directory tree if it is there."""
     if path.is_dir() and not path.is_symlink():

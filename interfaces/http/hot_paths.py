@@ -52,7 +52,7 @@ from infra.localfs import LocalBlobStore
 from infra.localfs.signing import UPLOAD
 from interfaces.http.auth import check_allowed, remembered_bearer, remembered_member
 from interfaces.http.body_limits import _NUL, too_deep
-from interfaces.http.controllers.blobs import CHUNK, _store_small
+from interfaces.http.controllers.blobs import CHUNK
 from interfaces.http.deps import settled
 from interfaces.http.hot_calls import Answer, HotCalls, Work
 from interfaces.http.hot_requests import (
@@ -414,7 +414,7 @@ class HotPaths:
         body, _ = await receive_body(receive, declared)
 
         def work() -> Answer:
-            info = _store_small(store, grant, body)
+            info = store.store(grant, body)
             return Answer(
                 200, [(b"etag", f'"{info.etag}"'.encode()), _TEXT, (b"content-length", b"0")]
             )

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -21,9 +22,9 @@ import uvicorn
 from litestar import Litestar
 
 from application.ports import BlobInfo, BlobStore, CompletedPart
-from domain.shared.errors import Invalid, NotFound
+from domain.shared.errors import Conflict, Invalid, NotFound
 from infra.localfs import LocalBlobStore
-from infra.localfs.signing import UPLOAD
+from infra.localfs.signing import PART, UPLOAD
 from infra.s3 import S3BlobStore
 from infra.settings import Settings
 from interfaces.http.auth import guard
@@ -410,3 +411,83 @@ def test_parts_of_a_finished_upload_are_refused(local, http):
     late = put(http, local.part_url(address, upload_id, 2, expires_in=60), b"late")
     assert late.status_code == 404
     assert not (local.root / ".uploads" / upload_id).exists()
+
+
+def grant_for(local: LocalBlobStore, address: str) -> Any:
+    return local.verify(UPLOAD, local.upload_url(address, expires_in=60).rpartition("/")[2])
+
+
+def test_a_body_stored_whole_has_the_streamed_layout_and_leaves_no_scratch(local):
+    body = os.urandom(3000)
+    whole, streamed = local.new_address("repo-1"), local.new_address("repo-1")
+    assert local.store(grant_for(local, whole), body) == BlobInfo(3000, md5(body))
+    writer = local.receive(grant_for(local, streamed))
+    writer.write(body)
+    assert writer.commit() == BlobInfo(3000, md5(body))
+    for address in (whole, streamed):  # one directory per blob, one file named by its ETag
+        assert [p.name for p in (local.root / address).iterdir()] == [md5(body)]
+        assert local.stat(address) == BlobInfo(3000, md5(body))
+        with local.open(address) as f:
+            assert f.read() == body
+    listed = dict(local.list_addresses())
+    assert set(listed) == {whole, streamed}
+    assert abs((datetime.now(UTC) - listed[whole]).total_seconds()) < 60
+    # The same bytes again are a harmless retry; other bytes a conflict; neither leaves scratch.
+    assert local.store(grant_for(local, whole), body) == BlobInfo(3000, md5(body))
+    with pytest.raises(Conflict):
+        local.store(grant_for(local, whole), b"other bytes")
+    assert list((local.root / ".tmp").iterdir()) == []
+
+
+def test_a_body_stored_whole_is_durable_before_it_appears(local, monkeypatch):
+    """The file and its directory are fsynced before the rename onto the address, and the
+    repository's directory after it (and the root, for the repository's first blob)."""
+    steps: list[tuple[str, str]] = []
+    fsync, rename = os.fsync, os.rename
+
+    def traced_fsync(fd: int) -> None:
+        steps.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    def traced_rename(src: object, dst: object) -> None:
+        steps.append(("rename", str(dst)))
+        rename(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", traced_fsync)
+    monkeypatch.setattr(os, "rename", traced_rename)
+    address = local.new_address("repo-9")
+    body = b"durable"
+    local.store(grant_for(local, address), body)
+    final = str(local.root / address)
+    moved = steps.index(("rename", final))
+    before, after = steps[:moved], steps[moved + 1 :]
+    assert [s[0] for s in before] == ["fsync", "fsync"]
+    assert before[0][1].endswith(f"/{md5(body)}") and "/.tmp/" in before[0][1]
+    assert before[1][1] == str(Path(before[0][1]).parent)
+    assert ("fsync", str(local.root)) in after  # the new repository directory's entry
+    assert after[-1] == ("fsync", str(local.root / "repo-9"))
+
+
+def test_a_failed_whole_write_publishes_nothing(local, monkeypatch):
+    address = local.new_address("repo-1")
+    upload_id = local.create_multipart(address)
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", failing)
+    single = local.new_address("repo-1")
+    with pytest.raises(OSError):
+        local.store(grant_for(local, single), b"never stored")
+    part = local.verify(
+        PART, local.part_url(address, upload_id, 1, expires_in=60).rpartition("/")[2]
+    )
+    with pytest.raises(OSError):
+        local.store(part, b"never a part")
+    monkeypatch.undo()
+    assert local.stat(single) is None
+    assert list((local.root / ".tmp").iterdir()) == []
+    assert sorted(p.name for p in (local.root / ".uploads" / upload_id).iterdir()) == ["address"]
+    # A part stored whole is named by number and MD5, as a streamed one.
+    assert local.store(part, b"a part") == BlobInfo(6, md5(b"a part"))
+    assert (local.root / ".uploads" / upload_id / f"1.{md5(b'a part')}").exists()

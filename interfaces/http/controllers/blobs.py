@@ -75,17 +75,6 @@ def _declared_length(request: Request[Any, Any, Any]) -> int | None:
     return int(expected) if len(expected) <= MAX_DIGITS else None
 
 
-def _store_small(store: LocalBlobStore, grant: Grant, body: bytes) -> BlobInfo:
-    """Write, fsync and publish a whole small body: the one thread hop of a small upload."""
-    writer = store.receive(grant)
-    try:
-        writer.write(body)
-    except BaseException:
-        writer.discard()
-        raise
-    return writer.commit()
-
-
 async def _receive(request: Request[Any, Any, Any], operation: str, token: str) -> Response[bytes]:
     """Stream the body into the store; answer the quoted ETag S3 would."""
     store = _store(request)
@@ -103,7 +92,7 @@ async def _receive(request: Request[Any, Any, Any], operation: str, token: str) 
         # The hop owns all it touches (a cancelled request leaves it to finish and publish), so
         # the loop's executor does: anyio's cancel scope and limiter cost more than the write.
         loop = asyncio.get_running_loop()
-        return _stored(await loop.run_in_executor(None, _store_small, store, grant, body))
+        return _stored(await loop.run_in_executor(None, store.store, grant, body))
     writer = await anyio.to_thread.run_sync(store.receive, grant)
     committed = False
     try:
