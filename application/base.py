@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -99,12 +100,16 @@ class TildeApplication(Application[Any]):
         assert self.inline_projection is not None
         self.inline_projection(cursor, [self.mapper.to_domain_event(s) for s in stored_events])
 
-    def record(self, *objs: Any) -> Written:
-        """Save aggregates/events atomically; return where they landed."""
+    def record(self, *objs: Any, expect: Sequence[tuple[Any, int]] = ()) -> Written:
+        """Save aggregates/events atomically; return where they landed. `expect`: (id,
+        version) of aggregates checked but not saved, whose streams must still end at that
+        version (`supports_expect`), else the save fails as a lost version race."""
+        options: dict[str, Any] = {}
         if self.inline_projection is not None:
-            recordings = self.save(*objs, inline=self._inline)
-        else:
-            recordings = self.save(*objs)
+            options["inline"] = self._inline
+        if expect:
+            options["expect"] = expect
+        recordings = self.save(*objs, **options)
         if not recordings:
             return Written(self.name, 0)
         return Written(
@@ -156,6 +161,42 @@ class TildeApplication(Application[Any]):
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, kind) else None
+
+    @property
+    def supports_expect(self) -> bool:
+        """Whether `record(…, expect=…)` is checked by the event store."""
+        return bool(getattr(self.recorder, "supports_expect", False))
+
+    @contextlib.contextmanager
+    def holding_cached(self, ids: Sequence[Any]) -> Iterator[list[Any] | None]:
+        """The cached instances of `ids`, held still while the block runs (their fast-forward
+        locks taken without waiting), so each one's state and version are read together; None
+        when one is not cached or is being fast-forwarded. No I/O: the state is as last read
+        here. Never mutate them."""
+        repository = self.repository
+        cache = repository.cache
+        held: list[tuple[Any, Any]] = []
+        found: list[Any] | None = [] if cache is not None and repository.fastforward else None
+        try:
+            for aggregate_id in ids if found is not None else ():
+                try:
+                    aggregate = cache.get(aggregate_id)  # type: ignore[union-attr]
+                except KeyError:
+                    found = None
+                    break
+                # The library's own lock (private API, as in `peek_many`).
+                lock = repository._use_fastforward_lock(aggregate_id)
+                if not lock.acquire(blocking=False):
+                    repository._disuse_fastforward_lock(aggregate_id)
+                    found = None
+                    break
+                held.append((aggregate_id, lock))
+                found.append(aggregate)  # type: ignore[union-attr]
+            yield found
+        finally:
+            for aggregate_id, lock in held:
+                lock.release()
+                repository._disuse_fastforward_lock(aggregate_id)
 
     def peek_many(self, wanted: Sequence[tuple[Any, type[Any]]]) -> list[Any]:
         """`peek` of several aggregates, the fast-forwards of those cached read in one query

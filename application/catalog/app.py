@@ -19,7 +19,7 @@ from application.catalog.queries import CatalogQueries
 from application.nonblocking import pause
 from application.ports import BlobStore, CatalogReads, TokenSigner
 from domain.catalog.repository import Repository
-from domain.catalog.session import SHARDS, Session
+from domain.catalog.session import OPEN, SHARDS, Session
 from domain.catalog.staging import MAX_BATCH, StagingShard, shard_id, shard_of
 from domain.shared.errors import Conflict, NotFound
 from domain.shared.ids import index_id
@@ -33,6 +33,8 @@ T = TypeVar("T")
 # A session read ahead with its repository (`repository_and_session`): (the session, or None
 # when there is none), or None when it was not read ahead.
 Peeked = tuple[Session | None] | None
+# (aggregate id, version) pairs a save expects their streams still to end at.
+Expected = tuple[tuple[UUID, int], ...]
 
 
 class CatalogBase(TildeApplication):
@@ -66,7 +68,9 @@ class CatalogBase(TildeApplication):
         # Staging shards as this process last saved them (see `_stage_shard`).
         self._saved_shards: dict[UUID, StagingShard] = {}
         # Concurrent stagings (parallel uploads' finalizes) share one append transaction.
-        self._staging_saves: GroupCommit[Written] = GroupCommit(lambda *objs: self.record(*objs))
+        self._staging_saves: GroupCommit[Written] = GroupCommit(
+            lambda *objs, **options: self.record(*objs, **options)
+        )
         # The read side: every catalog read (API, console, sandboxes, imports) goes here.
         self.queries = CatalogQueries(
             partial(self.get_repository, read_only=True),
@@ -128,6 +132,39 @@ class CatalogBase(TildeApplication):
             return self.get_repository(org_id, name, read_only=True), None  # decides, as ever
         return repo, (session,)
 
+    def held_repository_and_session(
+        self, org_id: str, name: str, session_id: str
+    ) -> tuple[Repository, Peeked, Expected] | None:
+        """Without I/O, where the event store checks expected versions: the repository
+        `name` and its session `session_id` as last read here, checked live and open under
+        their fast-forward locks, with their (id, version) for the staging save to expect.
+        If either has moved since, that save fails as a lost race and its retry reads them
+        fresh, so the answer is the one a read now would give. None when either is not
+        cached here, is being fast-forwarded, or fails a check (the caller reads them, and a
+        failure is answered from that read)."""
+        known = self._repository_ids.get((org_id, name))
+        if known is None or not self.supports_expect:
+            return None
+        try:
+            wanted = UUID(str(session_id))
+        except ValueError:
+            return None
+        with self.holding_cached([known, wanted]) as held:
+            if held is None:
+                return None
+            repo, session = held
+            if (
+                not isinstance(repo, Repository)
+                or repo.deleted
+                or repo.organization_id != org_id
+                or repo.name != name
+                or not isinstance(session, Session)
+                or session.repository_id != str(repo.id)
+                or session.status != OPEN
+            ):
+                return None
+            return repo, (session,), ((repo.id, repo.version), (session.id, session.version))
+
     def session(
         self,
         repo: Repository,
@@ -167,10 +204,12 @@ class CatalogBase(TildeApplication):
         actor: Actor,
         *,
         peeked: Peeked = None,
+        expect: Expected = (),
     ) -> list[Written]:
         """Append staged changes to the session's shards (retrying lost races). `peeked`: the
         session as read with the repository (`repository_and_session`), used by the first
-        save's first attempt in place of its own read of the session."""
+        save's first attempt in place of its own read of the session; with `expect`
+        (`held_repository_and_session`), that attempt fails unless neither has moved."""
         by_shard: dict[int, list[dict[str, Any]]] = defaultdict(list)
         for entry in entries:
             by_shard[shard_of(entry["path"], SHARDS)].append(entry)
@@ -180,11 +219,11 @@ class CatalogBase(TildeApplication):
                 chunk = batch[start : start + MAX_BATCH]
                 written.append(
                     self.retrying(
-                        self._stager(repo, session_id, index, chunk, actor, peeked),
+                        self._stager(repo, session_id, index, chunk, actor, peeked, expect),
                         conflict="the session changed concurrently; retry",
                     )
                 )
-                peeked = None
+                peeked, expect = None, ()
         return written
 
     def _stager(
@@ -195,20 +234,26 @@ class CatalogBase(TildeApplication):
         entries: list[dict[str, Any]],
         actor: Actor,
         peeked: Peeked = None,
+        expect: Expected = (),
     ) -> Callable[[], Written]:
-        """`_stage_shard` as `retrying` calls it: every attempt after the first reads fresh."""
+        """`_stage_shard` as `retrying` calls it: every attempt after the first reads fresh
+        (the repository too, when the first expected it unchanged)."""
         attempts = itertools.count()
 
         def attempt() -> Written:
             first = next(attempts) == 0
+            current = repo
+            if not first and expect:  # it was as last read here: read it now
+                current = self.get_repository(repo.organization_id, repo.name, read_only=True)
             return self._stage_shard(
-                repo,
+                current,
                 session_id,
                 index,
                 entries,
                 actor,
                 fresh=not first,
                 peeked=peeked if first else None,
+                expect=expect if first else (),
             )
 
         return attempt
@@ -243,6 +288,7 @@ class CatalogBase(TildeApplication):
         *,
         fresh: bool = True,
         peeked: Peeked = None,
+        expect: Expected = (),
     ) -> Written:
         """One staging save. A shard this process saved last is reused as it was saved, without
         reading its stream again (`fresh` forces the read, as retries do): if anything was
@@ -269,7 +315,9 @@ class CatalogBase(TildeApplication):
             )
             changed.append(session)
         shard.stage(entries, actor)
-        written = self._staging_saves.save([*changed, shard])
+        if changed:  # the session is saved with its own version check
+            expect = tuple(pair for pair in expect if pair[0] != session.id)
+        written = self._staging_saves.save([*changed, shard], expect)
         if len(self._saved_shards) >= SAVED_SHARDS:
             self._saved_shards.clear()
         self._saved_shards[key] = shard

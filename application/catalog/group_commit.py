@@ -26,10 +26,11 @@ T = TypeVar("T")
 
 
 class _Handover:
-    __slots__ = ("aggregates", "done", "error", "lead", "result", "wake")
+    __slots__ = ("aggregates", "done", "error", "expect", "lead", "result", "wake")
 
-    def __init__(self, aggregates: Sequence[Any]) -> None:
+    def __init__(self, aggregates: Sequence[Any], expect: Sequence[tuple[Any, int]]) -> None:
         self.aggregates = aggregates
+        self.expect = expect
         self.done = threading.Event()  # set when the outcome is known, or to hand the lead
         self.lead = False
         self.result: Any = None
@@ -44,7 +45,9 @@ class _Handover:
 
 
 class GroupCommit(Generic[T]):
-    """`save(aggregates)` with concurrent calls batched into one `record(*aggregates)`."""
+    """`save(aggregates)` with concurrent calls batched into one `record(*aggregates)`; a
+    call's `expect` (streams that must still end at a version) joins the batch's, so a
+    stream that moved fails the whole batch, as a lost race anywhere in it does."""
 
     def __init__(self, record: Callable[..., T], max_batch: int = 64) -> None:
         self._record = record
@@ -53,8 +56,8 @@ class GroupCommit(Generic[T]):
         self._queue: list[_Handover] = []
         self._writing = False  # a leader is recording a batch
 
-    def save(self, aggregates: Sequence[Any]) -> T:
-        mine = _Handover(aggregates)
+    def save(self, aggregates: Sequence[Any], expect: Sequence[tuple[Any, int]] = ()) -> T:
+        mine = _Handover(aggregates, expect)
         waiter = suspender()
         wait: Callable[[], object] = mine.done.wait
         if waiter is not None:
@@ -97,8 +100,12 @@ class GroupCommit(Generic[T]):
 
     def _write(self, batch: list[_Handover]) -> None:
         """Record `batch` (the caller holds the lead), then pass the lead on or stand down."""
+        expect = [pair for h in batch for pair in h.expect]
         try:
-            result = self._record(*(a for h in batch for a in h.aggregates))
+            if expect:
+                result = self._record(*(a for h in batch for a in h.aggregates), expect=expect)
+            else:
+                result = self._record(*(a for h in batch for a in h.aggregates))
         except BaseException as e:  # every caller of the batch sees the save's failure
             for handover in batch:
                 handover.error = e

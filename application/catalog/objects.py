@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from application.base import Result, Written
-from application.catalog.app import CatalogBase, Peeked
+from application.catalog.app import CatalogBase, Expected, Peeked
 from application.ports import BlobInfo, CompletedPart
 from application.principal import Principal
 from domain.catalog.commits import check_metadata
@@ -124,8 +124,15 @@ class ObjectCommands(CatalogBase):
         principal: Principal,
     ) -> Result[dict[str, str]]:
         object_path = check_path(path, new=True)
-        # The session is read with the repository (one round trip); staging checks it.
-        repo, peeked = self.repository_and_session(org_id, repo_name, session_id)
+        # The repository and the session as last read here (the PUT object before this read
+        # them), their versions expected by the staging save; else both read in one round
+        # trip. Staging checks the session either way.
+        held = self.held_repository_and_session(org_id, repo_name, session_id)
+        expect: Expected = ()
+        if held is not None:
+            repo, peeked, expect = held
+        else:
+            repo, peeked = self.repository_and_session(org_id, repo_name, session_id)
         grant = self._grant(
             upload_token,
             session_id=session_id,
@@ -148,6 +155,7 @@ class ObjectCommands(CatalogBase):
             metadata=metadata,
             principal=principal,
             peeked=peeked,
+            expect=expect,
         )
 
     def _stage_upload(
@@ -164,6 +172,7 @@ class ObjectCommands(CatalogBase):
         metadata: object,
         principal: Principal,
         peeked: Peeked = None,
+        expect: Expected = (),
     ) -> Result[dict[str, str]]:
         if size_bytes is not None and (
             isinstance(size_bytes, bool)
@@ -189,7 +198,9 @@ class ObjectCommands(CatalogBase):
         )
         # `repo` was loaded by the caller: staging needs only its id and organization, and
         # the staging save itself re-checks the session (a second load cost two reads).
-        written = self.stage(repo, session_id, [entry], principal.actor, peeked=peeked)
+        written = self.stage(
+            repo, session_id, [entry], principal.actor, peeked=peeked, expect=expect
+        )
         return Result({"path": path, "etag": f'"{info.etag}"'}, tuple(written))
 
     # -- multipart ------------------------------------------------------------------------

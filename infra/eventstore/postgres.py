@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
+from uuid import UUID
 
 import psycopg
 import psycopg_pool
@@ -168,7 +169,9 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
     insert, and a NOTIFY payload naming the sender and the event types (`notify_payload`)."""
 
     notify_sender = ""  # set by the container that owns this recorder
+    supports_expect = True  # `insert_events(…, expect=[(originator id, version), …])`
     _insert_sql: str | None = None
+    _guard_sql: tuple[str, str] | None = None
     _select_after_sql: bytes | None = None
     # The lock-and-NOTIFY prelude of each payload seen (few: a sender and a set of topics).
     _preludes: dict[str, tuple[str, str]]
@@ -201,12 +204,20 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
         server's own work only, not across round trips to this process. An inline
         projection that reads (`fetchone`…) sends what it has so far first
         (`_DeferredCursor`). A failure anywhere leaves nothing: the transaction is rolled
-        back, and the error is the library's (a lost version race is its IntegrityError)."""
+        back, and the error is the library's (a lost version race is its IntegrityError).
+
+        `expect`: (originator id, version) pairs whose streams must still end at that
+        version: checked first, in the transaction, and failing as a lost version race does
+        (SQLSTATE 23505, the library's IntegrityError) with nothing written. A caller that
+        checked aggregates as last read here appends without reading them again."""
+        expect = kwargs.get("expect")
         with self.datastore.get_connection() as conn:
             assert conn.autocommit  # BEGIN … COMMIT below is the only transaction
             try:
                 with psycopg.ClientCursor(conn) as curs:
                     head, lock = self._prelude(conn, [e.topic for e in stored_events])
+                    if expect:
+                        head = f"{head}; {self._guard(conn, expect)}"
                     deferred = _DeferredCursor(curs, head)
                     inline = kwargs.get("inline")
                     if inline is not None:
@@ -237,6 +248,29 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
                 self._preludes.clear()
             self._preludes[payload] = prelude
         return prelude
+
+    def _guard(self, conn: Any, expect: Sequence[tuple[Any, int]]) -> str:
+        """A `DO` block raising unique_violation unless each stream ends at its version. Its
+        values are inlined as a UUID's and an integer's canonical text (nothing else passes
+        `UUID()` and `int()`), so the block needs no parameters."""
+        if self._guard_sql is None:
+            table = (
+                SQL("{schema}.{table}")
+                .format(
+                    schema=Identifier(self.datastore.schema),
+                    table=Identifier(self.events_table_name),
+                )
+                .as_string(conn)
+            )
+            self._guard_sql = (
+                "DO $guard$ BEGIN IF EXISTS (SELECT FROM (VALUES ",
+                ") AS w(id, v) WHERE (SELECT max(e.originator_version) FROM "
+                f"{table} e WHERE e.originator_id = w.id) IS DISTINCT FROM w.v) THEN "
+                "RAISE EXCEPTION 'a stream moved past the version expected' "
+                "USING ERRCODE = 'unique_violation'; END IF; END $guard$",
+            )
+        rows = ", ".join(f"('{UUID(str(i))}'::uuid, {int(v)}::bigint)" for i, v in expect)
+        return rows.join(self._guard_sql)
 
     def _insert_values(
         self, conn: Any, curs: psycopg.ClientCursor[Any], stored_events: Sequence[StoredEvent]

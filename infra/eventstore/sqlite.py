@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import ConnectionUnavailableError, StoredEvent
+from eventsourcing.persistence import ConnectionUnavailableError, IntegrityError, StoredEvent
 from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteConnection,
@@ -39,7 +39,11 @@ class TildeSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     """Runs `inline(cursor, stored_events)` inside the transaction that appends the events,
     so views that must never lag (the catalog) commit or roll back with them. Appends take the
     write lock when they begin (`_ImmediateTransaction`), so processes sharing one data
-    directory wait for each other instead of failing."""
+    directory wait for each other instead of failing. `expect`: (originator id, version)
+    pairs whose streams must still end at that version, else the append fails with the
+    library's `IntegrityError` (as a lost version race) and writes nothing."""
+
+    supports_expect = True
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -72,6 +76,15 @@ class TildeSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
+        for originator_id, version in kwargs.get("expect") or ():
+            # In the write transaction: nothing else appends until it ends.
+            c.execute(
+                f"SELECT max(originator_version) FROM {self.events_table_name} "
+                "WHERE originator_id = ?",
+                (str(originator_id),),
+            )
+            if c.fetchone()[0] != version:
+                raise IntegrityError(f"stream {originator_id} moved past version {version}")
         inline = kwargs.get("inline")
         if inline is not None:
             inline(_SqliteCursor(c.sqlite_cursor), stored_events)

@@ -109,3 +109,27 @@ def test_a_save_that_must_not_wait_writes_alone_or_not_at_all() -> None:
         assert later.result(5) == ("later",)
     assert slow.calls == [("solo",), ("later",)]
     assert not group._writing and not group._queue
+
+
+def test_a_batch_expects_what_each_of_its_saves_expects() -> None:
+    expected: list[tuple[tuple[str, ...], tuple[tuple[str, int], ...]]] = []
+    recorder = Recorder()
+
+    def record(*aggregates: str, expect: tuple[tuple[str, int], ...] = ()) -> tuple[str, ...]:
+        expected.append((aggregates, tuple(expect)))
+        return recorder.record(*aggregates)
+
+    group: GroupCommit[tuple[str, ...]] = GroupCommit(record)
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(group.save, ["a"], (("repo", 3),))
+        assert recorder.first.wait(5)
+        second = pool.submit(group.save, ["b"])
+        _wait_queued(group, 1)  # queued in this order
+        third = pool.submit(group.save, ["c"], (("session", 7),))
+        _wait_queued(group, 2)
+        recorder.release.set()
+        assert first.result(5) == ("a",)
+        assert second.result(5) == third.result(5) == ("b", "c")
+    assert expected == [(("a",), (("repo", 3),)), (("b", "c"), (("session", 7),))]
+    group.save(["d"])  # nothing expected: the record call gets no `expect` at all
+    assert expected[-1] == (("d",), ())
