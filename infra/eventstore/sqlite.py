@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import ConnectionUnavailableError, IntegrityError, StoredEvent
 from eventsourcing.sqlite import (
@@ -77,11 +78,12 @@ class TildeSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         for originator_id, version in kwargs.get("expect") or ():
-            # In the write transaction: nothing else appends until it ends.
+            # In the write transaction: nothing else appends until it ends. Ids are stored as
+            # the library stores them (a UUID's hex).
             c.execute(
                 f"SELECT max(originator_version) FROM {self.events_table_name} "
                 "WHERE originator_id = ?",
-                (str(originator_id),),
+                (originator_id.hex if isinstance(originator_id, UUID) else originator_id,),
             )
             if c.fetchone()[0] != version:
                 raise IntegrityError(f"stream {originator_id} moved past version {version}")

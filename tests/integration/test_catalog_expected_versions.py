@@ -17,14 +17,16 @@ from tests.catalog_helpers import Repo
 
 
 class Spy:
-    """Counts the catalog's reads of a repository with its session, and what the no-read
-    check answered."""
+    """Counts the catalog's reads of a repository with its session, its staging saves, and
+    what the no-read check answered."""
 
     def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
         catalog = container.catalog
         self.reads = 0
+        self.saves = 0
         self.held: list[bool] = []
         read, held = catalog.repository_and_session, catalog.held_repository_and_session
+        save = catalog._staging_saves.save
 
         def counting_read(*args: Any) -> Any:
             self.reads += 1
@@ -35,7 +37,12 @@ class Spy:
             self.held.append(answer is not None)
             return answer
 
+        def counting_save(*args: Any) -> Any:
+            self.saves += 1
+            return save(*args)
+
         monkeypatch.setattr(catalog, "repository_and_session", counting_read)
+        monkeypatch.setattr(catalog._staging_saves, "save", counting_save)
         monkeypatch.setattr(catalog, "held_repository_and_session", noting_held)
 
 
@@ -60,6 +67,7 @@ def test_a_finalize_after_its_put_object_reads_nothing_and_lands(
         repo.upload(sid, f"a/more{i}.txt", f"more {i}".encode())
     assert spy.held == [True, True, True]  # every finalize checked them as last read here
     assert spy.reads == 3  # only the PUT objects read the repository and the session
+    assert spy.saves == 3  # each expected append landed at once (none lost a race)
     assert staged_paths(container, sid) == {"a/first.txt", "a/more0.txt", "a/more1.txt",
                                             "a/more2.txt"}  # fmt: skip
     repo.commit_ok(sid)
