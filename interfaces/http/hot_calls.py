@@ -1,9 +1,10 @@
 """Where a hot path's application call runs (`interfaces/http/hot_paths.py`): on the event loop
 when that costs less than the hop to a thread and cannot block the loop, else on a thread.
 
-- Embedded SQLite: reads and short appends run on the loop, `without_waiting`: a call that
-  would wait for a lock held elsewhere (another writer, another process) stops before it
-  writes anything (`WouldBlock`) and runs again on a thread.
+- Embedded SQLite: reads, short appends and a small body's write (with its fsyncs, as each
+  commit's WAL fsync) run on the loop, `without_waiting`: a call that would wait for a lock
+  held elsewhere (another writer, another process) stops before it writes anything
+  (`WouldBlock`) and runs again on a thread.
 - PostgreSQL: the call runs in a greenlet on the loop whose waits for the database are
   awaited there (`infra.sql.bridge`): no thread sleeps and wakes per statement, and none per
   request for the hop to a thread and back.

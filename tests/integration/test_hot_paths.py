@@ -578,6 +578,46 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
     assert len(staged) <= len(paths)  # one per finalize at most (a batch may carry several)
 
 
+def test_a_small_upload_is_written_on_the_loop_only_with_embedded_sqlite(
+    setup: tuple[Pair, Repo, str], container: Container
+) -> None:
+    """The bytes' write ends in fsyncs: with embedded SQLite on the event loop (as each
+    commit's WAL fsync is there), with PostgreSQL on a worker thread (that loop waits for
+    nothing). The blob is stored either way."""
+    pair, repo, session = setup
+    staged = grant(pair, repo, session, "u/small.txt")
+    data = b"small body\n"
+
+    async def scenario() -> tuple[Answer, int]:
+        loop = asyncio.get_running_loop()
+        hops = 0
+        real = loop.run_in_executor
+        watch = container.authorizer.watch
+
+        def counted(*args: Any) -> Any:
+            nonlocal hops
+            if getattr(args[1], "__self__", None) is not watch:  # a due head check: by design
+                hops += 1
+            return real(*args)
+
+        loop.run_in_executor = counted  # type: ignore[method-assign]
+        answer = await acall(
+            pair.hot, "PUT", blob_path(staged["upload_url"]),
+            {"content-length": str(len(data))}, whole(data),
+        )  # fmt: skip
+        return answer, hops
+
+    before = pair.fallbacks
+    answer, hops = asyncio.run(scenario())
+    assert pair.fallbacks == before
+    assert answer.status == 200
+    assert answer.header("etag") == f'"{md5(data)}"'
+    assert hops == (1 if container.settings.is_postgres else 0)
+    finalized = repo.finalize(session, "u/small.txt", {"upload_token": staged["upload_token"]})
+    assert finalized.status_code == 201, finalized.text
+    assert repo.read("u/small.txt", session_id=session) == data
+
+
 def test_with_a_remote_blob_store_the_calls_stay_off_the_loop(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
