@@ -507,6 +507,24 @@ def test_a_due_head_check_keeps_the_fast_path_and_sees_another_processs_revocati
     assert pair.fallbacks == before + 1  # stale key: the general path answered
 
 
+def count_hops(container: Container) -> list[Any]:
+    """From now on, every hop to a worker thread on the running loop, appended to the list
+    returned. The log watch's head check, when it falls due meanwhile, is a hop by design
+    (one shared check, `HotCalls.check_watch`) and is not counted."""
+    loop = asyncio.get_running_loop()
+    real = loop.run_in_executor
+    watch = container.authorizer.watch
+    hops: list[Any] = []
+
+    def counted(*args: Any) -> Any:
+        if getattr(args[1], "__self__", None) is not watch:
+            hops.append(args[1])
+        return real(*args)
+
+    loop.run_in_executor = counted  # type: ignore[method-assign]
+    return hops
+
+
 def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_once(
     setup: tuple[Pair, Repo, str], container: Container
 ) -> None:
@@ -533,21 +551,7 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
     head = catalog.recorder.max_notification_id() or 0
 
     async def scenario() -> tuple[list[Answer], Answer, Answer, int]:
-        loop = asyncio.get_running_loop()
-        hops = 0
-        real = loop.run_in_executor
-
-        watch = container.authorizer.watch
-
-        def counted(*args: Any) -> Any:
-            nonlocal hops
-            # The log watch's head check, when it falls due meanwhile, is a hop by design
-            # (one shared check, `HotPaths._check_watch`); the calls must make none.
-            if getattr(args[1], "__self__", None) is not watch:
-                hops += 1
-            return real(*args)
-
-        loop.run_in_executor = counted  # type: ignore[method-assign]
+        hops = count_hops(container)
 
         def finalize(p: str) -> Any:
             url = target(repo, "/object/finalize", path=p, session_id=session)
@@ -563,7 +567,7 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
             pair.hot, "GET", target(repo, "/object", path=paths[0], session_id=session),
             repo.auth, [],
         )  # fmt: skip
-        return list(finals), put, read, hops
+        return list(finals), put, read, len(hops)
 
     before = pair.fallbacks
     finals, put, read, hops = asyncio.run(scenario())
@@ -589,23 +593,12 @@ def test_a_small_upload_is_written_on_the_loop_only_with_embedded_sqlite(
     data = b"small body\n"
 
     async def scenario() -> tuple[Answer, int]:
-        loop = asyncio.get_running_loop()
-        hops = 0
-        real = loop.run_in_executor
-        watch = container.authorizer.watch
-
-        def counted(*args: Any) -> Any:
-            nonlocal hops
-            if getattr(args[1], "__self__", None) is not watch:  # a due head check: by design
-                hops += 1
-            return real(*args)
-
-        loop.run_in_executor = counted  # type: ignore[method-assign]
+        hops = count_hops(container)
         answer = await acall(
             pair.hot, "PUT", blob_path(staged["upload_url"]),
             {"content-length": str(len(data))}, whole(data),
         )  # fmt: skip
-        return answer, hops
+        return answer, len(hops)
 
     before = pair.fallbacks
     answer, hops = asyncio.run(scenario())
