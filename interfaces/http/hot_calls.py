@@ -8,6 +8,10 @@ when that costs less than the hop to a thread and cannot block the loop, else on
 - PostgreSQL: the call runs in a greenlet on the loop whose waits for the database are
   awaited there (`infra.sql.bridge`): no thread sleeps and wakes per statement, and none per
   request for the hop to a thread and back.
+- A small body's durable write (`PUT /_blob/u`, its fsyncs included) runs on the loop on
+  either backend while the disk's fsyncs are quick (`DiskOnLoop`), else on a thread: a
+  thread pays for each of its system calls by winning the GIL back from the busy loop,
+  which cost more than the write, but a loop stalled on a slow disk stalls every request.
 - A call whose remainder would wait (read-your-writes for a view) hands that remainder to a
   thread. So does the log watch's due head check, once for all requests arriving meanwhile.
 """
@@ -15,6 +19,7 @@ when that costs less than the hop to a thread and cannot block the loop, else on
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +41,44 @@ class Answer:
 Work = Callable[[], "Answer | Callable[[], Answer]"]
 
 
+class DiskOnLoop:
+    """Whether a small body's durable write may run on the event loop now.
+
+    While it runs there the loop serves no other request, so it does only while the disk's
+    fsyncs are quick: a running average of those writes' durations (each measured on the
+    loop) at most `limit` seconds. Above it, the writes go to threads, except one probe on
+    the loop every `probe_every` seconds whose duration updates the average: a disk that
+    turns quick again brings them back. A single slow write moves the average a quarter of
+    the way, so one stall does not send the writes away for long, and a disk that stays slow
+    is left after a few."""
+
+    def __init__(
+        self,
+        limit: float = 0.002,
+        probe_every: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.probe_every = probe_every
+        self.clock = clock
+        self.average = 0.0
+        self._next_probe = 0.0
+
+    def here(self) -> bool:
+        if self.average <= self.limit:
+            return True
+        now = self.clock()
+        if now < self._next_probe:
+            return False
+        self._next_probe = now + self.probe_every
+        return True
+
+    def took(self, seconds: float) -> None:
+        """A write on the loop took `seconds`; the next probe is due `probe_every` after it."""
+        self.average += (seconds - self.average) / 4
+        self._next_probe = self.clock() + self.probe_every
+
+
 class HotCalls:
     """Runs the hot paths' application calls where they cost least (see the module)."""
 
@@ -52,13 +95,22 @@ class HotCalls:
         # meanwhile wait for one check on a thread instead of all going the general way.
         self.watch = container.authorizer.watch
         self._checking: asyncio.Future[Any] | None = None
+        self.disk = DiskOnLoop()
 
-    async def answer(self, work: Work, on_loop: bool, bridged: bool, writes: bool) -> Answer:
+    async def answer(
+        self, work: Work, on_loop: bool, bridged: bool, writes: bool, disk: bool = False
+    ) -> Answer:
         """Run `work` where the route allows (`on_loop` with SQLite, `bridged` with
-        PostgreSQL; `writes`: it must finish even if the request is cancelled), else on a
+        PostgreSQL, `disk`: a small body's durable write, on the loop while `self.disk`
+        allows; `writes`: it must finish even if the request is cancelled), else on a
         thread; the rest of a call that would wait goes to a thread too."""
         answer = None
-        if on_loop and self.on_loop:
+        if disk:
+            if self.disk.here():
+                started = time.perf_counter()
+                answer = self._here(work)
+                self.disk.took(time.perf_counter() - started)
+        elif on_loop and self.on_loop:
             answer = self._here(work)
         elif bridged and self.bridged:
             answer = await self._bridged(work, writes)

@@ -113,6 +113,9 @@ class HotRoute:
     # (`infra.sql.bridge`); one that writes finishes even if the request is cancelled.
     bridged: bool = False
     writes: bool = False
+    # A small body's durable write: on the loop while the disk's fsyncs are quick (either
+    # backend), else a thread (`HotCalls.disk`).
+    disk: bool = False
 
 
 def _length(body: bytes) -> tuple[bytes, bytes]:
@@ -154,6 +157,7 @@ class HotPaths:
             on_loop: bool,
             bridged: bool = False,
             writes: bool = False,
+            disk: bool = False,
             **opt: str,
         ) -> tuple[str, HotRoute]:
             """A fast path for the route `method template`; the server refuses to start if
@@ -172,7 +176,7 @@ class HotPaths:
             ):
                 raise RuntimeError(f"hot path {method} {template} no longer matches its route")
             return method, HotRoute(
-                _pattern(template), template, handler, run, on_loop, bridged, writes
+                _pattern(template), template, handler, run, on_loop, bridged, writes, disk
             )
 
         self.routes: dict[str, list[HotRoute]] = {}
@@ -189,11 +193,11 @@ class HotPaths:
                 bridged=local,  # reads the repository and the session, writes nothing
                 resource_path="path",
             ),
-            # The bytes' write ends in fsyncs. With embedded SQLite it runs on the loop, as
-            # each commit's WAL fsync already does there: a hop to a thread cost more (the
-            # thread wins the GIL back from the loop after each of its dozen system calls).
-            # With PostgreSQL the loop waits for nothing: a thread writes them.
-            route("PUT", "/_blob/u/{token}", self._upload, "TransferBlob", local),
+            # The bytes' write ends in fsyncs. It runs on the loop while the disk's fsyncs
+            # are quick, on either backend: a hop to a thread cost more (the thread wins
+            # the GIL back from the loop after each of its dozen system calls). On a slow
+            # disk a thread writes it, so the loop is not stalled for every request.
+            route("PUT", "/_blob/u/{token}", self._upload, "TransferBlob", local, disk=local),
             route(
                 "POST",
                 f"{API}/object/finalize",
@@ -233,7 +237,7 @@ class HotPaths:
             zip(re.findall(r"\{(\w+)\}", hot.template), match.groups(), strict=True)
         )
         try:
-            answer = await self.calls.answer(work, hot.on_loop, hot.bridged, hot.writes)
+            answer = await self.calls.answer(work, hot.on_loop, hot.bridged, hot.writes, hot.disk)
         except Exception as exc:
             await self._render(scope, receive, send, hot.handler, exc)
             return

@@ -14,6 +14,7 @@ import asyncio
 import json
 import math
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -23,6 +24,7 @@ from litestar.testing import TestClient
 
 from infra.bootstrap import Container, bootstrap
 from interfaces.http.app import create_app
+from interfaces.http.hot_calls import DiskOnLoop
 from interfaces.http.hot_paths import HotPaths
 from tests.catalog_helpers import Repo, md5, new_repo
 from tests.conftest import FAST_HASHER, bearer
@@ -582,33 +584,65 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
     assert len(staged) <= len(paths)  # one per finalize at most (a batch may carry several)
 
 
-def test_a_small_upload_is_written_on_the_loop_only_with_embedded_sqlite(
-    setup: tuple[Pair, Repo, str], container: Container
+def test_a_small_upload_is_written_on_the_loop_while_the_disk_is_quick(
+    setup: tuple[Pair, Repo, str], container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bytes' write ends in fsyncs: with embedded SQLite on the event loop (as each
-    commit's WAL fsync is there), with PostgreSQL on a worker thread (that loop waits for
-    nothing). The blob is stored either way."""
+    """The bytes' write ends in fsyncs. On either backend it runs on the event loop while the
+    disk's fsyncs are quick (no thread hop); once the disk is slow, on a worker thread, so
+    the loop is not stalled for every request; a probe on the loop brings the writes back
+    when the disk is quick again. The blob is stored each time."""
     pair, repo, session = setup
-    staged = grant(pair, repo, session, "u/small.txt")
-    data = b"small body\n"
+    clock = [1000.0]
+    disk = DiskOnLoop(limit=0.002, probe_every=0.25, clock=lambda: clock[0])
+    pair.hot.inner.calls.disk = disk  # type: ignore[attr-defined]
+    store = container.blobs
+    quick = store.store
+    slow_for = [0.0]
 
-    async def scenario() -> tuple[Answer, int]:
-        hops = count_hops(container)
-        answer = await acall(
-            pair.hot, "PUT", blob_path(staged["upload_url"]),
-            {"content-length": str(len(data))}, whole(data),
-        )  # fmt: skip
-        return answer, len(hops)
+    def timed_store(grant: Any, body: bytes) -> Any:
+        time.sleep(slow_for[0])  # a disk whose fsyncs take this long
+        return quick(grant, body)
 
-    before = pair.fallbacks
-    answer, hops = asyncio.run(scenario())
-    assert pair.fallbacks == before
-    assert answer.status == 200
-    assert answer.header("etag") == f'"{md5(data)}"'
-    assert hops == (1 if container.settings.is_postgres else 0)
-    finalized = repo.finalize(session, "u/small.txt", {"upload_token": staged["upload_token"]})
-    assert finalized.status_code == 201, finalized.text
-    assert repo.read("u/small.txt", session_id=session) == data
+    monkeypatch.setattr(store, "store", timed_store)
+
+    def upload(name: str) -> int:
+        staged = grant(pair, repo, session, name)
+        data = f"small body {name}\n".encode()
+
+        async def scenario() -> tuple[Answer, int]:
+            hops = count_hops(container)
+            answer = await acall(
+                pair.hot, "PUT", blob_path(staged["upload_url"]),
+                {"content-length": str(len(data))}, whole(data),
+            )  # fmt: skip
+            return answer, len(hops)
+
+        before = pair.fallbacks
+        answer, hops = asyncio.run(scenario())
+        assert pair.fallbacks == before
+        assert answer.status == 200
+        assert answer.header("etag") == f'"{md5(data)}"'
+        body = {"upload_token": staged["upload_token"]}
+        finalized = repo.finalize(session, name, body)
+        assert finalized.status_code == 201, finalized.text
+        assert repo.read(name, session_id=session) == data
+        return hops
+
+    assert upload("u/quick.txt") == 0
+    slow_for[0] = 0.02
+    on_loop = 0
+    while upload(f"u/slowing{on_loop}.txt") == 0:
+        on_loop += 1
+        assert on_loop < 10
+    assert 1 <= on_loop <= 3  # a few slow writes on the loop, then threads
+    assert upload("u/slow.txt") == 1  # no probe due yet
+    slow_for[0] = 0.0
+    probes = 0
+    while (hops := upload(f"u/probe{probes}.txt")) == 1 or disk.average > disk.limit:
+        clock[0] += 0.25  # the next probe falls due
+        probes += hops == 0
+        assert probes < 10
+    assert upload("u/quick-again.txt") == 0
 
 
 def test_with_a_remote_blob_store_the_calls_stay_off_the_loop(
