@@ -113,9 +113,22 @@ class BlobWriter:
         self.size += len(data)
 
     def write_all(self, chunks: list[bytes]) -> None:
-        # One thread hop per batch of socket reads; hashing releases the GIL for each chunk.
+        """Hash and write a batch (`hash_all` then `store_all`)."""
+        self.hash_all(chunks)
+        self.store_all(chunks)
+
+    def hash_all(self, chunks: list[bytes]) -> None:
+        """The running MD5 over a batch. It releases the GIL for each chunk, so it can run
+        on one thread while `store_all` writes the same batch on another; batches must come
+        in order, each after both halves of the previous one."""
         for chunk in chunks:
-            self.write(chunk)
+            self._md5.update(chunk)
+
+    def store_all(self, chunks: list[bytes]) -> None:
+        """Write a batch, starting writeback every `WRITEBACK_STEP` (see `hash_all`)."""
+        for chunk in chunks:
+            self._file.write(chunk)
+            self.size += len(chunk)
         if self.size - self._handed >= WRITEBACK_STEP:
             self._file.flush()
             start_writeback(self._file.fileno(), self._handed, self.size - self._handed)

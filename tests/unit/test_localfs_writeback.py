@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -36,9 +37,12 @@ def covered(calls: list[tuple[int, int, int]]) -> list[tuple[int, int]]:
     return [(offset, offset + length) for _, offset, length in calls]
 
 
+@pytest.mark.parametrize("threads", [1, 2], ids=["one thread", "hash and write apart"])
 def test_a_large_body_is_handed_to_the_disk_as_it_arrives(
-    tmp_path: Path, handed: list[tuple[int, int, int]]
+    tmp_path: Path, handed: list[tuple[int, int, int]], threads: int
 ) -> None:
+    """As the pump hands batches over: one thread hashing and writing each, or (as the
+    upload controller does) one hashing it while another writes it, batch after batch."""
     chunks = [os.urandom(MiB) for _ in range(20)] + [os.urandom(1234)]
     finished: list[tuple[bytes, str, int]] = []
 
@@ -48,8 +52,15 @@ def test_a_large_body_is_handed_to_the_disk_as_it_arrives(
 
     (tmp_path / "scratch").mkdir()
     writer = BlobWriter(tmp_path / "scratch", tmp_path / "scratch" / "data", finish)
-    for start in range(0, len(chunks), 3):  # batches of 3 MiB, as the pump hands them over
-        writer.write_all(chunks[start : start + 3])
+    with ThreadPoolExecutor(2) as pool:
+        for start in range(0, len(chunks), 3):  # batches of 3 MiB, as the pump hands them over
+            batch = chunks[start : start + 3]
+            if threads == 1:
+                writer.write_all(batch)
+            else:
+                halves = [pool.submit(writer.hash_all, batch), pool.submit(writer.store_all, batch)]
+                for half in halves:
+                    half.result()
     info = writer.commit()
 
     body = b"".join(chunks)

@@ -45,11 +45,19 @@ def _store(request: Request[Any, Any, Any]) -> LocalBlobStore:
 
 
 async def _pump(request: Request[Any, Any, Any], writer: BlobWriter) -> None:
-    """Receive the next MiB while a worker thread hashes and writes the previous one."""
+    """Receive the next MiB while one worker thread hashes the previous one and another
+    writes it (MD5, at ≈ 0.8 GB/s on one core, would otherwise set the pace alone)."""
     loop = asyncio.get_running_loop()
-    writing: asyncio.Future[None] | None = None
+    writing: asyncio.Future[Any] | None = None
     batch: list[bytes] = []
     batched = 0
+
+    def both(batch: list[bytes]) -> asyncio.Future[Any]:
+        return asyncio.gather(
+            loop.run_in_executor(None, writer.hash_all, batch),
+            loop.run_in_executor(None, writer.store_all, batch),
+        )
+
     try:
         async for chunk in request.stream():
             batch.append(chunk)
@@ -57,11 +65,11 @@ async def _pump(request: Request[Any, Any, Any], writer: BlobWriter) -> None:
             if batched >= CHUNK:
                 if writing is not None:
                     await writing
-                writing = loop.run_in_executor(None, writer.write_all, batch)
+                writing = both(batch)
                 batch, batched = [], 0
         if writing is not None:
             await writing
-        writing = loop.run_in_executor(None, writer.write_all, batch)
+        writing = both(batch)
         await writing
     finally:
         if writing is not None and not writing.done():
