@@ -2,6 +2,9 @@
 
 Layout under `root`:
     <repository id>/<uuid hex>/<etag>   one directory per blob holding one file named by its ETag
+    <repository id>/<uuid hex>/<etag>/<00001…>
+                                        … or, for a blob completed from several parts, one
+                                        directory named by its ETag holding the parts in order
     .uploads/<upload id>/address        a multipart upload: its target address …
     .uploads/<upload id>/<n>.<md5>      … and its parts, named by number and MD5
     .tmp/                               scratch space for bodies still arriving
@@ -11,6 +14,10 @@ atomic step, so a crash or a dropped connection never leaves a partial blob, and
 travels with the bytes (stat is a one-entry directory read). Renaming a directory onto an
 existing, non-empty one fails, so a second PUT to the same URL cannot clobber a stored blob:
 the same bytes again answer the same ETag (a harmless retry), different bytes answer 409.
+
+Completing a multipart upload moves its parts (each fsynced when it arrived) into the blob's
+directory and copies no byte: its time does not grow with the object's size. Reads, ranges
+included, run across the parts as if they were one file (`open_parts`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import errno
 import hashlib
 import os
 import re
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,8 +40,8 @@ from domain.shared.errors import Conflict, Invalid, NotFound
 from infra import blobs
 from infra.localfs.files import (
     BlobWriter,
-    append,
     fsync_dir,
+    open_parts,
     open_slice,
     remove,
     write_durably,
@@ -190,12 +198,26 @@ class LocalBlobStore:
             pass
         return None
 
+    @staticmethod
+    def _parts(path: Path) -> list[tuple[Path, int]] | None:
+        """The blob's parts in order (path, size) when it is kept as parts, else None (one
+        file)."""
+        if not stat.S_ISDIR(os.stat(path).st_mode):
+            return None
+        with os.scandir(path) as entries:
+            named = sorted((e.name, Path(e.path), e.stat().st_size) for e in entries)
+        return [(p, size) for _, p, size in named]
+
+    def _size(self, path: Path) -> tuple[int, list[tuple[Path, int]] | None]:
+        parts = self._parts(path)
+        return (path.stat().st_size if parts is None else sum(n for _, n in parts)), parts
+
     def stat(self, address: str) -> BlobInfo | None:
         found = self._file(address)
         if found is None:
             return None
         try:
-            return BlobInfo(found[0].stat().st_size, found[1])
+            return BlobInfo(self._size(found[0])[0], found[1])
         except FileNotFoundError:
             return None
 
@@ -203,13 +225,16 @@ class LocalBlobStore:
         found = self._file(address)
         if found is None:
             raise NotFound("no blob is stored at this address")
-        size = found[0].stat().st_size
+        size, parts = self._size(found[0])
         last = size - 1 if end is None else min(end, size - 1)
         # Same rule as S3: a range must start inside the blob, except reading all of it.
         whole = start == 0 and end is None
         if start < 0 or (end is not None and end < start) or (start >= size and not whole):
             raise Invalid(f"bytes {start}-{'' if end is None else end} are outside the blob")
-        return cast(BinaryIO, open_slice(found[0], start, max(0, last - start + 1)))
+        length = max(0, last - start + 1)
+        if parts is not None:
+            return cast(BinaryIO, open_parts(parts, start, length))
+        return cast(BinaryIO, open_slice(found[0], start, length))
 
     def list_addresses(self, prefix: str = "") -> Iterator[tuple[str, datetime]]:
         for repo in _sorted_dirs(self.root):
@@ -261,32 +286,33 @@ class LocalBlobStore:
         for (n, md5), source in zip(ordered, sources, strict=True):
             if not source.is_file():
                 raise Invalid(f"part {n} with ETag {md5} was not uploaded to this upload")
+        etag = blobs.multipart_etag([md5 for _, md5 in ordered])
         staged = self._tmp / uuid.uuid4().hex
         staged.mkdir()
+        placed = False
         try:
-            # The first part, already fsynced when it arrived, becomes the blob's file: only
-            # the later parts are copied (in the kernel) and flushed again. It leaves the
+            # The parts, each fsynced when it arrived, are moved, not copied: a lone part
+            # becomes the blob's file, several become its directory of parts. They leave the
             # upload's area, so an interrupted completion can never be retried onto a part
-            # file that has grown.
+            # that has changed; the directories' entries are fsynced before the blob appears.
             try:
-                os.rename(sources[0], staged / "data")
+                if len(sources) == 1:
+                    os.rename(sources[0], staged / etag)
+                else:
+                    whole = staged / etag
+                    whole.mkdir()
+                    for number, source in enumerate(sources, 1):
+                        os.rename(source, whole / f"{number:05d}")
+                    fsync_dir(whole)
             except FileNotFoundError as e:
                 raise NotFound("the multipart upload was aborted meanwhile") from e
-            with open(staged / "data", "r+b") as out:  # not "ab": O_APPEND refuses copy_file_range
-                out.seek(0, os.SEEK_END)
-                for source in sources[1:]:
-                    try:
-                        with open(source, "rb") as part:
-                            append(part, out)
-                    except FileNotFoundError as e:
-                        raise NotFound("the multipart upload was aborted meanwhile") from e
-                out.flush()
-                os.fsync(out.fileno())
-                size = out.tell()
-            etag = blobs.multipart_etag([md5 for _, md5 in ordered])
-            info = self._publish(address, staged / "data", etag, size)
+            fsync_dir(staged)
+            size = self._size(staged / etag)[0]
+            os.utime(staged)  # list_addresses reports when the blob was completed
+            info, placed = self._place(staged, address, BlobInfo(size, etag))
         finally:
-            remove(staged)
+            if not placed:
+                remove(staged)
         self._drop_area(area)
         return info
 

@@ -75,24 +75,6 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def append(src: io.BufferedReader, dst: io.BufferedWriter | io.BufferedRandom) -> None:
-    """Copy the rest of `src` to `dst` in the kernel where possible, else in 1 MiB chunks;
-    each `WRITEBACK_STEP` copied starts its writeback (the caller's fsync then waits less)."""
-    dst.flush()
-    copy_range = getattr(os, "copy_file_range", None)
-    if copy_range is not None:
-        try:
-            position = dst.tell()
-            while copied := copy_range(src.fileno(), dst.fileno(), WRITEBACK_STEP):
-                start_writeback(dst.fileno(), position, copied)
-                position += copied
-            return
-        except OSError:
-            # Both offsets advanced by what was copied, so the fallback resumes correctly.
-            pass
-    shutil.copyfileobj(src, dst, CHUNK)
-
-
 class BlobWriter:
     """A body arriving into a scratch file with a running MD5; nothing is visible until `commit`."""
 
@@ -181,3 +163,64 @@ def open_slice(path: Path, start: int, length: int) -> io.BufferedReader:
         raw.close()
         raise
     return io.BufferedReader(_Slice(raw, length), buffer_size=256 * 1024)
+
+
+class _Parts(io.RawIOBase):
+    """The window [start, start + length) of several files read one after the other, as if
+    they were one file (a blob kept as the parts it was uploaded in). Each file is opened
+    when the reading reaches it."""
+
+    def __init__(self, parts: list[tuple[Path, int]], start: int, length: int) -> None:
+        self._parts = parts
+        self._left = length
+        self._index = 0
+        self._skip = start  # bytes still to pass over from the current part's start
+        self._raw: io.FileIO | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _current(self) -> io.FileIO | None:
+        while self._raw is None:
+            if self._index >= len(self._parts):
+                return None
+            path, size = self._parts[self._index]
+            if self._skip >= size:  # the window starts after this part
+                self._skip -= size
+                self._index += 1
+                continue
+            raw = io.FileIO(path, "rb")
+            try:
+                raw.seek(self._skip)
+            except OSError:
+                raw.close()
+                raise
+            self._skip = 0
+            self._raw = raw
+        return self._raw
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        while self._left > 0:
+            raw = self._current()
+            if raw is None:
+                return 0
+            with memoryview(buffer) as view:
+                n = raw.readinto(view[: self._left]) or 0
+            if n:
+                self._left -= n
+                return n
+            raw.close()  # this part is read: on to the next
+            self._raw = None
+            self._index += 1
+        return 0
+
+    def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+        super().close()
+
+
+def open_parts(parts: list[tuple[Path, int]], start: int, length: int) -> io.BufferedReader:
+    """`open_slice` over several files (path, size) in order, read as one."""
+    return io.BufferedReader(_Parts(parts, start, length), buffer_size=256 * 1024)

@@ -42,11 +42,19 @@ class BlobFiles(Protocol):
     def path(self, key: str, size: int) -> Path: ...
 
 
-class LocalBlobFiles:
-    """The local blob store's own files (hard links to them copy no byte)."""
+def in_parts(key: str) -> bool:
+    """Whether the key's blob was completed from several parts (S3's `<md5>-<n>` ETag): the
+    local store may keep it as a directory of its parts, which no hard link can point to."""
+    return "-" in key.rpartition("/")[2]
 
-    def __init__(self, store_root: Path) -> None:
+
+class LocalBlobFiles:
+    """The local blob store's own files (hard links to them copy no byte). A blob the store
+    keeps as its parts (a multipart upload's) is joined once into `cache` instead."""
+
+    def __init__(self, store_root: Path, cache: BlobCache | None = None) -> None:
         self.root = Path(store_root)  # links are made relative to it (`tree_build.link_tree`)
+        self.cache = cache
 
     def relative(self, key: str) -> str:
         """The blob file's path below the store's root (checked: it cannot climb out)."""
@@ -56,7 +64,16 @@ class LocalBlobFiles:
         return key
 
     def path(self, key: str, size: int) -> Path:
-        return self.root / self.relative(key)
+        own = self.root / self.relative(key)
+        if in_parts(key) and own.is_dir():
+            if self.cache is None:
+                raise ValueError(f"blob {key!r} is kept as parts and there is no cache")
+            return self.cache.path(key, size)
+        return own
+
+    def prune(self, budget_bytes: int) -> int:
+        """Remove unused joined copies (see `BlobCache.prune`)."""
+        return 0 if self.cache is None else self.cache.prune(budget_bytes)
 
 
 class BlobCache:
@@ -130,7 +147,7 @@ def blob_files(store: BlobStore, cache_root: Path) -> BlobFiles:
     cache_root.mkdir(parents=True, exist_ok=True)
     if isinstance(store_root, Path) and store_root.exists():
         if store_root.stat().st_dev == cache_root.stat().st_dev:
-            return LocalBlobFiles(store_root)
+            return LocalBlobFiles(store_root, BlobCache(cache_root, store))
         log.warning(
             "the local blob store is on another filesystem than the sandbox trees: "
             "blobs are copied once into the sandbox blob cache",

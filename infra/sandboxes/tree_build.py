@@ -17,7 +17,7 @@ from pathlib import Path
 from queue import Empty, Queue
 
 from application.sandboxes.ports import TreeEntry
-from infra.sandboxes.blob_cache import BlobFiles
+from infra.sandboxes.blob_cache import BlobFiles, in_parts
 
 NAME_MAX = 255
 PATH_MAX = 4095
@@ -86,7 +86,7 @@ def link_tree(target: Path, entries: Iterator[TreeEntry], files: BlobFiles) -> B
                     f"{root}/{parent}", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
                 )
             try:
-                if src_fd is not None and relative is not None:
+                if src_fd is not None and relative is not None and not in_parts(entry.blob_key):
                     os.link(relative(entry.blob_key), parts[-1], src_dir_fd=src_fd, dst_dir_fd=fd)
                 else:
                     os.link(files.path(entry.blob_key, entry.size), parts[-1], dst_dir_fd=fd)

@@ -36,7 +36,7 @@ from application.ports import BlobStore
 from application.sandboxes.ports import TreeEntry
 from infra.localfs.files import fsync_dir, remove
 from infra.sandboxes import idmap
-from infra.sandboxes.blob_cache import BlobCache, BlobFiles, blob_files
+from infra.sandboxes.blob_cache import BlobFiles, blob_files
 from infra.sandboxes.tree_build import link_tree, tree_size
 from infra.settings import Settings
 
@@ -247,8 +247,9 @@ class HardLinkTreeStore:
                 continue
             total -= size
             evicted += 1
-        if evicted and isinstance(self.files, BlobCache):
-            self.files.prune(self.budget_bytes)
+        prune = getattr(self.files, "prune", None)  # a cache, or the local store's joined copies
+        if evicted and prune is not None:
+            prune(self.budget_bytes)
         return evicted
 
     def _size(self, key: str) -> int:

@@ -23,6 +23,7 @@ from litestar import Litestar
 
 from application.ports import BlobInfo, BlobStore, CompletedPart
 from domain.shared.errors import Conflict, Invalid, NotFound
+from infra import blobs
 from infra.localfs import LocalBlobStore
 from infra.localfs.signing import PART, UPLOAD
 from infra.s3 import S3BlobStore
@@ -491,3 +492,65 @@ def test_a_failed_whole_write_publishes_nothing(local, monkeypatch):
     # A part stored whole is named by number and MD5, as a streamed one.
     assert local.store(part, b"a part") == BlobInfo(6, md5(b"a part"))
     assert (local.root / ".uploads" / upload_id / f"1.{md5(b'a part')}").exists()
+
+
+def test_a_multipart_blob_keeps_its_parts_and_reads_as_one_file(local, http):
+    """Completing moves the parts (each fsynced when it arrived) into the blob's directory:
+    no byte is copied, so completing takes no longer for a larger object. Reads, ranges
+    across the parts' boundaries included, see one file."""
+    parts = [os.urandom(5 * MiB + 3), os.urandom(5 * MiB), os.urandom(777)]
+    whole = b"".join(parts)
+    address, upload_id, done = multipart(local, http, parts)
+    area = local.root / ".uploads" / upload_id
+    inodes = [os.stat(area / f"{n}.{md5(p)}").st_ino for n, p in enumerate(parts, 1)]
+    info = local.complete_multipart(address, upload_id, done)
+    assert info == BlobInfo(len(whole), blobs.multipart_etag([md5(p) for p in parts]))
+    kept = local.root / address / info.etag
+    assert sorted(os.listdir(kept)) == ["00001", "00002", "00003"]
+    assert [os.stat(kept / f"0000{n}").st_ino for n in (1, 2, 3)] == inodes  # moved, not copied
+    assert not area.exists()
+    assert local.stat(address) == info
+    with local.open(address) as reader:
+        assert reader.read() == whole
+    first = len(parts[0])
+    spans = [
+        (0, 0),
+        (first - 2, first + 2),  # across the first boundary
+        (first, first + len(parts[1])),  # the second part and the third's first byte
+        (3, len(whole) - 3),  # a bit of each
+        (len(whole) - 10, None),
+        (len(whole) - 1, len(whole) + 50),  # the end is clamped
+    ]
+    for start, end in spans:
+        with local.open(address, start, end) as reader:
+            got = b"".join(iter(lambda: reader.read(100_000), b""))
+        assert got == whole[start : None if end is None else end + 1], (start, end)
+    with pytest.raises(Invalid):
+        local.open(address, len(whole))
+    ranged = http.get(download(local, address), headers={"Range": f"bytes={first - 5}-{first + 4}"})
+    assert ranged.status_code == 206 and ranged.content == whole[first - 5 : first + 5]
+    assert address in {a for a, _ in local.list_addresses()}
+    local.delete(address)
+    assert local.stat(address) is None and not (local.root / address).exists()
+
+
+def test_a_multipart_blob_of_one_part_is_one_file(local, http):
+    address, upload_id, done = multipart(local, http, [b"the only part"])
+    info = local.complete_multipart(address, upload_id, done)
+    assert (local.root / address / info.etag).is_file()
+    assert local.stat(address) == info and info.etag.endswith("-1")
+    with local.open(address, 4, 7) as reader:
+        assert reader.read() == b"only"
+
+
+def test_completing_again_after_a_lost_answer_finds_the_blob_or_the_parts_gone(local, http):
+    """A completion whose answer was lost is retried: the parts have left the upload, so
+    the retry is refused (as S3 answers NoSuchUpload) and the stored blob is untouched."""
+    parts = [os.urandom(5 * MiB), os.urandom(10)]
+    address, upload_id, done = multipart(local, http, parts)
+    info = local.complete_multipart(address, upload_id, done)
+    with pytest.raises((Invalid, NotFound)):
+        local.complete_multipart(address, upload_id, done)
+    assert local.stat(address) == info
+    with local.open(address) as reader:
+        assert reader.read() == b"".join(parts)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,13 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from application.ports import CompletedPart
 from application.sandboxes.ports import TreeEntry
 from infra.bootstrap import Container
+from infra.localfs import LocalBlobStore
+from infra.localfs.signing import PART, UPLOAD, Grant
 from infra.sandboxes import idmap
-from infra.sandboxes.blob_cache import BlobCache, LocalBlobFiles
+from infra.sandboxes.blob_cache import BlobCache, LocalBlobFiles, blob_key
 from infra.sandboxes.trees import HardLinkTreeStore, tree_key
 from tests.catalog_helpers import Repo
 from tests.sandbox_trees import (
@@ -337,3 +341,38 @@ def test_a_user_namespace_is_made_with_descriptors_past_1024_open() -> None:
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_blob_kept_as_parts_is_joined_once_into_the_cache_and_linked_from_there(
+    tmp_path: Path,
+) -> None:
+    """A multipart blob the local store keeps as its parts cannot be hard-linked: the tree
+    links a copy joined once into the sandbox blob cache (read-only, pruned when unused),
+    while a blob stored whole is still linked from the store itself."""
+    store = LocalBlobStore(tmp_path / "blobs", "http://127.0.0.1:9", "secret")
+    address = store.new_address("r1")
+    upload_id = store.create_multipart(address)
+    parts = [os.urandom(3000), os.urandom(2000)]
+    done = []
+    for number, body in enumerate(parts, 1):
+        grant = Grant(PART, address, int(time.time()) + 60, upload_id, number)
+        done.append(CompletedPart(number, store.store(grant, body).etag))
+    joined = store.complete_multipart(address, upload_id, done)
+    single = store.new_address("r1")
+    whole = store.store(Grant(UPLOAD, single, int(time.time()) + 60), b"whole")
+    files = LocalBlobFiles(store.root, BlobCache(tmp_path / "cache", store))
+    trees = HardLinkTreeStore(tmp_path / "trees", files, uid=UID, gid=GID)
+    listed = [
+        TreeEntry("big.bin", blob_key(address, joined.etag), joined.size),
+        TreeEntry("small.txt", blob_key(single, whole.etag), whole.size),
+    ]
+    view = trees.tree("r1", "c1", "", iter(listed))
+    assert (view / "big.bin").read_bytes() == b"".join(parts)
+    assert (view / "small.txt").read_bytes() == b"whole"
+    own = store.root / single / whole.etag
+    assert os.stat(view / "small.txt").st_ino == own.stat().st_ino  # the store's own file
+    cached = files.path(blob_key(address, joined.etag), joined.size)
+    assert cached.is_relative_to(tmp_path / "cache")
+    assert os.stat(view / "big.bin").st_ino == cached.stat().st_ino
+    assert (store.root / address / joined.etag).is_dir()  # the store keeps its parts
+    trees.close()

@@ -1,11 +1,10 @@
-"""Early writeback in the local blob store's file plumbing: a large body or a multipart
-completion hands each 8 MiB to the disk while it is still being written (the final fsync then
-waits less), in contiguous ranges that cover every byte, and the bytes and MD5 stay exact."""
+"""Early writeback in the local blob store's file plumbing: a large body hands each 8 MiB to
+the disk while it is still being written (the final fsync then waits less), in contiguous
+ranges that cover every byte, and the bytes and MD5 stay exact."""
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from application.ports import BlobInfo
 from infra.localfs import files
-from infra.localfs.files import WRITEBACK_STEP, BlobWriter, append
+from infra.localfs.files import WRITEBACK_STEP, BlobWriter
 
 MiB = 1 << 20
 
@@ -81,22 +80,6 @@ def test_a_small_body_asks_for_no_writeback(
     writer.write_all([b"x" * 1024])
     assert writer.commit() == BlobInfo(1024, hashlib.md5(b"x" * 1024).hexdigest())
     assert handed == []
-
-
-def test_append_copies_every_byte_and_hands_each_step_over(
-    tmp_path: Path, handed: list[tuple[int, int, int]]
-) -> None:
-    head, tail = os.urandom(3 * MiB + 7), os.urandom(2 * WRITEBACK_STEP + 4321)
-    (tmp_path / "part").write_bytes(tail)
-    (tmp_path / "blob").write_bytes(head)
-    with open(tmp_path / "blob", "r+b") as out, open(tmp_path / "part", "rb") as part:
-        out.seek(0, os.SEEK_END)
-        append(part, out)
-        assert out.tell() == len(head) + len(tail)
-    assert (tmp_path / "blob").read_bytes() == head + tail
-    ranges = covered(handed)
-    assert ranges[0][0] == len(head) and ranges[-1][1] == len(head) + len(tail)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))
 
 
 def test_writeback_is_harmless_on_a_real_file(tmp_path: Path) -> None:
