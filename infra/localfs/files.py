@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import fcntl
 import hashlib
 import io
+import mmap
 import os
 import shutil
 from collections.abc import Callable
@@ -75,11 +78,49 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+# Direct I/O: a streamed body is written from one reused, page-aligned buffer straight to the
+# disk (`O_DIRECT`), in whole buffers; only the tail below one block goes through the page
+# cache. On the VMs here a fresh page-cache page costs several times a reused one, so the
+# kernel's copy into the cache, not the disk, had set the pace: 64 MiB written and fsynced
+# took 115 to 270 ms buffered and 34 to 43 ms direct.
+DIRECT_BUFFER = 1 << 20
+_BLOCK = 4096  # the alignment O_DIRECT asks of offsets and lengths (≥ any logical block)
+
+
+def _direct_fd(path: Path) -> int | None:
+    """`path` (already created) opened for direct writes, or None where the filesystem
+    refuses `O_DIRECT` (tmpfs, some network filesystems)."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        return None
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC | flag)
+    except OSError as e:
+        if e.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+            return None
+        raise
+
+
+def _write_fully(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
 class BlobWriter:
-    """A body arriving into a scratch file with a running MD5; nothing is visible until `commit`."""
+    """A body arriving into a scratch file with a running MD5; nothing is visible until `commit`.
+
+    With `direct` (and a filesystem that allows it) the bytes go to the disk from one
+    aligned buffer (`O_DIRECT`, see `DIRECT_BUFFER`); otherwise through the page cache, with
+    writeback started every `WRITEBACK_STEP`. Either way `commit` fsyncs before anything is
+    published."""
 
     def __init__(
-        self, scratch: Path, data: Path, finish: Callable[[Path, str, int], BlobInfo]
+        self,
+        scratch: Path,
+        data: Path,
+        finish: Callable[[Path, str, int], BlobInfo],
+        *,
+        direct: bool = True,
     ) -> None:
         self._scratch = scratch  # removed afterwards whatever happens (a file or a directory)
         self._file = open(data, "xb")  # noqa: SIM115 -- closed by commit() or discard()
@@ -88,11 +129,25 @@ class BlobWriter:
         self._finish = finish
         self.size = 0
         self._handed = 0  # bytes whose writeback has started
+        self._fd: int | None = None  # the direct descriptor, when direct I/O is on
+        self._buffer: mmap.mmap | None = None
+        self._filled = 0
+        if direct:
+            try:
+                self._fd = _direct_fd(data)
+                if self._fd is not None:
+                    self._buffer = mmap.mmap(-1, DIRECT_BUFFER)  # page-aligned
+            except BaseException:
+                self.discard()
+                raise
+
+    @property
+    def direct(self) -> bool:
+        return self._fd is not None
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._md5.update(data)
-        self._file.write(data)
-        self.size += len(data)
+        self._store(data)
 
     def write_all(self, chunks: list[bytes]) -> None:
         """Hash and write a batch (`hash_all` then `store_all`)."""
@@ -107,20 +162,53 @@ class BlobWriter:
             self._md5.update(chunk)
 
     def store_all(self, chunks: list[bytes]) -> None:
-        """Write a batch, starting writeback every `WRITEBACK_STEP` (see `hash_all`)."""
+        """Write a batch (see `hash_all`)."""
         for chunk in chunks:
-            self._file.write(chunk)
-            self.size += len(chunk)
-        if self.size - self._handed >= WRITEBACK_STEP:
+            self._store(chunk)
+        if self._fd is None and self.size - self._handed >= WRITEBACK_STEP:
             self._file.flush()
             start_writeback(self._file.fileno(), self._handed, self.size - self._handed)
             self._handed = self.size
 
+    def _store(self, data: bytes | bytearray | memoryview) -> None:
+        self.size += len(data)
+        if self._fd is None or self._buffer is None:
+            self._file.write(data)
+            return
+        buffer, fd = self._buffer, self._fd
+        with memoryview(data) as view:
+            while view:
+                n = min(len(view), DIRECT_BUFFER - self._filled)
+                buffer[self._filled : self._filled + n] = view[:n]
+                self._filled += n
+                view = view[n:]
+                if self._filled == DIRECT_BUFFER:
+                    with memoryview(buffer) as whole:
+                        _write_fully(fd, whole)
+                    self._filled = 0
+
+    def _flush_direct(self, fd: int, buffer: mmap.mmap) -> None:
+        """The buffer's rest: whole blocks directly, the tail below a block through the
+        page cache (O_DIRECT cleared: it needs whole blocks)."""
+        aligned = self._filled - self._filled % _BLOCK
+        with memoryview(buffer) as view:
+            if aligned:
+                _write_fully(fd, view[:aligned])
+            if self._filled > aligned:
+                flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+                fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+                _write_fully(fd, view[aligned : self._filled])
+        self._filled = 0
+
     def commit(self) -> BlobInfo:
         """Flush to disk, then hand the complete file to the store's publishing step."""
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            if self._fd is not None and self._buffer is not None:
+                self._flush_direct(self._fd, self._buffer)
+                os.fsync(self._fd)
+            else:
+                self._file.flush()
+                os.fsync(self._file.fileno())
             self._file.close()
             return self._finish(self._data, self._md5.hexdigest(), self.size)
         finally:
@@ -129,6 +217,13 @@ class BlobWriter:
     def discard(self) -> None:
         with contextlib.suppress(OSError):
             self._file.close()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        if self._buffer is not None:
+            self._buffer.close()
+            self._buffer = None
         remove(self._scratch)
 
 

@@ -5,6 +5,7 @@ ranges that cover every byte, and the bytes and MD5 stay exact."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,7 +51,7 @@ def test_a_large_body_is_handed_to_the_disk_as_it_arrives(
         return BlobInfo(size, md5)
 
     (tmp_path / "scratch").mkdir()
-    writer = BlobWriter(tmp_path / "scratch", tmp_path / "scratch" / "data", finish)
+    writer = BlobWriter(tmp_path / "scratch", tmp_path / "scratch" / "data", finish, direct=False)
     with ThreadPoolExecutor(2) as pool:
         for start in range(0, len(chunks), 3):  # batches of 3 MiB, as the pump hands them over
             batch = chunks[start : start + 3]
@@ -76,7 +77,9 @@ def test_a_small_body_asks_for_no_writeback(
     tmp_path: Path, handed: list[tuple[int, int, int]]
 ) -> None:
     (tmp_path / "s").mkdir()
-    writer = BlobWriter(tmp_path / "s", tmp_path / "s" / "data", lambda d, m, n: BlobInfo(n, m))
+    writer = BlobWriter(
+        tmp_path / "s", tmp_path / "s" / "data", lambda d, m, n: BlobInfo(n, m), direct=False
+    )
     writer.write_all([b"x" * 1024])
     assert writer.commit() == BlobInfo(1024, hashlib.md5(b"x" * 1024).hexdigest())
     assert handed == []
@@ -90,3 +93,61 @@ def test_writeback_is_harmless_on_a_real_file(tmp_path: Path) -> None:
         files.start_writeback(f.fileno(), 0, 2 * MiB)
         files.start_writeback(f.fileno(), 0, 0)
     assert path.read_bytes() == b"y" * (2 * MiB)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, 4095, 4096, 4097, files.DIRECT_BUFFER, files.DIRECT_BUFFER + 1, 3 * MiB + 12345],
+)
+def test_direct_writes_store_every_byte_whatever_the_alignment(
+    tmp_path: Path, handed: list[tuple[int, int, int]], size: int
+) -> None:
+    """Direct I/O writes whole buffers from an aligned one and the tail below a block
+    through the page cache: any size, in chunks of any size, ends up exact."""
+    body = os.urandom(size)
+    finished: list[tuple[bytes, str, int]] = []
+
+    def finish(data: Path, md5: str, n: int) -> BlobInfo:
+        finished.append((data.read_bytes(), md5, n))
+        return BlobInfo(n, md5)
+
+    (tmp_path / "s").mkdir()
+    writer = BlobWriter(tmp_path / "s", tmp_path / "s" / "data", finish)
+    assert writer.direct  # /tmp here is a disk filesystem that allows O_DIRECT
+    cuts = sorted({0, size, *(min(size, c) for c in itertools.accumulate([65536, 7, 999_999]))})
+    chunks = [body[a:b] for a, b in itertools.pairwise(cuts)]
+    writer.write_all(chunks[:2])
+    for chunk in chunks[2:]:
+        writer.write(chunk)
+    assert writer.commit() == BlobInfo(size, hashlib.md5(body).hexdigest())
+    assert finished == [(body, hashlib.md5(body).hexdigest(), size)]
+    assert handed == []  # nothing dirty in the page cache to hand over
+    assert not (tmp_path / "s").exists()
+
+
+def test_where_the_filesystem_refuses_direct_io_the_page_cache_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def refusing(path: object, flags: int, *args: object) -> int:
+        if flags & os.O_DIRECT:
+            raise OSError(22, "Invalid argument")  # EINVAL, as tmpfs answers
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", refusing)
+    (tmp_path / "s").mkdir()
+    writer = BlobWriter(tmp_path / "s", tmp_path / "s" / "data", lambda d, m, n: BlobInfo(n, m))
+    assert not writer.direct
+    body = os.urandom(2 * MiB + 5)
+    writer.write(body)
+    assert writer.commit() == BlobInfo(len(body), hashlib.md5(body).hexdigest())
+
+
+def test_a_discarded_direct_writer_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    writer = BlobWriter(tmp_path / "s", tmp_path / "s" / "data", lambda d, m, n: BlobInfo(n, m))
+    writer.write(os.urandom(MiB + 3))
+    writer.discard()
+    writer.discard()  # twice is harmless
+    assert not (tmp_path / "s").exists()
