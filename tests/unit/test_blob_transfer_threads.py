@@ -1,0 +1,113 @@
+"""The blob routes' worker threads: a download's body (`_chunks`) comes in 4 MiB reads, and an
+abandoned download closes its file only after the read in flight has finished; an upload
+cancelled mid-body (`_pump`) returns only once the batch its threads hash and write is done,
+so the file is never discarded under them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import threading
+import time
+from typing import Any
+
+from interfaces.http.controllers.blobs import CHUNK, DOWNLOAD_CHUNK, _chunks, _pump
+
+
+class Reader(io.BytesIO):
+    def __init__(self, data: bytes, gate: threading.Event | None = None) -> None:
+        super().__init__(data)
+        self.gate = gate
+        self.events: list[str] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.events.append(f"read {size}")
+        if self.gate is not None and len(self.events) > 1:
+            self.gate.wait(5)  # the second read stalls until the test lets it go
+            time.sleep(0.05)
+        data = super().read(size)
+        self.events.append("read done")
+        return data
+
+    def close(self) -> None:
+        self.events.append("close")
+        super().close()
+
+
+def test_every_byte_in_large_reads_then_the_file_is_closed() -> None:
+    data = bytes(range(256)) * (DOWNLOAD_CHUNK // 128 + 7)  # 2 reads and a bit
+    reader = Reader(data)
+
+    async def drain() -> bytes:
+        return b"".join([chunk async for chunk in _chunks(reader)])
+
+    assert asyncio.run(drain()) == data
+    assert reader.events.count("read done") == 4  # 3 with bytes, 1 empty
+    assert all(e in ("read done", "close", f"read {DOWNLOAD_CHUNK}") for e in reader.events)
+    assert reader.events[-1] == "close"
+
+
+def test_an_abandoned_download_closes_the_file_after_the_read_in_flight() -> None:
+    gate = threading.Event()
+    reader = Reader(b"x" * (3 * DOWNLOAD_CHUNK), gate)
+
+    async def abandon() -> None:
+        body = _chunks(reader)
+        assert len(await body.__anext__()) == DOWNLOAD_CHUNK
+        pending = asyncio.ensure_future(body.__anext__())  # the second read is in flight
+        await asyncio.sleep(0.05)
+        pending.cancel()  # the client went away
+        asyncio.get_running_loop().call_later(0.05, gate.set)
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+        await body.aclose()
+
+    asyncio.run(abandon())
+    assert reader.events[-2:] == ["read done", "close"]  # closed only once the read ended
+
+
+class Writer:
+    """Records what the pump's threads do; the second batch's write stalls on `gate`."""
+
+    def __init__(self, gate: threading.Event) -> None:
+        self.gate = gate
+        self.events: list[str] = []
+        self.batches = 0
+
+    def hash_all(self, chunks: list[bytes]) -> None:
+        self.events.append("hashed")
+
+    def store_all(self, chunks: list[bytes]) -> None:
+        self.batches += 1
+        if self.batches == 2:
+            self.gate.wait(5)
+            time.sleep(0.05)
+        self.events.append(f"stored {self.batches}")
+
+
+class Request:
+    async def stream(self) -> Any:
+        for _ in range(3 * CHUNK // 65536):  # three batches' worth, at once …
+            yield b"y" * 65536
+        await asyncio.sleep(60)  # … then the client stalls
+        yield b""
+
+
+def test_a_cancelled_upload_waits_for_the_batch_its_threads_are_writing() -> None:
+    gate = threading.Event()
+    writer = Writer(gate)
+
+    async def cancel_mid_body() -> None:
+        pump = asyncio.ensure_future(_pump(Request(), writer))  # type: ignore[arg-type]
+        while writer.batches < 2:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # the third batch is in: the pump waits for the second
+        pump.cancel()
+        asyncio.get_running_loop().call_later(0.05, gate.set)
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+        writer.events.append("pump returned")
+
+    asyncio.run(cancel_mid_body())
+    assert writer.events[-2:] == ["stored 2", "pump returned"]
