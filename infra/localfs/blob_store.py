@@ -199,18 +199,16 @@ class LocalBlobStore:
         return None
 
     @staticmethod
-    def _parts(path: Path) -> list[tuple[Path, int]] | None:
-        """The blob's parts in order (path, size) when it is kept as parts, else None (one
-        file)."""
-        if not stat.S_ISDIR(os.stat(path).st_mode):
-            return None
+    def _size(path: Path) -> tuple[int, list[tuple[Path, int]] | None]:
+        """The blob's size, and its parts in order (path, size) when it is kept as parts
+        (None: one file)."""
+        found = os.stat(path)
+        if not stat.S_ISDIR(found.st_mode):
+            return found.st_size, None
         with os.scandir(path) as entries:
             named = sorted((e.name, Path(e.path), e.stat().st_size) for e in entries)
-        return [(p, size) for _, p, size in named]
-
-    def _size(self, path: Path) -> tuple[int, list[tuple[Path, int]] | None]:
-        parts = self._parts(path)
-        return (path.stat().st_size if parts is None else sum(n for _, n in parts)), parts
+        parts = [(p, size) for _, p, size in named]
+        return sum(size for _, size in parts), parts
 
     def stat(self, address: str) -> BlobInfo | None:
         found = self._file(address)
