@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
 import threading
 from collections.abc import Callable, Iterable
 
@@ -33,6 +36,7 @@ class PostgresNotifyListener:
         on_connect: Callable[[], None] | None = None,
         reconnect_delay: float = 1.0,
         application_name: str = "",
+        idle_wait: float = 0.5,
     ) -> None:
         self.url = url
         self.sender = sender
@@ -43,8 +47,14 @@ class PostgresNotifyListener:
         self.reconnect_delay = reconnect_delay
         # Names the LISTEN session in pg_stat_activity (operators, fault-injection tests).
         self.application_name = application_name
+        # How long one wait on the connection lasts when nothing arrives (a backstop: the
+        # socket or stop() ends the wait first).
+        self.idle_wait = idle_wait
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # `stop()` writes here so that the wait on the connection ends at once, not at its
+        # next timeout (every container's close would pay it).
+        self._wake_r, self._wake_w = os.pipe()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="pg-listen", daemon=True)
@@ -52,8 +62,16 @@ class PostgresNotifyListener:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(OSError):  # stopped before: the pipe is closed
+            os.write(self._wake_w, b"x")
         if self._thread is not None:
             self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                return  # the thread still selects on the pipe: leave it open
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -69,7 +87,9 @@ class PostgresNotifyListener:
                     if self.on_connect is not None:
                         self.on_connect()
                     while not self._stop.is_set():
-                        for note in conn.notifies(timeout=0.5):
+                        # What arrived (or was kept back while LISTEN ran), without waiting;
+                        # then wait for more data or for stop().
+                        for note in conn.notifies(timeout=0):
                             app = self.channels.get(note.channel)
                             if app is not None:
                                 sender, topics = parse_notify_payload(note.payload)
@@ -78,6 +98,7 @@ class PostgresNotifyListener:
                                 self.on_notify(app, topics)
                             elif note.channel == VIEWS_CHANNEL and self.on_view is not None:
                                 self.on_view(note.payload)
+                        select.select([conn.fileno(), self._wake_r], [], [], self.idle_wait)
             except psycopg.Error:
                 log.warning("listen_connection_lost")
                 self._stop.wait(self.reconnect_delay)

@@ -7,8 +7,12 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
+
 from infra.bootstrap import bootstrap
 from infra.eventstore.postgres import notify_payload, parse_notify_payload
+from infra.projections.listener import PostgresNotifyListener
+from infra.projections.runner import VIEWS_CHANNEL
 from tests import services
 from tests.conftest import FAST_HASHER, create_user, make_settings
 
@@ -55,3 +59,37 @@ def test_a_container_hears_others_appends_with_their_topics_and_not_its_own(
         a.close()
         b.close()
         services.drop_database(settings.database_url)
+
+
+def test_a_listener_hears_at_once_and_stops_at_once_however_long_its_idle_wait() -> None:
+    """Notifications and stop() both end the wait on the connection: neither waits for the
+    backstop timeout (an hour here; a container's close used to pay up to half a second)."""
+    url = services.create_database()
+    heard: list[str] = []
+    got = threading.Event()
+    connected = threading.Event()
+
+    def on_view(name: str) -> None:
+        heard.append(name)
+        got.set()
+
+    listener = PostgresNotifyListener(
+        url, ["identity"], lambda app, topics: None, on_view, on_connect=connected.set,
+        idle_wait=3600.0,
+    )  # fmt: skip
+    listener.start()
+    try:
+        assert connected.wait(10)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"NOTIFY {VIEWS_CHANNEL}, 'users'")
+        assert got.wait(10), "the notification waited for the idle timeout"
+        assert heard == ["users"]
+        stopping = threading.Thread(target=listener.stop)
+        stopping.start()
+        stopping.join(10)
+        assert not stopping.is_alive(), "stop() waited for the idle timeout"
+        assert listener._thread is not None and not listener._thread.is_alive()
+        listener.stop()  # twice is harmless
+    finally:
+        listener.stop()
+        services.drop_database(url)
