@@ -106,6 +106,25 @@ def _write_fully(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
+def _write_direct(fd: int, data: memoryview) -> None:
+    """`_write_fully` on a direct descriptor. A filesystem may take `O_DIRECT` at open and
+    refuse the writes themselves (EINVAL: a larger logical block, a FUSE filesystem): the
+    descriptor then goes on through the page cache, the bytes as they were."""
+    while data:
+        try:
+            n = os.write(fd, data)
+        except OSError as e:
+            if e.errno != errno.EINVAL or not fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+                raise
+            _buffered(fd)
+            n = os.write(fd, data)
+        data = data[n:]
+
+
+def _buffered(fd: int) -> None:
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+
+
 class BlobWriter:
     """A body arriving into a scratch file with a running MD5; nothing is visible until `commit`.
 
@@ -137,6 +156,7 @@ class BlobWriter:
                 self._fd = _direct_fd(data)
                 if self._fd is not None:
                     self._buffer = mmap.mmap(-1, DIRECT_BUFFER)  # page-aligned
+                    self._file.close()  # it made the file; the direct descriptor writes it
             except BaseException:
                 self.discard()
                 raise
@@ -184,7 +204,7 @@ class BlobWriter:
                 view = view[n:]
                 if self._filled == DIRECT_BUFFER:
                     with memoryview(buffer) as whole:
-                        _write_fully(fd, whole)
+                        _write_direct(fd, whole)
                     self._filled = 0
 
     def _flush_direct(self, fd: int, buffer: mmap.mmap) -> None:
@@ -193,10 +213,9 @@ class BlobWriter:
         aligned = self._filled - self._filled % _BLOCK
         with memoryview(buffer) as view:
             if aligned:
-                _write_fully(fd, view[:aligned])
+                _write_direct(fd, view[:aligned])
             if self._filled > aligned:
-                flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-                fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+                _buffered(fd)
                 _write_fully(fd, view[aligned : self._filled])
         self._filled = 0
 

@@ -4,6 +4,7 @@ ranges that cover every byte, and the bytes and MD5 stay exact."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import os
@@ -151,3 +152,46 @@ def test_a_discarded_direct_writer_leaves_nothing(tmp_path: Path) -> None:
     writer.discard()
     writer.discard()  # twice is harmless
     assert not (tmp_path / "s").exists()
+
+
+def test_where_the_filesystem_takes_o_direct_but_refuses_the_writes_the_page_cache_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Some filesystems accept O_DIRECT at open and answer EINVAL to the writes: the writer
+    goes on through the page cache from the first refused write, losing no byte."""
+    real_write = os.write
+    refused: list[int] = []
+
+    def refusing(fd: int, data: object) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(fd)
+            raise OSError(22, "Invalid argument")
+        return real_write(fd, data)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "write", refusing)
+    (tmp_path / "s").mkdir()
+    kept: list[bytes] = []
+
+    def finish(data: Path, md5: str, n: int) -> BlobInfo:
+        kept.append(data.read_bytes())
+        return BlobInfo(n, md5)
+
+    writer = BlobWriter(tmp_path / "s", tmp_path / "s" / "data", finish)
+    assert writer.direct
+    body = os.urandom(3 * files.DIRECT_BUFFER + 4096 + 17)
+    writer.write_all([body[: MiB // 2], body[MiB // 2 :]])
+    assert writer.commit() == BlobInfo(len(body), hashlib.md5(body).hexdigest())
+    assert kept == [body]
+    assert len(refused) == 1  # the descriptor stayed buffered after the first refusal
+
+
+def test_a_direct_writer_holds_one_descriptor(tmp_path: Path) -> None:
+    (tmp_path / "s").mkdir()
+    before = len(os.listdir("/proc/self/fd"))
+    writer = BlobWriter(tmp_path / "s", tmp_path / "s" / "data", lambda d, m, n: BlobInfo(n, m))
+    assert writer.direct
+    assert len(os.listdir("/proc/self/fd")) == before + 1
+    body = os.urandom(MiB + 1)
+    writer.write(body)
+    assert writer.commit() == BlobInfo(len(body), hashlib.md5(body).hexdigest())
+    assert len(os.listdir("/proc/self/fd")) == before
