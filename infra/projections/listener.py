@@ -52,11 +52,12 @@ class PostgresNotifyListener:
         self.idle_wait = idle_wait
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # `stop()` writes here so that the wait on the connection ends at once, not at its
-        # next timeout (every container's close would pay it).
-        self._wake_r, self._wake_w = os.pipe()
+        # `stop()` writes to this pipe (made by `start()`) so that the wait on the connection
+        # ends at once, not at its next timeout (every container's close would pay it).
+        self._wake_r = self._wake_w = -1
 
     def start(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name="pg-listen", daemon=True)
         self._thread.start()
 
