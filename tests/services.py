@@ -208,12 +208,14 @@ def _with_db(url: str, dbname: str) -> str:
     return f"{base}/{dbname}"
 
 
-def create_database() -> str:
-    """A new empty database on the test server; its URL."""
+def create_database(template: str | None = None) -> str:
+    """A new database on the test server, empty or a copy of `template` (a database's URL,
+    which no one may be connected to); its URL."""
     admin = postgres_url()
     name = f"t_{uuid.uuid4().hex[:16]}"
+    copy_of = f' TEMPLATE "{template.rpartition("/")[2]}"' if template else ""
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy_of}')
     return _with_db(admin, name)
 
 
