@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -226,3 +227,11 @@ class ServerProcess:
 
 
 configure_logging("WARNING", "console")
+
+# The suite's process keeps growing (every test's app, container and client stay reachable
+# for a while): with the default thresholds each full collection walks all of it again, and
+# building an app (hundreds of route signatures) triggers several. What was imported so far
+# is frozen out of the collector's walks and collections run less often: a test's app and
+# container set up in ~0.22 s instead of ~0.34 s (SQLite, measured).
+gc.freeze()
+gc.set_threshold(50_000, 20, 100)
