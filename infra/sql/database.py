@@ -68,6 +68,14 @@ class _SqliteCursor:
         return [self._row(r) for r in self._cursor.fetchall()]
 
 
+# Reads go through a memory map of the file (up to this size) instead of a read() into each
+# connection's own 2 MiB page cache: with 100,000 entries a repository's catalog outgrows that
+# cache, and a diff of 1,000 paths re-read evicted pages one system call each (its time at
+# N=100,000 was 155-157 % of N=1,000's in four runs, 122-146 % mapped). The map is shared
+# by every connection through the OS page cache; writes still go through the WAL.
+MMAP_SIZE = 1 << 30
+
+
 class SqliteDatabase:
     """A SQLite file in WAL mode; one connection per thread, writers serialized."""
 
@@ -93,6 +101,7 @@ class SqliteDatabase:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+            conn.execute(f"PRAGMA mmap_size={MMAP_SIZE}")
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
