@@ -128,15 +128,20 @@ def diff_commits(
     cursor = max(start, prefix) if start else prefix
     op = ">" if start and start >= prefix else ">="
     while len(rows) <= amount:
-        # `path || ''` keeps the (repository, path, seq) index out: walking it in path order
-        # visits every change the repository ever had (O(history)), which PostgreSQL's
-        # generic plan for this prepared statement chose, as SQLite always did. The key's
-        # seq range reads only the churn between the two commits, then sorts it.
+        # The key's seq range reads only the churn between the two commits, then sorts it.
+        # Walking the (repository, path, seq) index in path order instead visits every
+        # change the repository ever had (O(history)): PostgreSQL's generic plan for this
+        # prepared statement chose it, and so did SQLite, lured by the order and DISTINCT
+        # that index gives for free, even with `path || ''` keeping the path range off it
+        # (4.7 ms at N = 100,000 against 0.6 ms at N = 1,000). Materialized, the range is
+        # planned alone, with no order to be tempted by: 0.55 ms at either size.
         paths = [
             r["path"]
             for r in db.query(
-                "SELECT DISTINCT path FROM catalog_changes WHERE repository_id = ? AND seq > ?"
-                f" AND seq <= ? AND path || '' {op} ? AND path || '' < ? ORDER BY path LIMIT ?",
+                "WITH churn AS MATERIALIZED (SELECT path FROM catalog_changes"
+                " WHERE repository_id = ? AND seq > ? AND seq <= ?)"
+                f" SELECT DISTINCT path FROM churn WHERE path {op} ? AND path < ?"
+                " ORDER BY path LIMIT ?",
                 (repository_id, low, high, cursor, upper_bound(prefix), amount + 1),
             )
         ]
