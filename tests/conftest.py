@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -60,8 +61,6 @@ def schema_template() -> str:
     that creating the schema takes. Bootstrap still runs on the copy, the way a server
     restarts on its database."""
     if not _schema_template:
-        import tempfile
-
         url = services.create_database()
         with tempfile.TemporaryDirectory() as data_dir:
             settings = Settings(
