@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import uuid
 
 from application.ports import CompletedPart
 from domain.shared.errors import Invalid
+from domain.shared.ids import random_hex
 
 MAX_PARTS = 10_000
 # `<repository id>/<uuid4 hex>`: two plain segments, so an address can never climb out of
@@ -21,7 +21,7 @@ def new_address(repository_id: str) -> str:
     """A fresh, never reused address inside the repository's namespace."""
     if not _REPOSITORY.fullmatch(repository_id) or ".." in repository_id:
         raise Invalid(f"not a usable repository id for a blob address: {repository_id!r}")
-    return f"{repository_id}/{uuid.uuid4().hex}"
+    return f"{repository_id}/{random_hex()}"
 
 
 def check_address(address: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 
@@ -22,7 +22,7 @@ from domain.catalog.repository import Repository
 from domain.catalog.session import OPEN, SHARDS, Session
 from domain.catalog.staging import MAX_BATCH, StagingShard, shard_id, shard_of
 from domain.shared.errors import Conflict, NotFound
-from domain.shared.ids import index_id
+from domain.shared.ids import index_id, random_uuid
 from domain.shared.index import IndexEntry
 from domain.shared.values import Actor
 
@@ -329,7 +329,7 @@ class CatalogBase(TildeApplication):
         """A new session on the head with `entries` already staged, saved at once (a
         revert's inverse; sandboxes and imports stage their changes the same way)."""
         session = Session.open(
-            session_id=uuid4(),
+            session_id=random_uuid(),
             organization_id=repo.organization_id,
             repository_id=str(repo.id),
             base_seq=repo.head_seq,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import NoReturn
-from uuid import uuid4
 
 from application.base import Result
 from application.catalog.app import CatalogBase
@@ -13,6 +12,7 @@ from domain.catalog.commits import Committer, check_message, check_metadata
 from domain.catalog.repository import Repository
 from domain.catalog.session import Session
 from domain.shared.errors import Conflict, Invalid, NotFound
+from domain.shared.ids import random_uuid
 from domain.shared.values import Actor
 
 CONFLICT_MESSAGE = "Session conflicts with another concurrent commit"
@@ -35,7 +35,7 @@ class SessionCommands(CatalogBase):
     ) -> Result[Session]:
         repo = self.get_repository(org_id, repo_name)
         session = Session.open(
-            session_id=uuid4(),
+            session_id=random_uuid(),
             organization_id=org_id,
             repository_id=str(repo.id),
             base_seq=repo.head_seq,

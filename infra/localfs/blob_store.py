@@ -28,7 +28,6 @@ import os
 import re
 import stat
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import BinaryIO, cast
 from application.ports import BlobInfo, CompletedPart
 from domain.catalog import media_types
 from domain.shared.errors import Conflict, Invalid, NotFound
+from domain.shared.ids import random_hex
 from infra import blobs
 from infra.localfs.files import (
     BlobWriter,
@@ -106,7 +106,7 @@ class LocalBlobStore:
 
     def receive(self, grant: Grant) -> BlobWriter:
         """A writer for the body of an upload or part PUT; nothing shows until it commits."""
-        scratch = self._tmp / uuid.uuid4().hex
+        scratch = self._tmp / random_hex()
         if grant.operation == UPLOAD:
             scratch.mkdir()
             return BlobWriter(
@@ -126,7 +126,7 @@ class LocalBlobStore:
         guarantees as `receive` (whose streaming writer pays for a running hash, a scratch
         name and a cleanup check). The caller runs it on a thread."""
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
-        scratch = self._tmp / uuid.uuid4().hex
+        scratch = self._tmp / random_hex()
         if grant.operation != UPLOAD:
             area = self._upload_area(grant.address, grant.upload_id)
             try:
@@ -248,7 +248,7 @@ class LocalBlobStore:
 
     def delete(self, address: str) -> None:
         # Renaming first makes the blob vanish at once, even if removing its file is slow.
-        gone = self._tmp / uuid.uuid4().hex
+        gone = self._tmp / random_hex()
         try:
             os.rename(self.root / blobs.check_address(address), gone)
         except FileNotFoundError:
@@ -259,7 +259,7 @@ class LocalBlobStore:
 
     def create_multipart(self, address: str) -> str:
         blobs.check_address(address)
-        upload_id = uuid.uuid4().hex
+        upload_id = random_hex()
         area = self._uploads / upload_id
         area.mkdir()
         (area / "address").write_text(address)
@@ -285,7 +285,7 @@ class LocalBlobStore:
             if not source.is_file():
                 raise Invalid(f"part {n} with ETag {md5} was not uploaded to this upload")
         etag = blobs.multipart_etag([md5 for _, md5 in ordered])
-        staged = self._tmp / uuid.uuid4().hex
+        staged = self._tmp / random_hex()
         staged.mkdir()
         placed = False
         try:
@@ -322,7 +322,7 @@ class LocalBlobStore:
         self._drop_area(area)
 
     def _drop_area(self, area: Path) -> None:
-        gone = self._tmp / uuid.uuid4().hex
+        gone = self._tmp / random_hex()
         try:
             os.rename(area, gone)
         except FileNotFoundError:

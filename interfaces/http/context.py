@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
 from litestar.types import Message, Receive, Scope, Send
+
+from domain.shared.ids import random_hex
 
 log = structlog.get_logger("tilde.http")
 _INCOMING_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -23,7 +24,7 @@ def request_id(scope: Any) -> str:
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
-        rid = incoming if _INCOMING_ID.match(incoming) else f"req-{uuid.uuid4().hex}"
+        rid = incoming if _INCOMING_ID.match(incoming) else f"req-{random_hex()}"
         state["request_id"] = rid
     return str(rid)
 
