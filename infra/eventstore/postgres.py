@@ -23,7 +23,7 @@ from psycopg.types.composite import register_composite
 
 from domain.shared.errors import Unavailable
 from infra.sql.bridge import LoopConnection, checkout, on_loop
-from infra.sql.database import _pg_sql
+from infra.sql.database import DeferredPgCursor
 
 T = TypeVar("T")
 # NOTIFY payloads are limited to 8,000 bytes; beyond this the topics are left out ("any").
@@ -76,44 +76,11 @@ _TRANSLATED: tuple[tuple[type[Exception], type[Exception]], ...] = (
 )
 
 
-class _DeferredCursor:
+class _DeferredCursor(DeferredPgCursor):
     """The inline projection's cursor on an append (`projections.base.Cursor`): statements
     are bound client-side and held, to go out in one simple query with the append's own
     (`finish`). A read (`fetchone`, `fetchall`, `rowcount`) first sends what is held, so it
     sees the last statement's result, as on any cursor."""
-
-    def __init__(self, cursor: psycopg.ClientCursor[Any], head: str) -> None:
-        self._cursor = cursor
-        self._held: list[str] = [head]
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> _DeferredCursor:
-        self._held.append(self._cursor.mogrify(_pg_sql(sql), tuple(params)))
-        return self
-
-    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> _DeferredCursor:
-        statement = _pg_sql(sql)
-        self._held.extend(self._cursor.mogrify(statement, tuple(p)) for p in params)
-        return self
-
-    def _send(self) -> None:
-        if self._held:
-            held, self._held = self._held, []
-            self._cursor.execute("; ".join(held))
-            while self._cursor.nextset():  # to the last statement's result
-                pass
-
-    @property
-    def rowcount(self) -> int:
-        self._send()
-        return self._cursor.rowcount
-
-    def fetchone(self) -> dict[str, Any] | None:
-        self._send()
-        return self._cursor.fetchone()  # type: ignore[no-any-return]
-
-    def fetchall(self) -> list[dict[str, Any]]:
-        self._send()
-        return self._cursor.fetchall()
 
     def finish(self, *statements: str) -> list[int]:
         """Send what is held and `statements` (the last an INSERT … RETURNING), then COMMIT;

@@ -25,6 +25,8 @@ TRACKING_TABLE = "projection_tracking"
 VIEWS_CHANNEL = "tilde_views"
 # How often a process manager's runner looks for failed events due for another try.
 REDO_EVERY = 1.0
+# Steps of at most this many events send their statements together (one round trip).
+BATCH_STATEMENTS = 64
 
 
 class LostTracking(Exception):
@@ -272,7 +274,10 @@ class ProjectorRunner:
                 if len(planned) < len(notes) and time.monotonic() > deadline:
                     new_position = note.id
                     break
-        with self.db.transaction(pipeline=True) as cur:
+        # A live step's few statements go out in one round trip; a catch-up's thousands are
+        # pipelined, so the server works through them while the next ones are bound here.
+        few = len(planned or notes) <= BATCH_STATEMENTS
+        with self.db.transaction(batch=few, pipeline=not few) as cur:
             if isinstance(self.view, ProcessView):  # jobs keep their event's position
                 for position_of, event, jobs in planned:
                     self.view.queue(cur, position_of, event, jobs)

@@ -29,7 +29,7 @@ class Database(Protocol):
 
     dialect: str
 
-    def transaction(self, *, pipeline: bool = False) -> Any: ...
+    def transaction(self, *, pipeline: bool = False, batch: bool = False) -> Any: ...
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
@@ -108,7 +108,9 @@ class SqliteDatabase:
         return conn
 
     @contextmanager
-    def transaction(self, *, pipeline: bool = False) -> Iterator[_SqliteCursor]:
+    def transaction(
+        self, *, pipeline: bool = False, batch: bool = False
+    ) -> Iterator[_SqliteCursor]:
         conn = self._connection()
         waiting = waiting_allowed()
         if not self._write_lock.acquire(blocking=waiting):
@@ -208,6 +210,49 @@ class _PgCursor:
         return self._cursor.fetchall()
 
 
+class DeferredPgCursor:
+    """A cursor (`projections.base.Cursor`) whose statements are bound client-side (psycopg's
+    `ClientCursor.mogrify`, the server's quoting rules) and held, to go out together in one
+    simple query. A read (`fetchone`, `fetchall`, `rowcount`) first sends what is held, so it
+    sees the last statement's result, as on any cursor. The event store's append and the
+    live projector steps (`PostgresDatabase.transaction(batch=True)`) write through it."""
+
+    def __init__(self, cursor: psycopg.ClientCursor[Any], head: str) -> None:
+        self._cursor = cursor
+        self._held: list[str] = [head]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> DeferredPgCursor:
+        self._held.append(self._cursor.mogrify(_pg_sql(sql), tuple(params)))
+        return self
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> DeferredPgCursor:
+        statement = _pg_sql(sql)
+        self._held.extend(self._cursor.mogrify(statement, tuple(p)) for p in params)
+        return self
+
+    def send(self, *statements: str) -> None:
+        """Send what is held and `statements`; the cursor then holds the last result."""
+        self._held.extend(statements)
+        if self._held:
+            held, self._held = self._held, []
+            self._cursor.execute("; ".join(held))
+            while self._cursor.nextset():  # to the last statement's result
+                pass
+
+    @property
+    def rowcount(self) -> int:
+        self.send()
+        return self._cursor.rowcount
+
+    def fetchone(self) -> dict[str, Any] | None:
+        self.send()
+        return self._cursor.fetchone()  # type: ignore[no-any-return]
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        self.send()
+        return self._cursor.fetchall()
+
+
 class PostgresDatabase:
     """A bounded psycopg pool; waiting for a connection is capped in time and in queue length.
 
@@ -259,14 +304,40 @@ class PostgresDatabase:
             raise Unavailable("the database is saturated; retry shortly", retry_after=1) from e
 
     @contextmanager
-    def transaction(self, *, pipeline: bool = False) -> Iterator[_PgCursor]:
-        with self._conn() as conn, conn.transaction():
-            cur = conn.cursor(row_factory=dict_row)
-            if pipeline:
-                with conn.pipeline() as p:
-                    yield _PgCursor(cur, p)
-            else:
-                yield _PgCursor(cur)
+    def transaction(
+        self, *, pipeline: bool = False, batch: bool = False
+    ) -> Iterator[_PgCursor | DeferredPgCursor]:
+        """A transaction on a pooled connection.
+
+        `pipeline`: psycopg's pipeline mode: statements go out without waiting for each
+        result, and the server works through them while this process binds the next ones.
+        Best for many statements (a rebuild's batches of thousands), though each costs a
+        bookkeeping step here.
+
+        `batch`: the statements are held and sent together (`DeferredPgCursor`), `BEGIN` and
+        `COMMIT` in the same simple query when nothing reads in between: one round trip for
+        the few statements of a live projector step, where pipeline mode's per-statement
+        steps and syncs cost more than the statements."""
+        if not batch:
+            with self._conn() as conn, conn.transaction():
+                cur = conn.cursor(row_factory=dict_row)
+                if pipeline:
+                    with conn.pipeline() as p:
+                        yield _PgCursor(cur, p)
+                else:
+                    yield _PgCursor(cur)
+            return
+        with self._conn() as conn:
+            assert conn.autocommit  # BEGIN … COMMIT below is the only transaction
+            try:
+                with psycopg.ClientCursor(conn, row_factory=dict_row) as curs:
+                    deferred = DeferredPgCursor(curs, "BEGIN")
+                    yield deferred
+                    deferred.send("COMMIT")
+            except BaseException:
+                with suppress(Exception):  # a broken connection: the pool drops it
+                    conn.rollback()  # a BEGIN sent is rolled back; nothing else was
+                raise
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._conn() as conn:
