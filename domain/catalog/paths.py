@@ -29,7 +29,9 @@ def check_path(value: object, field: str = "path", *, new: bool = False) -> str:
     if value.startswith("/"):
         raise Invalid(f"{field} must not start with '/'")
     refused = _NEVER | _NOT_IN_NEW_NAMES if new else _NEVER
-    if any(unicodedata.category(ch) in refused or ch == TOP for ch in value):
+    # Printable ASCII (the usual name) holds none of those categories: no per-character walk.
+    plain = value.isascii() and value.isprintable()
+    if not plain and any(unicodedata.category(ch) in refused or ch == TOP for ch in value):
         raise Invalid(
             f"{field} must not contain control, invisible formatting or bidirectional "
             "override characters"

@@ -3,6 +3,7 @@ size, reserved names, JSON nesting, Range digits and the security-header choice.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 import pytest
@@ -168,3 +169,18 @@ def test_security_headers_depend_on_the_path_and_on_https() -> None:
     assert b"strict-transport-security" not in dict(plain.headers_for(proxied))
     trusting = SecurityHeaders(Settings(trust_forwarded_for=True))
     assert b"strict-transport-security" in dict(trusting.headers_for(proxied))
+
+
+def test_every_ascii_character_is_judged_as_by_its_unicode_category() -> None:
+    """Printable ASCII skips the per-character walk; what it lets through must be exactly
+    what the walk lets through (controls, DEL included, stay refused)."""
+    for code in range(128):
+        ch = chr(code)
+        path = f"a{ch}b"
+        refused = unicodedata.category(ch) in ("Cc", "Cs", "Cf", "Zl", "Zp")
+        for new in (False, True):
+            if refused:
+                with pytest.raises(Invalid, match="control"):
+                    check_path(path, new=new)
+            elif ch != "/":
+                assert check_path(path, new=new) == path
