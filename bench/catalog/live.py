@@ -18,6 +18,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process on this machine (its backends do the
+    statements' work; 0 without one)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        name, _, rest = stat.partition(" (")[2].rpartition(")")
+        if name == "postgres":
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of all CPUs since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -34,6 +53,7 @@ class Usage:
     started: float = 0.0
     server_cpu: float = 0.0
     client_cpu: float = 0.0
+    postgres_cpu: float = 0.0
     busy: tuple[float, float] = (0.0, 0.0)
 
     def __enter__(self) -> Usage:
@@ -41,6 +61,7 @@ class Usage:
         self.server_cpu = cpu_seconds(self.server_pid)
         self.client_cpu = time.process_time()
         self.busy = machine_busy()
+        self.postgres_cpu = postgres_cpu_seconds()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -50,6 +71,7 @@ class Usage:
             "server_cpu_seconds": cpu_seconds(self.server_pid) - self.server_cpu,
             "client_cpu_seconds": time.process_time() - self.client_cpu,
             "machine_busy_share": (busy - self.busy[0]) / max(1.0, total - self.busy[1]),
+            "postgres_cpu_seconds": postgres_cpu_seconds() - self.postgres_cpu,
         }
 
 

@@ -19,7 +19,7 @@ import httpx
 from bench.catalog.baseline import Raw
 from bench.catalog.config import ETAG, OCTETS, PUTS, PUTS_VS_ECHO, Config, entry
 from bench.catalog.echo import echo_server
-from bench.catalog.live import Live, Usage, served
+from bench.catalog.live import Live, Usage, postgres_cpu_seconds, served
 from bench.common import Row, Summary, Throughput, ms, percentile, run_threads
 
 REQUESTS = ("PUT object", "PUT bytes", "POST finalize")
@@ -167,7 +167,9 @@ def measure_puts(
         echo_rate, echo_sessions = sdk_puts(echo_url, "tuk-echo", "o", "r", cfg, "e", echo_times)
     for client, _ in echo_sessions:
         client.close()
+    raw_postgres = postgres_cpu_seconds()
     raw_rate = raw_puts(backend, raw_target, cfg)
+    raw_postgres = postgres_cpu_seconds() - raw_postgres
     detail = {
         "tilde": asdict(tilde_rate),
         "tilde_cpu": usage.result,
@@ -200,6 +202,13 @@ def measure_puts(
             ms(echo_usage.result["server_cpu_seconds"] / max(1, echo_rate.operations)),
             None, {})
     )  # fmt: skip
+    if backend == "postgres":
+        rows.append(
+            Row("  PostgreSQL CPU per object (its server processes) [vs per raw transaction]",
+                "ms", ms(usage.result["postgres_cpu_seconds"] / max(1, tilde_rate.operations)),
+                ms(raw_postgres / max(1, raw_rate.operations)), None, {})
+        )  # fmt: skip
+    detail["raw_postgres_cpu_seconds"] = raw_postgres
     return rows, detail, sessions
 
 
