@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Any
 
-from interfaces.http.controllers.blobs import CHUNK, DOWNLOAD_CHUNK, _chunks, _pump
+from interfaces.http.controllers.blobs import DOWNLOAD_CHUNK, PUMP_BATCH, _chunks, _pump
 
 
 class Reader(io.BytesIO):
@@ -88,7 +88,7 @@ class Writer:
 
 class Request:
     async def stream(self) -> Any:
-        for _ in range(3 * CHUNK // 65536):  # three batches' worth, at once …
+        for _ in range(3 * PUMP_BATCH // 65536):  # three batches' worth, at once …
             yield b"y" * 65536
         await asyncio.sleep(60)  # … then the client stalls
         yield b""
