@@ -10,7 +10,7 @@ primary key's range, not the table."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,19 +86,29 @@ def _literal(conn: psycopg.Connection[Any], value: Any) -> str:
     return psycopg.sql.Literal(value).as_string(conn)
 
 
+def assert_one_plan_on_the_key(
+    container: Container,
+    compose: Callable[[TildePostgresApplicationRecorder, Any], bytes],
+    calls: list[list[Any]],
+) -> None:
+    """The recorder's statement (`compose`), run prepared once per call: after the first
+    five calls PostgreSQL keeps its generic plan, and that plan scans the primary key."""
+    recorder = pg_recorder(container)
+    with recorder.datastore.get_connection() as conn:
+        statement = compose(recorder, conn)
+    generic, custom, plan = run_prepared(container.settings.database_url, statement, calls)
+    assert generic >= len(calls) - 5 and custom <= 5, (generic, custom)
+    assert "Seq Scan" not in plan and "catalog_events_pkey" in plan, plan
+
+
 def test_a_fast_forward_of_two_streams_keeps_one_plan_on_the_primary_key(
     catalog: tuple[Container, list[Any]],
 ) -> None:
     container, ids = catalog
     recorder = pg_recorder(container)
-    url = container.settings.database_url
-    with recorder.datastore.get_connection() as conn:
-        statement = recorder._select_after_statement(conn, 2)
     # The newest version of each (the usual fast-forward: nothing new), as the server asks.
     calls = [[ids[i], 20, ids[i + 1], 20] for i in range(0, 24, 2)]
-    generic, custom, plan = run_prepared(url, statement, calls)
-    assert generic >= len(calls) - 5 and custom <= 5, (generic, custom)
-    assert "Seq Scan" not in plan and "catalog_events_pkey" in plan, plan
+    assert_one_plan_on_the_key(container, lambda r, c: r._select_after_statement(c, 2), calls)
     # And it answers what was asked: the events after each version, in order.
     found = recorder.select_events_after([(ids[0], 17), (ids[1], 19), (ids[2], 20)])
     assert {k: [e.originator_version for e in v] for k, v in found.items()} == {
@@ -111,12 +121,9 @@ def test_a_read_of_one_stream_after_a_version_keeps_one_plan_on_the_primary_key(
 ) -> None:
     container, ids = catalog
     recorder = pg_recorder(container)
-    url = container.settings.database_url
-    with recorder.datastore.get_connection() as conn:
-        statement = recorder._select_statement(conn, (True, False, False, False))
-    generic, custom, plan = run_prepared(url, statement, [[ids[i], 20] for i in range(12)])
-    assert generic >= 7 and custom <= 5, (generic, custom)
-    assert "Seq Scan" not in plan and "catalog_events_pkey" in plan, plan
+    calls = [[ids[i], 20] for i in range(12)]
+    shape = (True, False, False, False)  # after a version, ascending, no limit
+    assert_one_plan_on_the_key(container, lambda r, c: r._select_statement(c, shape), calls)
     events = recorder.select_events(ids[5], gt=18, lte=19)
     assert [e.originator_version for e in events] == [19]
 
