@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="local = files under <data dir>/blobs served by the API; "
         "s3 = an S3 bucket (TILDE_S3_*)",
     )
+    blob_writer_process: bool = Field(
+        default=True,
+        description="With the local blob store, small uploads are made durable by a helper "
+        "process the API server starts (the event loop never waits for their fsyncs); "
+        "false = by worker threads of the server itself",
+    )
     s3_bucket: str = ""
     s3_prefix: str = Field(default="", description="Key prefix inside the bucket")
     s3_endpoint_url: str = Field(

@@ -14,8 +14,26 @@ from typing import Any
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of process `pid` and of its live descendants (`serve --workers N`'s
+    processes, each server's blob writer process, `infra.localfs.writer_process`), plus the
+    children it has reaped."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats: dict[str, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):  # gone meanwhile
+                stats[entry] = Path(f"/proc/{entry}/stat").read_text().rpartition(")")[2].split()
+    children: dict[str, list[str]] = {}
+    for entry, fields in stats.items():
+        children.setdefault(fields[1], []).append(entry)
+    own = stats.get(str(pid)) or Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    total = sum(int(v) for v in own[11:15]) / tick  # utime, stime, cutime, cstime
+    todo = list(children.get(str(pid), []))
+    while todo:
+        entry = todo.pop()
+        total += (int(stats[entry][11]) + int(stats[entry][12])) / tick
+        todo += children.get(entry, [])
+    return total
 
 
 def postgres_cpu_seconds() -> float:

@@ -62,6 +62,8 @@ def create_app(
             container.start_background()
 
     def on_shutdown() -> None:
+        if isinstance(app.inner, HotPaths):
+            app.inner.close()  # its blob writer process ends
         if owns_container:
             container.close()
         else:

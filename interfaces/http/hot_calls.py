@@ -8,10 +8,10 @@ when that costs less than the hop to a thread and cannot block the loop, else on
 - PostgreSQL: the call runs in a greenlet on the loop whose waits for the database are
   awaited there (`infra.sql.bridge`): no thread sleeps and wakes per statement, and none per
   request for the hop to a thread and back.
-- A small body's durable write (`PUT /_blob/u`, its fsyncs included) runs on the loop on
-  either backend while the disk's fsyncs are quick (`DiskOnLoop`), else on a thread: a
-  thread pays for each of its system calls by winning the GIL back from the busy loop,
-  which cost more than the write, but a loop stalled on a slow disk stalls every request.
+- A small body's durable write (`PUT /_blob/u`, its fsyncs included) is done by the blob
+  writer process (`infra.localfs.writer_process`) and awaited on the loop: on the loop the
+  fsyncs stalled every request, and on a thread each of its dozen system calls meant
+  winning the GIL back from the busy loop. Without the process, a thread writes it.
 - A call whose remainder would wait (read-your-writes for a view) hands that remainder to a
   thread. So does the log watch's due head check, once for all requests arriving meanwhile.
 """
@@ -19,12 +19,16 @@ when that costs less than the hop to a thread and cannot block the loop, else on
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from application.nonblocking import WouldBlock, without_waiting
+from application.ports import BlobInfo
+from infra.localfs import LocalBlobStore
+from infra.localfs.signing import Grant
+from infra.localfs.writer_process import Unavailable, WriterProcess
 from infra.sql.bridge import run_on_loop
 from interfaces.http.hot_requests import Fallback
 
@@ -41,42 +45,28 @@ class Answer:
 Work = Callable[[], "Answer | Callable[[], Answer]"]
 
 
-class DiskOnLoop:
-    """Whether a small body's durable write may run on the event loop now.
+@dataclass(frozen=True)
+class SmallBody:
+    """A small body's durable write (`PUT /_blob/u`): by the blob writer process
+    (`infra.localfs.writer_process`) when it is there, else on a worker thread (`__call__`)."""
 
-    While it runs there the loop serves no other request, so it does only while the disk's
-    fsyncs are quick: a running average of those writes' durations (each measured on the
-    loop) at most `limit` seconds. Above it, the writes go to threads, except one probe on
-    the loop every `probe_every` seconds whose duration updates the average: a disk that
-    turns quick again brings them back. A single slow write moves the average a quarter of
-    the way, so one stall does not send the writes away for long, and a disk that stays slow
-    is left after a few."""
+    store: LocalBlobStore
+    grant: Grant
+    body: bytes
 
-    def __init__(
-        self,
-        limit: float = 0.002,
-        probe_every: float = 0.25,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.probe_every = probe_every
-        self.clock = clock
-        self.average = 0.0
-        self._next_probe = 0.0
+    def __call__(self) -> Answer:
+        return self.answer(self.store.store(self.grant, self.body))
 
-    def here(self) -> bool:
-        if self.average <= self.limit:
-            return True
-        now = self.clock()
-        if now < self._next_probe:
-            return False
-        self._next_probe = now + self.probe_every
-        return True
-
-    def took(self, seconds: float) -> None:
-        """A write on the loop took `seconds`; the next probe is due `probe_every` after it."""
-        self.average += (seconds - self.average) / 4
-        self._next_probe = self.clock() + self.probe_every
+    @staticmethod
+    def answer(info: BlobInfo) -> Answer:
+        return Answer(
+            200,
+            [
+                (b"etag", f'"{info.etag}"'.encode()),
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", b"0"),
+            ],
+        )
 
 
 class HotCalls:
@@ -95,21 +85,25 @@ class HotCalls:
         # meanwhile wait for one check on a thread instead of all going the general way.
         self.watch = container.authorizer.watch
         self._checking: asyncio.Future[Any] | None = None
-        self.disk = DiskOnLoop()
+        blobs = container.blobs
+        self.writer = (
+            WriterProcess(blobs.root)
+            if isinstance(blobs, LocalBlobStore) and container.settings.blob_writer_process
+            else None
+        )
 
     async def answer(
         self, work: Work, on_loop: bool, bridged: bool, writes: bool, disk: bool = False
     ) -> Answer:
         """Run `work` where the route allows (`on_loop` with SQLite, `bridged` with
-        PostgreSQL, `disk`: a small body's durable write, on the loop while `self.disk`
-        allows; `writes`: it must finish even if the request is cancelled), else on a
+        PostgreSQL, `disk`: a small body's durable write, by the writer process when there
+        is one; `writes`: it must finish even if the request is cancelled), else on a
         thread; the rest of a call that would wait goes to a thread too."""
         answer = None
         if disk:
-            if self.disk.here():
-                started = time.perf_counter()
-                answer = self._here(work)
-                self.disk.took(time.perf_counter() - started)
+            if self.writer is not None and isinstance(work, SmallBody):
+                with contextlib.suppress(Unavailable):  # else a thread stores it
+                    return work.answer(await self.writer.store(work.grant, work.body))
         elif on_loop and self.on_loop:
             answer = self._here(work)
         elif bridged and self.bridged:
@@ -119,6 +113,10 @@ class HotCalls:
         if not isinstance(answer, Answer):
             answer = await asyncio.get_running_loop().run_in_executor(None, answer)
         return answer
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
     async def check_watch(self) -> None:
         """When the watch's head check is due: that check, shared by every request that finds

@@ -54,7 +54,7 @@ from interfaces.http.auth import check_allowed, remembered_bearer, remembered_me
 from interfaces.http.body_limits import _NUL, too_deep
 from interfaces.http.controllers.blobs import CHUNK
 from interfaces.http.deps import settled
-from interfaces.http.hot_calls import Answer, HotCalls, Work
+from interfaces.http.hot_calls import Answer, HotCalls, SmallBody, Work
 from interfaces.http.hot_requests import (
     Fallback,
     declared_length,
@@ -113,8 +113,8 @@ class HotRoute:
     # (`infra.sql.bridge`); one that writes finishes even if the request is cancelled.
     bridged: bool = False
     writes: bool = False
-    # A small body's durable write: on the loop while the disk's fsyncs are quick (either
-    # backend), else a thread (`HotCalls.disk`).
+    # A small body's durable write: by the blob writer process, else a thread
+    # (`HotCalls.answer`).
     disk: bool = False
 
 
@@ -193,10 +193,9 @@ class HotPaths:
                 bridged=local,  # reads the repository and the session, writes nothing
                 resource_path="path",
             ),
-            # The bytes' write ends in fsyncs. It runs on the loop while the disk's fsyncs
-            # are quick, on either backend: a hop to a thread cost more (the thread wins
-            # the GIL back from the loop after each of its dozen system calls). On a slow
-            # disk a thread writes it, so the loop is not stalled for every request.
+            # The bytes' write ends in fsyncs: the blob writer process does it, on either
+            # backend, and the loop awaits its answer (no fsync stalls the loop, and no
+            # thread wins the GIL back after each of its dozen system calls).
             route("PUT", "/_blob/u/{token}", self._upload, "TransferBlob", local, disk=local),
             route(
                 "POST",
@@ -253,6 +252,9 @@ class HotPaths:
             "more_body": False,
         }
         await send(body)
+
+    def close(self) -> None:
+        self.calls.close()
 
     @property
     def on_loop(self) -> bool:
@@ -403,9 +405,7 @@ class HotPaths:
 
         return work
 
-    async def _upload(
-        self, scope: Scope, receive: Receive, match: re.Match[str]
-    ) -> Callable[[], Answer]:
+    async def _upload(self, scope: Scope, receive: Receive, match: re.Match[str]) -> SmallBody:
         store = self.container.blobs
         if (
             not isinstance(store, LocalBlobStore)
@@ -419,11 +419,4 @@ class HotPaths:
         except Exception:
             raise Fallback from None
         body, _ = await receive_body(receive, declared)
-
-        def work() -> Answer:
-            info = store.store(grant, body)
-            return Answer(
-                200, [(b"etag", f'"{info.etag}"'.encode()), _TEXT, (b"content-length", b"0")]
-            )
-
-        return work
+        return SmallBody(store, grant, body)

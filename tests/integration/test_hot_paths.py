@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import signal
 import sqlite3
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -24,7 +25,6 @@ from litestar.testing import TestClient
 
 from infra.bootstrap import Container, bootstrap
 from interfaces.http.app import create_app
-from interfaces.http.hot_calls import DiskOnLoop
 from interfaces.http.hot_paths import HotPaths
 from tests.catalog_helpers import Repo, md5, new_repo
 from tests.conftest import FAST_HASHER, bearer
@@ -584,80 +584,61 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
     assert len(staged) <= len(paths)  # one per finalize at most (a batch may carry several)
 
 
-def test_a_small_upload_is_written_on_the_loop_while_the_disk_is_quick(
-    setup: tuple[Pair, Repo, str], container: Container, monkeypatch: pytest.MonkeyPatch
+def test_a_small_upload_is_made_durable_by_the_writer_process(
+    setup: tuple[Pair, Repo, str], container: Container
 ) -> None:
-    """The bytes' write ends in fsyncs. On either backend it runs on the event loop while the
-    disk's fsyncs are quick (no thread hop); once the disk is slow, on a worker thread, so
-    the loop is not stalled for every request; a probe on the loop brings the writes back
-    when the disk is quick again. The blob is stored each time."""
+    """The bytes' write ends in fsyncs. On either backend the blob writer process does it and
+    the loop awaits its answer: no thread hop, and while the child is stopped (a hung fsync)
+    the loop goes on serving. A child that died fails over to a thread for that write, and a
+    new one takes the writes after. Each blob is stored and reads back."""
     pair, repo, session = setup
-    clock = [1000.0]
-    disk = DiskOnLoop(limit=0.002, probe_every=0.25, clock=lambda: clock[0])
-    pair.hot.inner.calls.disk = disk  # type: ignore[attr-defined]
-    # What the loop measured of each write; while the test models a quick disk, the policy
-    # is told 0.3 ms whatever this machine's disk took.
-    measured: list[float] = []
-    modelled: list[float] = []
-    real_took = disk.took
+    writer = pair.hot.inner.calls.writer  # type: ignore[attr-defined]
+    assert writer is not None
+    writer.retry_after = 0.0
 
-    def took(seconds: float) -> None:
-        measured.append(seconds)
-        real_took(modelled[0] if modelled else seconds)
-
-    monkeypatch.setattr(disk, "took", took)
-    store = container.blobs
-    quick = store.store
-    slow_for = [0.0]
-
-    def timed_store(grant: Any, body: bytes) -> Any:
-        time.sleep(slow_for[0])  # a disk whose fsyncs take this long
-        return quick(grant, body)
-
-    monkeypatch.setattr(store, "store", timed_store)
-
-    def upload(name: str) -> int:
+    def upload(name: str, stall: Any = None) -> tuple[int, Any]:
         staged = grant(pair, repo, session, name)
         data = f"small body {name}\n".encode()
 
-        async def scenario() -> tuple[Answer, int]:
+        async def scenario() -> tuple[Answer, int, Any]:
             hops = count_hops(container)
-            answer = await acall(
+            put = acall(
                 pair.hot, "PUT", blob_path(staged["upload_url"]),
                 {"content-length": str(len(data))}, whole(data),
             )  # fmt: skip
-            return answer, len(hops)
+            if stall is None:
+                return await put, len(hops), None
+            os.kill(stall.pid, signal.SIGSTOP)  # the child hangs (an fsync that does not end)
+            try:
+                sent = asyncio.ensure_future(put)
+                ticks = 0
+                for _ in range(20):  # the loop goes on meanwhile
+                    await asyncio.sleep(0.01)
+                    ticks += 1
+                waiting = not sent.done()
+            finally:
+                os.kill(stall.pid, signal.SIGCONT)
+            return await sent, len(hops), (ticks, waiting)
 
         before = pair.fallbacks
-        answer, hops = asyncio.run(scenario())
+        answer, hops, seen = asyncio.run(scenario())
         assert pair.fallbacks == before
-        assert answer.status == 200
+        assert answer.status == 200, answer.body
         assert answer.header("etag") == f'"{md5(data)}"'
-        body = {"upload_token": staged["upload_token"]}
-        finalized = repo.finalize(session, name, body)
+        finalized = repo.finalize(session, name, {"upload_token": staged["upload_token"]})
         assert finalized.status_code == 201, finalized.text
         assert repo.read(name, session_id=session) == data
-        return hops
+        return hops, seen
 
-    modelled.append(0.0003)
-    assert upload("u/quick.txt") == 0
-    modelled.clear()
-    slow_for[0] = 0.02
-    on_loop = 0
-    while upload(f"u/slowing{on_loop}.txt") == 0:
-        on_loop += 1
-        assert on_loop < 10
-    assert 1 <= on_loop <= 3  # a few slow writes on the loop, then threads
-    assert len(measured) == 1 + on_loop and min(measured[1:]) >= 0.02  # as long as they took
-    assert upload("u/slow.txt") == 1  # no probe due yet
-    slow_for[0] = 0.0
-    modelled.append(0.0003)
-    probes = 0
-    while (hops := upload(f"u/probe{probes}.txt")) == 1 or disk.average > disk.limit:
-        clock[0] += 0.25  # the next probe falls due
-        probes += hops == 0
-        assert probes < 10
-    assert upload("u/quick-again.txt") == 0
+    assert upload("u/first.txt")[0] == 0
+    child = writer.proc
+    assert child is not None and child.poll() is None
+    assert upload("u/stalled.txt", child) == (0, (20, True))
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(10)
+    assert upload("u/after-the-child.txt")[0] == 1  # that one on a thread
+    assert upload("u/new-child.txt")[0] == 0
+    assert writer.proc is not child and writer.proc.poll() is None
 
 
 def test_with_a_remote_blob_store_the_calls_stay_off_the_loop(
