@@ -201,8 +201,10 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
         back, and the error is the library's (a lost version race is its IntegrityError).
 
         `expect`: (originator id, version) pairs whose streams must still end at that
-        version: checked first, in the transaction, and failing as a lost version race does
-        (SQLSTATE 23505, the library's IntegrityError) with nothing written. A caller that
+        version: checked in the transaction once the table lock is held (every append
+        takes it, so none can commit between the check and this append's commit), and
+        failing as a lost version race does (SQLSTATE 23505, the library's IntegrityError)
+        with nothing written. A caller that
         checked aggregates as last read here appends without reading them again."""
         expect = kwargs.get("expect")
         with self.datastore.get_connection() as conn:
@@ -211,7 +213,9 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
                 with psycopg.ClientCursor(conn) as curs:
                     head, lock = self._prelude(conn, [e.topic for e in stored_events])
                     if expect:
-                        head = f"{head}; {self._guard(conn, expect)}"
+                        # Once the table lock is held: no other append can commit between
+                        # the check and this one's commit.
+                        lock = f"{lock}; {self._guard(conn, expect)}"
                     deferred = _DeferredCursor(curs, head)
                     inline = kwargs.get("inline")
                     if inline is not None:
