@@ -72,9 +72,9 @@ class Settings(BaseSettings):
     )
     blob_writer_process: bool = Field(
         default=True,
-        description="With the local blob store, small uploads are made durable by a helper "
-        "process the API server starts (the event loop never waits for their fsyncs); "
-        "false = by worker threads of the server itself",
+        description="With the local blob store, while the disk's fsyncs are slow, small "
+        "uploads are made durable by a helper process the API server starts (the event loop "
+        "does not wait for their fsyncs); false = by worker threads of the server itself",
     )
     s3_bucket: str = ""
     s3_prefix: str = Field(default="", description="Key prefix inside the bucket")

@@ -1,12 +1,14 @@
-"""Small bodies made durable by a helper process, so the event loop never waits for an fsync and
-no thread of the server trades the GIL back and forth for each of a write's system calls.
+"""Small bodies made durable by a helper process when the disk is slow, so the event loop
+does not wait for slow fsyncs and no thread of the server trades the GIL back and forth for
+each of a write's system calls.
 
 A small upload or part (`PUT /_blob/…` with a body of at most 1 MiB, read whole by the hot
 path) is stored by `LocalBlobStore.store`: about a dozen system calls, three of them fsyncs
-(the file, its scratch directory, the directory it is renamed into). Run on the event loop,
-the loop serves nothing else meanwhile (1 to 2.5 ms per body under load here); run on a worker
-thread, each call is a point where the thread must win the GIL back from the busy loop, which
-cost more CPU than the write and up to the switch interval (5 ms) of waiting per call.
+(the file, its scratch directory, the directory it is renamed into). While the disk's fsyncs
+are quick the loop does it itself (`interfaces.http.hot_calls.DiskOnLoop`), the cheapest in
+CPU. When they are slow, the loop would serve nothing else meanwhile, and on a worker thread
+each call is a point where the thread must win the GIL back from the busy loop (up to the
+switch interval, 5 ms, each), which cost more CPU than the write.
 
 `WriterProcess` hands the body to a child process (`python -m infra.localfs.writer_process`)
 over a socket pair and awaits its answer on the loop (`add_reader`): the loop's part is one
@@ -16,10 +18,10 @@ journal commits), so the layout, the checks and the errors are the in-process on
 is sent only after the blob is durable, and the server answers the client only after that.
 
 If the child is not there (it could not start, it died, it is restarting), `store` raises
-`Unavailable` and the caller stores the body on a worker thread as before: a write the child
-may have finished is harmless to repeat (the same bytes at the same address answer the same
-ETag). A dead child is started again at the first call `RETRY_AFTER` seconds later. The child
-ends when its socket closes: when the server closes the writer, exits, or is killed.
+`Unavailable` and the caller stores the body on a worker thread: a write the child may have
+finished is harmless to repeat (the same bytes at the same address answer the same ETag). A
+dead child is started again at the first call `RETRY_AFTER` seconds later. The child ends
+when its socket closes: when the server closes the writer, exits, or is killed.
 """
 
 from __future__ import annotations

@@ -8,10 +8,12 @@ when that costs less than the hop to a thread and cannot block the loop, else on
 - PostgreSQL: the call runs in a greenlet on the loop whose waits for the database are
   awaited there (`infra.sql.bridge`): no thread sleeps and wakes per statement, and none per
   request for the hop to a thread and back.
-- A small body's durable write (`PUT /_blob/u`, its fsyncs included) is done by the blob
-  writer process (`infra.localfs.writer_process`) and awaited on the loop: on the loop the
-  fsyncs stalled every request, and on a thread each of its dozen system calls meant
-  winning the GIL back from the busy loop. Without the process, a thread writes it.
+- A small body's durable write (`PUT /_blob/u`, its fsyncs included) runs on the loop on
+  either backend while the disk's fsyncs are quick (`DiskOnLoop`): the cheapest in CPU.
+  Otherwise the blob writer process (`infra.localfs.writer_process`) does it and the loop
+  awaits its answer: a slow fsync on the loop would stall every request, and on a thread
+  each of its dozen system calls means winning the GIL back from the busy loop. Without
+  the process (disabled, or restarting), a thread writes it.
 - A call whose remainder would wait (read-your-writes for a view) hands that remainder to a
   thread. So does the log watch's due head check, once for all requests arriving meanwhile.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +46,46 @@ class Answer:
 # The application call: an answer, or (when it ran on the loop and what is left would wait)
 # the rest of the call, for a worker thread.
 Work = Callable[[], "Answer | Callable[[], Answer]"]
+
+
+class DiskOnLoop:
+    """Whether a small body's durable write may run on the event loop now.
+
+    On the loop it costs the least CPU (no hand-over to another process or thread), but the
+    loop serves no other request meanwhile, so it runs there only while the disk's fsyncs
+    are quick: a running average of those writes' durations (each measured on the loop) at
+    most `limit` seconds. Above it, the writes go to the blob writer process, except one
+    probe on the loop every `probe_every` seconds whose duration updates the average: a
+    disk that turns quick again brings them back. Each write moves the average a quarter of
+    the way towards its duration, counted at most `4 * limit`: a single stall, however
+    long, sends the writes away for a probe or two at most (a 79 ms stall once kept them
+    away for seconds), while a disk that stays slow is left after two or three writes."""
+
+    def __init__(
+        self,
+        limit: float = 0.002,
+        probe_every: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.probe_every = probe_every
+        self.clock = clock
+        self.average = 0.0
+        self._next_probe = 0.0
+
+    def here(self) -> bool:
+        if self.average <= self.limit:
+            return True
+        now = self.clock()
+        if now < self._next_probe:
+            return False
+        self._next_probe = now + self.probe_every
+        return True
+
+    def took(self, seconds: float) -> None:
+        """A write on the loop took `seconds`; the next probe is due `probe_every` after it."""
+        self.average += (min(seconds, 4 * self.limit) - self.average) / 4
+        self._next_probe = self.clock() + self.probe_every
 
 
 @dataclass(frozen=True)
@@ -86,6 +129,7 @@ class HotCalls:
         self.watch = container.authorizer.watch
         self._checking: asyncio.Future[Any] | None = None
         blobs = container.blobs
+        self.disk = DiskOnLoop()
         self.writer = (
             WriterProcess(blobs.root)
             if isinstance(blobs, LocalBlobStore) and container.settings.blob_writer_process
@@ -96,12 +140,17 @@ class HotCalls:
         self, work: Work, on_loop: bool, bridged: bool, writes: bool, disk: bool = False
     ) -> Answer:
         """Run `work` where the route allows (`on_loop` with SQLite, `bridged` with
-        PostgreSQL, `disk`: a small body's durable write, by the writer process when there
-        is one; `writes`: it must finish even if the request is cancelled), else on a
-        thread; the rest of a call that would wait goes to a thread too."""
+        PostgreSQL, `disk`: a small body's durable write, on the loop while `self.disk`
+        allows, else by the writer process; `writes`: it must finish even if the request
+        is cancelled), else on a thread; the rest of a call that would wait goes to a
+        thread too."""
         answer = None
         if disk:
-            if self.writer is not None and isinstance(work, SmallBody):
+            if self.disk.here():
+                started = time.perf_counter()
+                answer = self._here(work)
+                self.disk.took(time.perf_counter() - started)
+            elif self.writer is not None and isinstance(work, SmallBody):
                 with contextlib.suppress(Unavailable):  # else a thread stores it
                     return work.answer(await self.writer.store(work.grant, work.body))
         elif on_loop and self.on_loop:

@@ -16,6 +16,7 @@ import math
 import os
 import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -25,6 +26,7 @@ from litestar.testing import TestClient
 
 from infra.bootstrap import Container, bootstrap
 from interfaces.http.app import create_app
+from interfaces.http.hot_calls import DiskOnLoop
 from interfaces.http.hot_paths import HotPaths
 from tests.catalog_helpers import Repo, md5, new_repo
 from tests.conftest import FAST_HASHER, bearer
@@ -584,15 +586,105 @@ def test_postgres_hot_calls_run_on_the_loop_and_concurrent_finalizes_stage_each_
     assert len(staged) <= len(paths)  # one per finalize at most (a batch may carry several)
 
 
-def test_a_small_upload_is_made_durable_by_the_writer_process(
-    setup: tuple[Pair, Repo, str], container: Container
+def test_a_small_upload_is_written_on_the_loop_while_the_disk_is_quick(
+    setup: tuple[Pair, Repo, str], container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bytes' write ends in fsyncs. On either backend the blob writer process does it and
-    the loop awaits its answer: no thread hop, and while the child is stopped (a hung fsync)
-    the loop goes on serving. A child that died fails over to a thread for that write, and a
-    new one takes the writes after. Each blob is stored and reads back."""
+    """The bytes' write ends in fsyncs. On either backend it runs on the event loop while the
+    disk's fsyncs are quick; once the disk is slow, the blob writer process does it, so the
+    loop is not stalled for every request; a probe on the loop brings the writes back when
+    the disk is quick again. No thread hop either way; the blob is stored each time."""
     pair, repo, session = setup
-    writer = pair.hot.inner.calls.writer  # type: ignore[attr-defined]
+    clock = [1000.0]
+    disk = DiskOnLoop(limit=0.002, probe_every=0.25, clock=lambda: clock[0])
+    calls = pair.hot.inner.calls  # type: ignore[attr-defined]
+    calls.disk = disk
+    sent_away: list[str] = []
+    real_store = calls.writer.store
+
+    async def to_writer(grant_: Any, body: bytes) -> Any:
+        sent_away.append(grant_.address)
+        return await real_store(grant_, body)
+
+    monkeypatch.setattr(calls.writer, "store", to_writer)
+    # What the loop measured of each write; while the test models a quick disk, the policy
+    # is told 0.3 ms whatever this machine's disk took.
+    measured: list[float] = []
+    modelled: list[float] = []
+    real_took = disk.took
+
+    def took(seconds: float) -> None:
+        measured.append(seconds)
+        real_took(modelled[0] if modelled else seconds)
+
+    monkeypatch.setattr(disk, "took", took)
+    store = container.blobs
+    quick = store.store
+    slow_for = [0.0]
+
+    def timed_store(grant: Any, body: bytes) -> Any:
+        time.sleep(slow_for[0])  # a disk whose fsyncs take this long
+        return quick(grant, body)
+
+    monkeypatch.setattr(store, "store", timed_store)
+
+    def upload(name: str) -> str:
+        staged = grant(pair, repo, session, name)
+        data = f"small body {name}\n".encode()
+
+        async def scenario() -> tuple[Answer, int]:
+            hops = count_hops(container)
+            answer = await acall(
+                pair.hot, "PUT", blob_path(staged["upload_url"]),
+                {"content-length": str(len(data))}, whole(data),
+            )  # fmt: skip
+            return answer, len(hops)
+
+        before = pair.fallbacks
+        on_loop, away = len(measured), len(sent_away)
+        answer, hops = asyncio.run(scenario())
+        assert hops == 0
+        where = {(1, 0): "loop", (0, 1): "writer"}[(len(measured) - on_loop, len(sent_away) - away)]
+        assert pair.fallbacks == before
+        assert answer.status == 200
+        assert answer.header("etag") == f'"{md5(data)}"'
+        body = {"upload_token": staged["upload_token"]}
+        finalized = repo.finalize(session, name, body)
+        assert finalized.status_code == 201, finalized.text
+        assert repo.read(name, session_id=session) == data
+        return where
+
+    modelled.append(0.0003)
+    assert upload("u/quick.txt") == "loop"
+    modelled.clear()
+    slow_for[0] = 0.02
+    on_loop = 0
+    while upload(f"u/slowing{on_loop}.txt") == "loop":
+        on_loop += 1
+        assert on_loop < 10
+    assert 1 <= on_loop <= 3  # a few slow writes on the loop, then the writer process
+    assert len(measured) == 1 + on_loop and min(measured[1:]) >= 0.02  # as long as they took
+    assert upload("u/slow.txt") == "writer"  # no probe due yet
+    slow_for[0] = 0.0
+    modelled.append(0.0003)
+    probes = 0
+    while (where := upload(f"u/probe{probes}.txt")) == "writer" or disk.average > disk.limit:
+        clock[0] += 0.25  # the next probe falls due
+        probes += where == "loop"
+        assert probes < 10
+    assert upload("u/quick-again.txt") == "loop"
+
+
+def test_on_a_slow_disk_the_writer_process_writes_and_the_loop_goes_on(
+    setup: tuple[Pair, Repo, str], container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the disk slow, the blob writer process makes the bytes durable and the loop
+    awaits its answer: no thread hop, and while the child is stopped (a hung fsync) the loop
+    goes on serving. A child that died fails over to a thread for that write, and a new one
+    takes the writes after. Each blob is stored and reads back."""
+    pair, repo, session = setup
+    calls = pair.hot.inner.calls  # type: ignore[attr-defined]
+    monkeypatch.setattr(calls.disk, "here", lambda: False)  # the disk is slow
+    writer = calls.writer
     assert writer is not None
     writer.retry_after = 0.0
 
