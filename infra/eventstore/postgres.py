@@ -204,8 +204,8 @@ class TildePostgresApplicationRecorder(PostgresApplicationRecorder):
         version: checked in the transaction once the table lock is held (every append
         takes it, so none can commit between the check and this append's commit), and
         failing as a lost version race does (SQLSTATE 23505, the library's IntegrityError)
-        with nothing written. A caller that
-        checked aggregates as last read here appends without reading them again."""
+        with nothing written. A caller that checked aggregates as last read here appends
+        without reading them again."""
         expect = kwargs.get("expect")
         with self.datastore.get_connection() as conn:
             assert conn.autocommit  # BEGIN … COMMIT below is the only transaction

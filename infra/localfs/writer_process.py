@@ -146,6 +146,8 @@ class WriterProcess:
         assert self._sock is not None
         if self._loop is None:
             loop.add_reader(self._sock.fileno(), self._readable)
+            if self._out:  # the rest of a request the closed loop was still sending
+                loop.add_writer(self._sock.fileno(), self._writable)
             self._loop = loop
         return self._sock
 
@@ -221,8 +223,8 @@ class WriterProcess:
             outcome = json.loads(bytes(self._in[_FRAME.size : end]))
             del self._in[:end]
             answer = self._pending.pop(request_id, None)
-            if answer is None or answer.done():  # its request was cancelled meanwhile
-                continue
+            if answer is None or answer.done() or answer.get_loop().is_closed():
+                continue  # its request was cancelled meanwhile, or its loop is gone
             if "error" in outcome:
                 answer.set_exception(_raised(outcome))
             else:

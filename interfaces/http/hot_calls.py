@@ -90,8 +90,8 @@ class DiskOnLoop:
 
 @dataclass(frozen=True)
 class SmallBody:
-    """A small body's durable write (`PUT /_blob/u`): by the blob writer process
-    (`infra.localfs.writer_process`) when it is there, else on a worker thread (`__call__`)."""
+    """A small body's durable write (`PUT /_blob/u`): called on the loop (or a worker
+    thread), or handed to the blob writer process (`infra.localfs.writer_process`)."""
 
     store: LocalBlobStore
     grant: Grant

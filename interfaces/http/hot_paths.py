@@ -113,8 +113,8 @@ class HotRoute:
     # (`infra.sql.bridge`); one that writes finishes even if the request is cancelled.
     bridged: bool = False
     writes: bool = False
-    # A small body's durable write: by the blob writer process, else a thread
-    # (`HotCalls.answer`).
+    # A small body's durable write: on the loop while the disk's fsyncs are quick (either
+    # backend), else by the blob writer process (`HotCalls.answer`).
     disk: bool = False
 
 
@@ -193,9 +193,11 @@ class HotPaths:
                 bridged=local,  # reads the repository and the session, writes nothing
                 resource_path="path",
             ),
-            # The bytes' write ends in fsyncs: the blob writer process does it, on either
-            # backend, and the loop awaits its answer (no fsync stalls the loop, and no
-            # thread wins the GIL back after each of its dozen system calls).
+            # The bytes' write ends in fsyncs. It runs on the loop while the disk's fsyncs
+            # are quick, on either backend: a hop to a thread cost more (the thread wins
+            # the GIL back from the loop after each of its dozen system calls). On a slow
+            # disk the blob writer process does it, so the loop is not stalled for every
+            # request.
             route("PUT", "/_blob/u/{token}", self._upload, "TransferBlob", local, disk=local),
             route(
                 "POST",

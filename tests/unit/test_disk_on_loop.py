@@ -15,6 +15,17 @@ class Clock:
         return self.now
 
 
+def probes_until_back(disk: DiskOnLoop, clock: Clock, seconds: float) -> int:
+    """Probes (each taking `seconds`, one per interval) until writes stay on the loop."""
+    probes = 0
+    while not disk.here():
+        clock.now += 0.25
+        if disk.here():
+            probes += 1
+            disk.took(seconds)
+    return probes
+
+
 def test_quick_writes_stay_on_the_loop() -> None:
     disk = DiskOnLoop(limit=0.002, probe_every=0.25, clock=Clock())
     for _ in range(100):
@@ -49,13 +60,7 @@ def test_a_slow_disk_sends_the_writes_away_and_a_probe_brings_them_back() -> Non
     disk.took(0.010)
     assert not disk.here()
     # The disk is quick again: a few probes bring the average under the limit.
-    probes = 0
-    while not disk.here():
-        clock.now += 0.25
-        if disk.here():
-            probes += 1
-            disk.took(0.0003)
-    assert 1 <= probes <= 8
+    assert 1 <= probes_until_back(disk, clock, 0.0003) <= 8
     assert disk.here() and disk.here()  # back on the loop for every write
 
 
@@ -69,13 +74,7 @@ def test_one_long_stall_sends_the_writes_away_for_two_probes_at_most() -> None:
         disk.took(0.001)
     disk.took(0.079)
     assert disk.average < 4 * 0.002
-    probes = 0
-    while not disk.here():
-        clock.now += 0.25
-        if disk.here():
-            probes += 1
-            disk.took(0.001)
-    assert probes <= 2
+    assert probes_until_back(disk, clock, 0.001) <= 2
     # A disk that stays slow is still left after a few writes, however slow each one is.
     for _ in range(3):
         disk.took(0.5)
