@@ -51,6 +51,8 @@ class PostgresNotifyListener:
         # socket or stop() ends the wait first).
         self.idle_wait = idle_wait
         self._stop = threading.Event()
+        # Set while LISTEN is in place (after `on_connect`), cleared when the connection is lost.
+        self.connected = threading.Event()
         self._thread: threading.Thread | None = None
         # `stop()` writes to this pipe (made by `start()`) so that the wait on the connection
         # ends at once, not at its next timeout (every container's close would pay it).
@@ -87,6 +89,7 @@ class PostgresNotifyListener:
                         conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     if self.on_connect is not None:
                         self.on_connect()
+                    self.connected.set()
                     while not self._stop.is_set():
                         # What arrived (or was kept back while LISTEN ran), without waiting;
                         # then wait for more data or for stop().
@@ -101,5 +104,7 @@ class PostgresNotifyListener:
                                 self.on_view(note.payload)
                         select.select([conn.fileno(), self._wake_r], [], [], self.idle_wait)
             except psycopg.Error:
+                self.connected.clear()
                 log.warning("listen_connection_lost")
                 self._stop.wait(self.reconnect_delay)
+        self.connected.clear()

@@ -264,4 +264,8 @@ def test_a_request_half_sent_when_its_loop_closed_is_finished_by_the_next_loop(
     finally:
         writer.close()
     assert info == BlobInfo(5, md5(b"after")) == store.stat(second)
+    # The child finishes the writes it holds (the first may still be on one of its threads
+    # when the second is answered), then exits.
+    assert writer.proc is not None
+    assert writer.proc.wait(timeout=10) == 0
     assert store.stat(first) == BlobInfo(len(big), md5(big))  # written, its answer dropped
