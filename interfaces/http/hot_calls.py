@@ -35,6 +35,9 @@ from infra.localfs.writer_process import Unavailable, WriterProcess
 from infra.sql.bridge import run_on_loop
 from interfaces.http.hot_requests import Fallback
 
+# The content type Litestar gives a bytes answer (the blob routes' empty ones included).
+TEXT = (b"content-type", b"text/plain; charset=utf-8")
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -106,7 +109,7 @@ class SmallBody:
             200,
             [
                 (b"etag", f'"{info.etag}"'.encode()),
-                (b"content-type", b"text/plain; charset=utf-8"),
+                TEXT,
                 (b"content-length", b"0"),
             ],
         )

@@ -54,7 +54,7 @@ from interfaces.http.auth import check_allowed, remembered_bearer, remembered_me
 from interfaces.http.body_limits import _NUL, too_deep
 from interfaces.http.controllers.blobs import CHUNK
 from interfaces.http.deps import settled
-from interfaces.http.hot_calls import Answer, HotCalls, SmallBody, Work
+from interfaces.http.hot_calls import TEXT, Answer, HotCalls, SmallBody, Work
 from interfaces.http.hot_requests import (
     Fallback,
     declared_length,
@@ -78,7 +78,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_HOT_JSON = 64 * 1024
 API = "/api/v1/organizations/{organization}/repositories/{repository}"
 _JSON = (b"content-type", b"application/json")
-_TEXT = (b"content-type", b"text/plain; charset=utf-8")
 _encode = msgspec.json.Encoder().encode
 # The actions the fast paths stand in for, as they decide them: (scope, policy attributes).
 HOT_ACTIONS = {
@@ -400,7 +399,7 @@ class HotPaths:
             headers = [
                 (b"location", url.encode("latin-1")),
                 (b"cache-control", b"no-store"),
-                _TEXT,
+                TEXT,
                 (b"content-length", b"0"),
             ]
             return Answer(307, headers)
