@@ -26,8 +26,8 @@ from application.catalog import GcReport
 from domain.shared.values import utcnow
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
-from interfaces.http.app import create_app
 from projections.catalog.catalog import CatalogView
+from tests.apps import lent_app
 from tests.catalog_api import Api, open_org
 from tests.conftest import FAST_HASHER, ServerProcess
 
@@ -79,8 +79,10 @@ def environment(settings: Settings, reuse: Api | None = None) -> Iterator[Env]:
     settings = settings.model_copy(update={"gc_interval_seconds": 0})
     container = bootstrap(settings, clock=lambda: now[0], hasher=FAST_HASHER)
     try:
-        app = create_app(container, run_background=True)
-        with TestClient(app, base_url="http://testserver.local") as client:
+        with (
+            lent_app(container) as app,
+            TestClient(app, base_url="http://testserver.local") as client,
+        ):
             api = Api(client, reuse.auth, reuse.org) if reuse else open_org(client, container)
             if settings.blob_store == "s3":
                 api.blob_http = httpx.Client(timeout=30)

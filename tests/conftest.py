@@ -24,8 +24,8 @@ from infra.bootstrap import Container, bootstrap
 from infra.crypto.passwords import Argon2PasswordHasher
 from infra.logging import configure_logging
 from infra.settings import Settings
-from interfaces.http.app import create_app
 from tests import services
+from tests.apps import borrow_app, give_back, lent_app
 from tests.builders import PASSWORD, name, signup_body
 
 # Real argon2id, with a cost small enough for hundreds of logins in a test run.
@@ -90,8 +90,7 @@ def container(backend: Settings) -> Iterator[Container]:
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient[Any]]:
-    app = create_app(container, run_background=True)
-    with TestClient(app, base_url="http://testserver.local") as c:
+    with lent_app(container) as app, TestClient(app, base_url="http://testserver.local") as c:
         yield c
 
 
@@ -139,9 +138,14 @@ class LiveServer:
     def __init__(self, container: Container) -> None:
         self.port = container.settings.port
         self.url = f"http://127.0.0.1:{self.port}"
-        app = create_app(container, run_background=True)
+        self.app = borrow_app(container)
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, access_log=False, lifespan="on"
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -154,6 +158,8 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if not self.thread.is_alive():  # else it may still serve: never lend it again
+            give_back(self.app)
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
     checks: dict[str, Any] = {}
     rates: dict[str, list[float]] = {
         "copy": [], "copy_fsync": [], "upload": [], "download": [],
-        "floor_upload": [], "floor_download": [],
+        "floor_upload": [], "floor_download": [], "floor_discard": [],
     }  # fmt: skip
     usage: dict[str, list[dict[str, float]]] = {"upload": [], "download": []}
     growth: dict[str, list[float]] = {"upload": [], "download": []}
@@ -63,6 +63,9 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
 
         def floor_upload(_i: int) -> None:
             floor_etags[:] = sdk_style_upload(client._http, floor.url, source)
+
+        def floor_discard(_i: int) -> None:
+            sdk_style_upload(client._http, f"{floor.url}/discard", source)
 
         def floor_download(_i: int) -> None:
             sdk_style_download(client._http, f"{floor.url}/whole", work / "download.bin")
@@ -87,6 +90,7 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
             rates["copy"].append(timed(copy(False), i))
             rates["copy_fsync"].append(timed(copy(True), i))
             rates["floor_upload"].append(timed(floor_upload, i))
+            rates["floor_discard"].append(timed(floor_discard, i))
             rates["floor_download"].append(timed(floor_download, i))
             for kind, job in (("upload", upload), ("download", download)):
                 with Usage(live.pid) as used, RssWatch(live.pid) as rss:
@@ -110,6 +114,7 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
             "sdk_download": down_rates,
             "floor_upload": rates["floor_upload"],
             "floor_download": rates["floor_download"],
+            "floor_discard": rates["floor_discard"],
         },
         "upload_cpu": usage["upload"],
         "download_cpu": usage["download"],
@@ -136,6 +141,9 @@ def measure_blobs(live: Live, work: Path, cfg: Config) -> tuple[list[Row], dict[
             read_target, detail),
         Row(f"  upload {label} via SDK [vs minimal socket server: MD5+write+fsync,"
             " SDK's client]", " MB/s", max(up_rates), max(rates["floor_upload"]), None, {}),
+        Row(f"  upload {label} via SDK [vs a server that drops the bytes: the client's and"
+            " loopback's ceiling]", " MB/s", max(up_rates), max(rates["floor_discard"]), None,
+            {}),
         Row(f"  download {label} via SDK [vs minimal sendfile server, SDK's client]", " MB/s",
             max(down_rates), max(rates["floor_download"]), None, {}),
         Row(f"  server memory growth (peak RSS) during the upload [vs the {label}]", " MiB",

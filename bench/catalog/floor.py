@@ -5,6 +5,9 @@ the SDK uses it.
 A blocking socket server (a thread per connection, no framework, no event loop) that
 - answers `PUT` by reading the body in 1 MiB reads, hashing it with MD5 (the part ETag S3 and
   the SDK expect), writing it to a file and fsyncing it before it answers;
+- answers `PUT /discard/…` by reading the body into one reused buffer and dropping it: no
+  server can receive faster, so this is the ceiling of the SDK's client and the loopback
+  (the file read into memory, then sent), whatever the server does with the bytes;
 - answers `GET` with one `sendfile` of the whole file (zero-copy, no user-space pass).
 The client side repeats what `session.objects.put(path, Path)` and `objects.get(...,
 cache=False).iter_bytes(MiB)` do on the wire: read a 64 MiB part from the source file, PUT it
@@ -68,7 +71,10 @@ class FloorServer:
                     if name.strip().lower() == b"content-length":
                         length = int(value)
                 path = self.root / target.decode().strip("/").replace("/", "_")
-                if method == b"PUT":
+                if method == b"PUT" and target.startswith(b"/discard/"):
+                    _discard(stream, length)
+                    conn.sendall(b'HTTP/1.1 200 OK\r\nETag: "0"\r\nContent-Length: 0\r\n\r\n')
+                elif method == b"PUT":
                     etag = _store(stream, length, path)
                     conn.sendall(b'HTTP/1.1 200 OK\r\nETag: "%s"\r\n' % etag.encode()
                                  + b"Content-Length: 0\r\n\r\n")  # fmt: skip
@@ -95,6 +101,17 @@ def _store(stream: object, length: int, path: Path) -> str:
         out.flush()
         os.fsync(out.fileno())
     return digest.hexdigest()
+
+
+def _discard(stream: object, length: int) -> None:
+    buffer = memoryview(bytearray(MiB))
+    readinto = stream.readinto  # type: ignore[attr-defined]
+    left = length
+    while left:
+        got = readinto(buffer[: min(left, MiB)])
+        if not got:
+            raise ConnectionError("the body ended early")
+        left -= got
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 from domain.shared.values import parse_iso
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
-from interfaces.http.app import create_app
+from tests.apps import lent_app
 from tests.builders import name, signup_body
 from tests.conftest import FAST_HASHER
 from tests.organizations_http_helpers import effective, group_view, members_of
@@ -226,7 +226,7 @@ class Clock:
 def clock_client(backend: Settings) -> Iterator[tuple[Clock, Container, TestClient[Any]]]:
     clock = Clock()
     container = bootstrap(backend, clock=clock, hasher=FAST_HASHER)
-    with TestClient(create_app(container, run_background=True), base_url="http://t.local") as c:
+    with lent_app(container) as app, TestClient(app, base_url="http://t.local") as c:
         yield clock, container, c
     container.close()
 

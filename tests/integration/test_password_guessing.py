@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 
 from infra.bootstrap import Container, bootstrap
 from infra.settings import Settings
-from interfaces.http.app import create_app
+from tests.apps import lent_app
 from tests.builders import PASSWORD, name
 from tests.conftest import FAST_HASHER, create_key, create_user
 from tests.orgs import link_token, read_mail
@@ -45,7 +45,7 @@ def guarded(backend: Settings) -> Iterator[tuple[CountingHasher, Container, Test
     hasher = CountingHasher()
     settings = backend.model_copy(update={"trust_forwarded_for": True})
     container = bootstrap(settings, hasher=hasher)
-    with TestClient(create_app(container, run_background=True), base_url="http://t.local") as c:
+    with lent_app(container) as app, TestClient(app, base_url="http://t.local") as c:
         yield hasher, container, c
     container.close()
 

@@ -27,6 +27,7 @@ from infra.processes.worker import JobWorker
 from infra.settings import Settings
 from infra.triggers.launcher import MemoryLauncher
 from interfaces.http.app import create_app
+from tests.apps import lent_app
 from tests.catalog_helpers import Repo, new_repo
 from tests.orgs import API, add_member, attach, create_policy, person
 from tests.triggers_env import (
@@ -56,7 +57,7 @@ def container(backend: Settings, launcher: MemoryLauncher) -> Iterator[Container
 
 @pytest.fixture
 def client(container: Container) -> Iterator[TestClient[Any]]:
-    with TestClient(create_app(container, run_background=True), base_url="http://t.local") as c:
+    with lent_app(container) as app, TestClient(app, base_url="http://t.local") as c:
         yield c
 
 
