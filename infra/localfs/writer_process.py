@@ -266,26 +266,32 @@ def serve(sock: socket.socket, root: Path) -> None:
 
     def run(request_id: int, grant: Grant, body: bytes) -> None:
         answer = _answer(request_id, _outcome(store, grant, body))
-        with send:
+        with send, contextlib.suppress(OSError):  # else the parent is gone: none to answer
             sock.sendall(answer)
 
     with ThreadPoolExecutor(THREADS, thread_name_prefix="blob-writer") as pool:
-        while head := reader.read(_FRAME.size):
-            if len(head) < _FRAME.size:
-                break
-            request_id, header_length, body_length = _FRAME.unpack(head)
-            header = json.loads(reader.read(header_length))
-            body = reader.read(body_length)
-            if len(body) < body_length:
-                break  # the parent went away mid-request: nothing to answer
-            grant = Grant(
-                operation=str(header.get("operation", UPLOAD)),
-                address=str(header["address"]),
-                expires=0,
-                upload_id=str(header.get("upload_id", "")),
-                part_number=int(header.get("part_number", 0)),
-            )
-            pool.submit(run, request_id, grant, body)
+        try:
+            while head := reader.read(_FRAME.size):
+                if len(head) < _FRAME.size:
+                    break
+                request_id, header_length, body_length = _FRAME.unpack(head)
+                header = json.loads(reader.read(header_length))
+                body = reader.read(body_length)
+                if len(body) < body_length:
+                    break  # the parent went away mid-request: nothing to answer
+                grant = Grant(
+                    operation=str(header.get("operation", UPLOAD)),
+                    address=str(header["address"]),
+                    expires=0,
+                    upload_id=str(header.get("upload_id", "")),
+                    part_number=int(header.get("part_number", 0)),
+                )
+                pool.submit(run, request_id, grant, body)
+        except ConnectionResetError:
+            # The parent closed its end with answers of ours unread (a Unix socket then
+            # resets): it went away, as at the end of the stream. The writes taken still
+            # finish (the pool's exit waits for them); their answers go nowhere.
+            pass
 
 
 def main(argv: list[str]) -> None:

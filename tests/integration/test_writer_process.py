@@ -8,7 +8,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import select
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,7 @@ from domain.shared.errors import Conflict, NotFound
 from infra import blobs
 from infra.localfs import LocalBlobStore
 from infra.localfs.signing import PART, UPLOAD, Grant
-from infra.localfs.writer_process import Unavailable, WriterProcess
+from infra.localfs.writer_process import Unavailable, WriterProcess, _request
 from tests.catalog_helpers import md5
 
 REPO = "0" * 32
@@ -269,3 +273,32 @@ def test_a_request_half_sent_when_its_loop_closed_is_finished_by_the_next_loop(
     assert writer.proc is not None
     assert writer.proc.wait(timeout=10) == 0
     assert store.stat(first) == BlobInfo(len(big), md5(big))  # written, its answer dropped
+
+
+def test_the_child_ends_cleanly_when_the_parent_leaves_an_answer_unread(
+    store: LocalBlobStore,
+) -> None:
+    """A Unix socket closed with data still unread resets: the child's next read then fails
+    with ECONNRESET instead of seeing the end of the stream. It is the parent going away all
+    the same: the child finishes the writes it took and exits 0 (it died with a traceback and
+    status 1 before, whenever the server stopped with an answer not yet read)."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infra.localfs.writer_process", str(store.root)],
+        stdin=child.fileno(),
+        stderr=subprocess.PIPE,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
+    child.close()
+    address = blobs.new_address(REPO)
+    try:
+        parent.sendall(_request(1, upload(address), b"left unread"))
+        deadline = time.monotonic() + 10
+        # The answer follows the write: wait until it is there, and leave it unread.
+        while not select.select([parent], [], [], 0.05)[0]:
+            assert time.monotonic() < deadline, "no answer"
+    finally:
+        parent.close()
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err.decode()
+    assert store.stat(address) == BlobInfo(11, md5(b"left unread"))
