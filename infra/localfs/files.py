@@ -11,7 +11,7 @@ import io
 import mmap
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from application.ports import BlobInfo
@@ -174,7 +174,7 @@ class BlobWriter:
         self.hash_all(chunks)
         self.store_all(chunks)
 
-    def hash_all(self, chunks: list[bytes]) -> None:
+    def hash_all(self, chunks: Sequence[bytes | bytearray | memoryview]) -> None:
         """The running MD5 over a batch. It releases the GIL for each chunk, so it can run
         on one thread while `store_all` writes the same batch on another; batches must come
         in order, each after both halves of the previous one."""
@@ -185,6 +185,23 @@ class BlobWriter:
         """Write a batch (see `hash_all`)."""
         for chunk in chunks:
             self._store(chunk)
+        self._write_back()
+
+    def store_aligned(self, batch: memoryview) -> None:
+        """Write a batch that starts a page-aligned buffer (the upload pump's `mmap`), like
+        `store_all`. With direct I/O, a batch of whole blocks while nothing waits in this
+        writer's own buffer goes to the disk as it is, without the copy into that buffer
+        (another batch, or the tail, is copied as before, so the order holds). A batch that
+        is not aligned after all is refused by the kernel (EINVAL) and the descriptor goes
+        on through the page cache (`_write_direct`): slower, never wrong."""
+        if self._fd is not None and self._filled == 0 and len(batch) % _BLOCK == 0:
+            self.size += len(batch)
+            _write_direct(self._fd, batch)
+        else:
+            self._store(batch)
+        self._write_back()
+
+    def _write_back(self) -> None:
         if self._fd is None and self.size - self._handed >= WRITEBACK_STEP:
             self._file.flush()
             start_writeback(self._file.fileno(), self._handed, self.size - self._handed)
