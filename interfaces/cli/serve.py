@@ -58,6 +58,7 @@ def serve(
             workers=workers,
             log_config=None,
             access_log=False,
+            server_header=False,  # see below
         )
         return
     app = create_app(bootstrap(settings))
@@ -69,6 +70,9 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_keep_alive=30,
+        # No `Server: uvicorn` on every response: it tells a scanner what runs here, and is
+        # one more header each client parses (the SDK's pure-Python HTTP parser, per request).
+        server_header=False,
     )
     uvicorn.Server(config).run()
 

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from infra.settings import Settings
@@ -81,6 +82,8 @@ def test_api_processes_hold_no_lock_and_the_worker_holds_all_whatever_the_start_
             assert {n.split(":")[1] for n in holders.values()} == {str(worker.pid)}
             time.sleep(0.2)
         assert str(api.proc.pid if api.proc else "") not in api_pids  # the parent serves nothing
+        answer = httpx.get(api.url + "/health", timeout=10)
+        assert "server" not in answer.headers and "date" in answer.headers  # no `uvicorn` banner
     finally:
         api.stop()
         if worker is not None:

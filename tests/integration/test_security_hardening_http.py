@@ -5,9 +5,11 @@ reserved names, the metrics token and the security headers on every response."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from litestar.testing import TestClient
 
@@ -16,7 +18,7 @@ from infra.settings import Settings
 from interfaces.http.app import create_app
 from tests.builders import signup_body
 from tests.catalog_helpers import Repo, new_repo
-from tests.conftest import FAST_HASHER
+from tests.conftest import FAST_HASHER, ServerProcess, make_settings
 from tests.orgs import API, assert_error
 
 HTML = b"<!doctype html><script>document.title = 'pwned'</script>"
@@ -300,3 +302,15 @@ def test_blob_urls_use_the_separate_blob_origin(backend: Settings) -> None:
             assert client.get(location).content == b"hi"
     finally:
         container.close()
+
+
+def test_the_served_process_names_no_server_software(tmp_path: Path) -> None:
+    """`tilde-server serve` sends no `Server: uvicorn` (it tells a scanner what runs here);
+    the `Date` header HTTP asks of an origin server stays."""
+    server = ServerProcess(make_settings(tmp_path, "sqlite")).start()
+    try:
+        answer = httpx.get(server.url + "/health", timeout=10)
+    finally:
+        server.stop()
+    assert answer.status_code == 200
+    assert "server" not in answer.headers and "date" in answer.headers
