@@ -97,11 +97,10 @@ async def _pump(request: Request[Any, Any, Any], writer: BlobWriter) -> None:
                 filled += n
                 piece = piece[n:]
                 if filled == PUMP_BATCH:
-                    if writing is not None:
+                    if writing is not None:  # the other buffer's batch: once done, it is free
                         await asyncio.shield(writing)
-                    # The other buffer's batch is done: it takes the next one.
                     writing = both(memoryview(buffers[current]))
-                    current, filled = 1 - current, 0
+                    current, filled = 1 - current, 0  # the next batch goes to the free one
         if writing is not None:
             await asyncio.shield(writing)
         if filled:
