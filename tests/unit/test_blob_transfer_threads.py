@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import mmap
 import os
 import random
 import threading
@@ -176,8 +177,6 @@ def test_every_byte_reaches_the_file_in_order(tmp_path: Path, direct: bool, shap
 def test_an_aligned_batch_after_bytes_held_back_keeps_the_order(tmp_path: Path) -> None:
     """`store_aligned` writes a batch as it is only when nothing waits in the writer's own
     buffer; otherwise it is copied behind what waits there."""
-    import mmap
-
     (tmp_path / "s").mkdir()
     kept: list[bytes] = []
 
@@ -185,17 +184,18 @@ def test_an_aligned_batch_after_bytes_held_back_keeps_the_order(tmp_path: Path) 
         kept.append(data.read_bytes())
         return BlobInfo(size, md5)
 
+    def pumped(data: bytes) -> None:
+        """`data` handed over as the pump does: from a page-aligned buffer, hashed and stored."""
+        aligned = mmap.mmap(-1, len(data))
+        aligned[:] = data
+        writer.hash_all([memoryview(aligned)])
+        writer.store_aligned(memoryview(aligned))
+
     writer = BlobWriter(tmp_path / "s", tmp_path / "s" / "data", finish)
     head, batch, tail = os.urandom(1000), os.urandom(1 << 20), os.urandom(8192)
-    aligned = mmap.mmap(-1, len(batch))
-    aligned[:] = batch
     writer.write(head)  # held back in the writer's buffer (less than a block)
-    writer.hash_all([memoryview(aligned)])
-    writer.store_aligned(memoryview(aligned))
-    aligned2 = mmap.mmap(-1, len(tail))
-    aligned2[:] = tail
-    writer.hash_all([memoryview(aligned2)])
-    writer.store_aligned(memoryview(aligned2))
+    pumped(batch)
+    pumped(tail)
     info = writer.commit()
     assert kept == [head + batch + tail]
     assert info == BlobInfo(len(kept[0]), hashlib.md5(kept[0]).hexdigest())
