@@ -84,3 +84,16 @@ class View(ABC):
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(self, cur, event)
+
+    def apply_all(self, cur: Cursor, events: Sequence[Any]) -> None:
+        """Fold a batch of events, in order, within one transaction. A view that can combine
+        a batch's events in memory first (fewer, larger statements) overrides this; its rows
+        must then equal those of `apply` called for each event in turn, however the log is
+        cut into batches."""
+        for event in events:
+            self.apply(cur, event)
+
+    @classmethod
+    def folds_batches(cls) -> bool:
+        """Whether the view overrides `apply_all` (the runner then hands it whole batches)."""
+        return cls.apply_all is not View.apply_all

@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 
+from infra.projections.tables import drop_or_empty
 from infra.sql.database import Database
 from projections.base import View
 
@@ -41,7 +42,7 @@ class InlineProjection:
                 f"SELECT version FROM {VERSIONS_TABLE} WHERE projection = ?", (self.view.name,)
             ).fetchone()
         if row is None or row["version"] != self.view.version:
-            self.rebuild()
+            self.rebuild(current=False)
         view = self.view
 
         def project(cursor: Any, events: list[Any]) -> None:
@@ -62,8 +63,9 @@ class InlineProjection:
             "inline": True,
         }
 
-    def rebuild(self) -> dict[str, Any]:
-        """Drop the tables and replay the log, appends blocked meanwhile (one transaction)."""
+    def rebuild(self, *, current: bool = True) -> dict[str, Any]:
+        """Drop the tables (or empty them: `drop_or_empty`, when the view's version is
+        `current`) and replay the log, appends blocked meanwhile (one transaction)."""
         started = time.monotonic()
         count = 0
         with self.db.transaction() as cur:
@@ -76,8 +78,7 @@ class InlineProjection:
                 if existing:
                     cur.execute(f"LOCK TABLE {', '.join(existing)} IN ACCESS EXCLUSIVE MODE")
                 cur.execute(f"LOCK TABLE {self.app_name}_events IN EXCLUSIVE MODE")
-            for table in self.view.tables:
-                cur.execute(f"DROP TABLE IF EXISTS {table}")
+            drop_or_empty(cur, self.db.dialect, self.view.tables, empty_small=current)
             for statement in self.view.create_statements(self.db.dialect):
                 cur.execute(statement)
             for event in self._events(cur):

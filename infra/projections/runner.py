@@ -76,6 +76,7 @@ class ProjectorRunner:
         self.persist_every = 5.0
         self._topics = {name: view.topics(name) for name in self.apps}
         self._topic_sets = {name: frozenset(t) for name, t in self._topics.items()}
+        self._folds_batches = view.folds_batches()
         self._cond = threading.Condition()
         # Serializes batches (and position reloads) of the loop thread with callers of
         # `catch_up` in the same process: both would fold the same events otherwise.
@@ -282,6 +283,9 @@ class ProjectorRunner:
                 for position_of, event, jobs in planned:
                     self.view.queue(cur, position_of, event, jobs)
                 applied = len(planned)
+            elif self._folds_batches:  # one pass over the whole batch, in memory first
+                self.view.apply_all(cur, [app.mapper.to_domain_event(n) for n in notes])
+                applied = len(notes)
             else:
                 for note in notes:
                     self.view.apply(cur, app.mapper.to_domain_event(note))

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import itertools
 import json
+import random
 import statistics
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from domain.identity.api_key import ApiKey
 from domain.identity.errors import InvalidCredentials
 from domain.shared.errors import Invalid
 from domain.shared.values import Actor
 from infra.bootstrap import Container
+from infra.projections import tables as view_tables
 from infra.projections.runner import read_positions
 from projections.identity.api_keys import list_keys
 from tests.builders import PASSWORD, name, signup_body
@@ -112,7 +118,12 @@ def build_history(container: Container, users: int = 36) -> dict[str, int]:
     return counts
 
 
-def test_rebuilt_views_equal_incrementally_built_ones(container: Container) -> None:
+@pytest.mark.parametrize("small_rows", [view_tables.SMALL_TABLE_ROWS, 0])
+def test_rebuilt_views_equal_incrementally_built_ones(
+    container: Container, small_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rebuild empties small tables with DELETE and drops larger ones: both give this.
+    monkeypatch.setattr(view_tables, "SMALL_TABLE_ROWS", small_rows)
     build_history(container)
     assert container.projections.catch_up() > 0
     before = dump_views(container)
@@ -127,6 +138,94 @@ def test_rebuilt_views_equal_incrementally_built_ones(container: Container) -> N
     assert {"users", "api_keys"} <= rebuilt and "outbox" not in rebuilt
     assert dump_views(container) == before
     assert set(lag(container).values()) == {0}
+
+
+def test_a_rebuild_brings_back_an_index_dropped_by_hand(container: Container) -> None:
+    build_history(container, users=4)
+    container.projections.catch_up()
+    before = dump_views(container)
+
+    def has_index() -> bool:
+        if container.db.dialect == "postgresql":
+            row = container.db.query_one("SELECT to_regclass('api_keys_owner') IS NOT NULL AS f")
+        else:
+            row = container.db.query_one(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'api_keys_owner') AS f"
+            )
+        return bool(row and row["f"])
+
+    with container.db.transaction() as cur:
+        cur.execute("DROP INDEX api_keys_owner")
+    assert not has_index()
+    container.projections.rebuild(["api_keys"])
+    assert has_index()
+    assert dump_views(container) == before
+
+
+def _key_history(seed: int) -> list[Any]:
+    """ApiKey events in log order: keys created, used (now and then many times) and revoked,
+    interleaved across keys."""
+    rng = random.Random(seed)
+    clock = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    keys: list[ApiKey] = []
+    events: list[Any] = []
+    for step in range(400):
+        clock += dt.timedelta(minutes=rng.choice([1, 2, 5]))
+        if not keys or rng.random() < 0.25:
+            key, _token = ApiKey.issue(
+                key_id=uuid.uuid4(),
+                owner_type="user",
+                owner_id=f"user-{rng.randrange(4)}",
+                organization_id="",
+                name=f"key {step}",
+                description=rng.choice(["", "ci"]),
+                secret=f"secret-{step}-{seed}",
+                actor=Actor("user", "user-0"),
+            )
+            keys.append(key)
+        else:
+            key = rng.choice(keys)
+            if rng.random() < 0.15:
+                key.revoke(Actor.operator())
+            else:
+                key.note_used(clock)
+        events.extend(key.collect_events())
+    return events
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_batched_fold_equals_folding_each_event_in_turn(container: Container, seed: int) -> None:
+    """`ApiKeysView.apply_all` folds a batch in memory first; however the log is cut into
+    batches, its rows equal those of `apply` for one event at a time."""
+    view = container.projections.views["api_keys"]
+    assert view.folds_batches()
+    events = _key_history(seed)
+    kinds = {type(e) for e in events}
+    assert kinds == {ApiKey.Created, ApiKey.Used, ApiKey.Revoked}
+
+    def rows() -> list[dict[str, Any]]:
+        return container.db.query("SELECT * FROM api_keys ORDER BY id")
+
+    def fold(cuts: list[int]) -> list[dict[str, Any]]:
+        with container.db.transaction() as cur:
+            cur.execute("DELETE FROM api_keys")
+        bounds = [0, *cuts, len(events)]
+        for start, stop in itertools.pairwise(bounds):
+            with container.db.transaction() as cur:
+                view.apply_all(cur, events[start:stop])
+        return rows()
+
+    with container.db.transaction() as cur:
+        cur.execute("DELETE FROM api_keys")
+        for event in events:
+            view.apply(cur, event)
+    expected = rows()
+    assert any(r["last_used_at"] for r in expected) and any(r["revoked_at"] for r in expected)
+    rng = random.Random(seed)
+    splits = [[], list(range(1, len(events)))]  # one batch; a batch per event
+    splits += [sorted(rng.sample(range(1, len(events)), k)) for k in (3, 20, 90)]
+    for cuts in splits:
+        assert fold(cuts) == expected, len(cuts)
 
 
 def test_rebuilding_one_view_leaves_the_others_alone(container: Container) -> None:
