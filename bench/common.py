@@ -164,6 +164,25 @@ def run_threads(
     return Throughput(sum(counts), elapsed, threads, sum(errors))
 
 
+def interleaved(runs: dict[str, Callable[[int], Any]], rounds: int) -> dict[str, list[Any]]:
+    """Each of `runs` called `rounds` times (with the round's number), the contenders taking
+    turns and the first of each round alternating: a shared machine's drift (here ±10-20 %
+    over a minute) then weighs on each alike, where one window each would compare a fast
+    minute with a slow one."""
+    names = list(runs)
+    out: dict[str, list[Any]] = {name: [] for name in names}
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else names[::-1]:
+            out[name].append(runs[name](i))
+    return out
+
+
+def median_round(rates: Sequence[Throughput]) -> Throughput:
+    """The round whose rate is the median (the lower middle one of an even count)."""
+    ordered = sorted(rates, key=lambda t: t.per_second)
+    return ordered[(len(ordered) - 1) // 2]
+
+
 # -- reporting -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Target:

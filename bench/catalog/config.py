@@ -54,6 +54,9 @@ class Config:
     get_seconds: float
     blob_mib: int
     blob_repeat: int
+    # PUT and GET rates: rounds of tilde and its bare-ASGI floor taking turns (the median
+    # round of each is reported).
+    rate_rounds: int = 3
 
     @classmethod
     def full(cls, objects: int | None) -> Config:

@@ -93,6 +93,21 @@ class Usage:
         }
 
 
+def usage_total(results: list[dict[str, float]]) -> dict[str, float]:
+    """`Usage.result`s of several rounds as one: seconds added, the busy share weighted by
+    each round's wall time."""
+    wall = sum(r["wall_seconds"] for r in results)
+    total = {
+        key: sum(r[key] for r in results)
+        for key in ("wall_seconds", "server_cpu_seconds", "client_cpu_seconds",
+                    "postgres_cpu_seconds")
+    }  # fmt: skip
+    total["machine_busy_share"] = (
+        sum(r["machine_busy_share"] * r["wall_seconds"] for r in results) / wall if wall else 0.0
+    )
+    return total
+
+
 @dataclass
 class Live:
     """The served stack: URL, the owner's API key, organization and repository names."""

@@ -19,8 +19,17 @@ import httpx
 from bench.catalog.baseline import Raw
 from bench.catalog.config import ETAG, OCTETS, PUTS, PUTS_VS_ECHO, Config, entry
 from bench.catalog.echo import echo_server
-from bench.catalog.live import Live, Usage, postgres_cpu_seconds, served
-from bench.common import Row, Summary, Throughput, ms, percentile, run_threads
+from bench.catalog.live import Live, Usage, postgres_cpu_seconds, served, usage_total
+from bench.common import (
+    Row,
+    Summary,
+    Throughput,
+    interleaved,
+    median_round,
+    ms,
+    percentile,
+    run_threads,
+)
 
 REQUESTS = ("PUT object", "PUT bytes", "POST finalize")
 
@@ -157,24 +166,47 @@ def raw_puts(backend: str, target: str, cfg: Config) -> Throughput:
 def measure_puts(
     live: Live, backend: str, raw_target: str, cfg: Config
 ) -> tuple[list[Row], dict[str, Any], list[Any]]:
+    """tilde and the echo floor in `rate_rounds` interleaved rounds (the median round of
+    each is the rate; CPU per object and latencies over all rounds), then the raw rows."""
     tilde_times: dict[str, list[float]] = {}
     echo_times: dict[str, list[float]] = {}
-    with Usage(live.pid) as usage:
-        tilde_rate, sessions = sdk_puts(
-            live.url, live.token, live.org, live.repo, cfg, "t", tilde_times
-        )
-    with echo_server() as (echo_url, echo_pid), Usage(echo_pid) as echo_usage:
-        echo_rate, echo_sessions = sdk_puts(echo_url, "tuk-echo", "o", "r", cfg, "e", echo_times)
-    for client, _ in echo_sessions:
-        client.close()
+    sessions: list[Any] = []
+    usages: dict[str, list[dict[str, float]]] = {"tilde": [], "echo": []}
+    with echo_server() as (echo_url, echo_pid):
+
+        def tilde_round(i: int) -> Throughput:
+            with Usage(live.pid) as usage:
+                rate, mine = sdk_puts(
+                    live.url, live.token, live.org, live.repo, cfg, f"t{i}-", tilde_times
+                )
+            sessions.extend(mine)
+            usages["tilde"].append(usage.result)
+            return rate
+
+        def echo_round(i: int) -> Throughput:
+            with Usage(echo_pid) as usage:
+                rate, theirs = sdk_puts(echo_url, "tuk-echo", "o", "r", cfg, f"e{i}-", echo_times)
+            for client, _ in theirs:
+                client.close()
+            usages["echo"].append(usage.result)
+            return rate
+
+        rounds = interleaved({"tilde": tilde_round, "echo": echo_round}, cfg.rate_rounds)
+    tilde_rate, echo_rate = median_round(rounds["tilde"]), median_round(rounds["echo"])
+    tilde_usage, echo_usage = usage_total(usages["tilde"]), usage_total(usages["echo"])
+    tilde_ops = sum(r.operations for r in rounds["tilde"])
+    echo_ops = sum(r.operations for r in rounds["echo"])
     raw_postgres = postgres_cpu_seconds()
     raw_rate = raw_puts(backend, raw_target, cfg)
     raw_postgres = postgres_cpu_seconds() - raw_postgres
     detail = {
         "tilde": asdict(tilde_rate),
-        "tilde_cpu": usage.result,
+        "tilde_rounds": [asdict(r) for r in rounds["tilde"]],
+        "tilde_cpu": tilde_usage,
         "echo": asdict(echo_rate),
-        "echo_cpu": echo_usage.result,
+        "echo_rounds": [asdict(r) for r in rounds["echo"]],
+        "echo_cpu": echo_usage,
+        "echo_server_cpu_per_object": echo_usage["server_cpu_seconds"] / max(1, echo_ops),
         "raw": asdict(raw_rate),
         "object_bytes": 1024,
         "requests_per_object": 3,
@@ -198,14 +230,13 @@ def measure_puts(
         )  # fmt: skip
     rows.append(
         Row("  server CPU per object (3 requests) [vs echo]", "ms",
-            ms(usage.result["server_cpu_seconds"] / max(1, tilde_rate.operations)),
-            ms(echo_usage.result["server_cpu_seconds"] / max(1, echo_rate.operations)),
-            None, {})
+            ms(tilde_usage["server_cpu_seconds"] / max(1, tilde_ops)),
+            ms(echo_usage["server_cpu_seconds"] / max(1, echo_ops)), None, {})
     )  # fmt: skip
     if backend == "postgres":
         rows.append(
             Row("  PostgreSQL CPU per object (its server processes) [vs per raw transaction]",
-                "ms", ms(usage.result["postgres_cpu_seconds"] / max(1, tilde_rate.operations)),
+                "ms", ms(tilde_usage["postgres_cpu_seconds"] / max(1, tilde_ops)),
                 ms(raw_postgres / max(1, raw_rate.operations)), None, {})
         )  # fmt: skip
     detail["raw_postgres_cpu_seconds"] = raw_postgres

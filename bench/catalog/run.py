@@ -104,12 +104,17 @@ def run_in(backend: str, cfg: Config, skip_http: bool, work: Path, url: str) -> 
             r = http.post(f"/api/v1/organizations/{org}/repositories", json={"name": "sdk"})
             r.raise_for_status()
             live = Live(server.url, server.proc.pid, token, org, "sdk", r.json()["id"])
-        log(f"PUT+upload+finalize: {cfg.put_threads} threads x {cfg.put_seconds:.0f} s x 3…")
+        log(
+            f"PUT+upload+finalize: {cfg.put_threads} threads x {cfg.put_seconds:.0f} s,"
+            f" {cfg.rate_rounds} rounds each of tilde and echo, then the raw rows…"
+        )
         more, put_detail, sessions = measure_puts(
             live, backend, url or str(work / "raw.sqlite"), cfg
         )
         rows += more
-        put_total = put_detail["tilde"]["operations"] + 5 * cfg.put_threads
+        put_total = sum(
+            r["operations"] + 5 * cfg.put_threads for r in put_detail["tilde_rounds"]
+        )  # each round's operations and its threads' warm-up puts
         for client, session in sessions:
             session.commit("bench puts")
             client.close()
@@ -124,7 +129,10 @@ def run_in(backend: str, cfg: Config, skip_http: bool, work: Path, url: str) -> 
         reader.close()
         checks["puts_committed"] = len(paths)
         checks["puts_all_committed"] = len(paths) == put_total
-        log(f"GET object: {cfg.get_threads} threads x {cfg.get_seconds:.0f} s x 3…")
+        log(
+            f"GET object: {cfg.get_threads} threads x {cfg.get_seconds:.0f} s,"
+            f" {cfg.rate_rounds} rounds each of tilde and the bare 307, then /health…"
+        )
         more, detail = measure_gets(live, paths, cfg)
         rows += more
         log(f"{cfg.blob_mib} MiB upload/download x {cfg.blob_repeat}…")
@@ -138,7 +146,7 @@ def run_in(backend: str, cfg: Config, skip_http: bool, work: Path, url: str) -> 
         token,
         cfg,
         echo["operations"] / echo["seconds"],
-        put_detail["echo_cpu"]["server_cpu_seconds"] / max(1, echo["operations"]),
+        put_detail["echo_server_cpu_per_object"],
     )
     if backend == "postgres":
         # Production shape: N API processes (here 2, one per core) behind one port.
