@@ -23,6 +23,10 @@ class Cursor(Protocol):
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
 
+    def insert_many(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Any:
+        """`INSERT INTO table (columns)` of each row (a duplicate key fails the transaction,
+        as the statement would), the cheapest way the connection allows (PostgreSQL: COPY)."""
+
     def fetchone(self) -> dict[str, Any] | None: ...
 
     def fetchall(self) -> list[dict[str, Any]]: ...

@@ -277,8 +277,12 @@ class ProjectorRunner:
                     break
         # A live step's few statements go out in one round trip; a catch-up's thousands are
         # pipelined, so the server works through them while the next ones are bound here.
+        # A view folding whole batches sends a few statements whatever the batch's size (its
+        # rows by COPY, which pipeline mode does not allow): held and sent together when
+        # the batch is small, else one by one.
         few = len(planned or notes) <= BATCH_STATEMENTS
-        with self.db.transaction(batch=few, pipeline=not few) as cur:
+        pipeline = not few and not self._folds_batches
+        with self.db.transaction(batch=few, pipeline=pipeline) as cur:
             if isinstance(self.view, ProcessView):  # jobs keep their event's position
                 for position_of, event, jobs in planned:
                     self.view.queue(cur, position_of, event, jobs)

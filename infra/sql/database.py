@@ -56,6 +56,11 @@ class _SqliteCursor:
         self._cursor.executemany(sql, [tuple(p) for p in params])
         return self
 
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> _SqliteCursor:
+        return self.executemany(_insert_sql(table, columns), rows)
+
     def _row(self, row: tuple[Any, ...]) -> dict[str, Any]:
         names = [d[0] for d in self._cursor.description or ()]
         return dict(zip(names, row, strict=False))
@@ -158,6 +163,14 @@ def begin_without_waiting(cursor: sqlite3.Cursor) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
 
 
+# `insert_many` copies (PostgreSQL) from this many rows on; fewer go as statements.
+COPY_FROM = 8
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
 @lru_cache(maxsize=4096)
 def _pg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
@@ -201,6 +214,21 @@ class _PgCursor:
             self._cursor.executemany(_pg_sql(sql), [tuple(p) for p in params])  # type: ignore[arg-type]
         return self
 
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> _PgCursor:
+        """Outside pipeline mode (where COPY is not allowed) and for more than a few rows,
+        `COPY … FROM STDIN`: one stream instead of a statement per row (10,000 rows of
+        `api_keys`: ~50 ms and 7 ms of CPU here, against ~360 ms and 150 ms through
+        executemany's pipeline)."""
+        if len(rows) < COPY_FROM or self._pipeline is not None:
+            return self.executemany(_insert_sql(table, columns), rows)
+        self._settle()
+        with self._cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return self
+
     def fetchone(self) -> dict[str, Any] | None:
         self._settle()
         return self._cursor.fetchone()
@@ -229,6 +257,11 @@ class DeferredPgCursor:
         statement = _pg_sql(sql)
         self._held.extend(self._cursor.mogrify(statement, tuple(p)) for p in params)
         return self
+
+    def insert_many(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> DeferredPgCursor:
+        return self.executemany(_insert_sql(table, columns), rows)
 
     def send(self, *statements: str) -> None:
         """Send what is held and `statements`; the cursor then holds the last result."""

@@ -61,17 +61,18 @@ class ApiKeysView(View):
                 else:
                     (used if kind is ApiKey.Used else revoked)[key] = iso(e.timestamp)
         if created:
-            cur.executemany(_INSERT + _ROW, list(created.values()))
+            cur.insert_many("api_keys", _COLUMNS, list(created.values()))
         if used:
             cur.executemany(_SET_USED, [(at, key) for key, at in used.items()])
         if revoked:
             cur.executemany(_SET_REVOKED, [(at, key) for key, at in revoked.items()])
 
 
-_INSERT = (
-    "INSERT INTO api_keys (id, owner_type, owner_id, organization_id, name, description,"
-    " token_hint, created_by_type, created_by, created_at, last_used_at, revoked_at) VALUES "
-)
+_COLUMNS = (
+    "id", "owner_type", "owner_id", "organization_id", "name", "description", "token_hint",
+    "created_by_type", "created_by", "created_at", "last_used_at", "revoked_at",
+)  # fmt: skip
+_INSERT = f"INSERT INTO api_keys ({', '.join(_COLUMNS)}) VALUES "
 _ROW = "(?,?,?,?,?,?,?,?,?,?,?,?)"
 _LAST_USED, _REVOKED = 10, 11  # positions in `_new_row`
 _SET_USED = "UPDATE api_keys SET last_used_at = ? WHERE id = ?"
