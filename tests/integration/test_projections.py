@@ -7,12 +7,15 @@ import datetime as dt
 import itertools
 import json
 import random
+import sqlite3
 import statistics
+import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from domain.identity.api_key import ApiKey
@@ -160,6 +163,40 @@ def test_a_rebuild_brings_back_an_index_dropped_by_hand(container: Container) ->
     container.projections.rebuild(["api_keys"])
     assert has_index()
     assert dump_views(container) == before
+
+
+def test_a_rebuild_empties_rows_another_transaction_was_still_writing(
+    container: Container,
+) -> None:
+    """A projector elsewhere (another process) writing into a view while a rebuild empties
+    it: the rebuild waits for that transaction and its rows go too. (A DELETE alone would
+    not see rows of a transaction still open, and they would outlive the reset.)"""
+    build_history(container, users=4)
+    container.projections.catch_up()
+    before = dump_views(container)
+    stray = (
+        "INSERT INTO api_keys (id, owner_type, owner_id, organization_id, name, description,"
+        " token_hint, created_by_type, created_by, created_at)"
+        " VALUES ('stray', 'user', 'u', '', 'n', '', 'abcd', 'user', 'u', 'now')"
+    )
+    if container.db.dialect == "postgresql":
+        other: Any = psycopg.connect(container.settings.database_url)
+        other.execute(stray)  # psycopg opens the transaction: still uncommitted
+    else:
+        other = sqlite3.connect(container.db.path, isolation_level=None)  # type: ignore[attr-defined]
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(stray)
+    rebuilt = threading.Thread(target=container.projections.rebuild, args=(["api_keys"],))
+    try:
+        rebuilt.start()
+        rebuilt.join(0.5)
+        assert rebuilt.is_alive()  # waiting for the other transaction
+        other.execute("COMMIT") if container.db.dialect == "sqlite" else other.commit()
+        rebuilt.join(10)
+        assert not rebuilt.is_alive()
+    finally:
+        other.close()
+    assert dump_views(container) == before  # the stray row went with the reset
 
 
 def _key_history(seed: int) -> list[Any]:
