@@ -32,18 +32,23 @@ def db() -> Iterator[PostgresDatabase]:
         services.drop_database(url)
 
 
+def recorded(monkeypatch: pytest.MonkeyPatch, cursor: type, method: str) -> list[str]:
+    """The statements passed to `cursor.method` from now on (the method still runs)."""
+    statements: list[str] = []
+    original = getattr(cursor, method)
+
+    def counting(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        statements.append(str(statement))
+        return original(self, statement, *args, **kwargs)
+
+    monkeypatch.setattr(cursor, method, counting)
+    return statements
+
+
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The queries client-side cursors send, one entry per round trip."""
-    queries: list[str] = []
-    execute = psycopg.ClientCursor.execute
-
-    def counting(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        queries.append(str(query))
-        return execute(self, query, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.ClientCursor, "execute", counting)
-    return queries
+    return recorded(monkeypatch, psycopg.ClientCursor, "execute")
 
 
 def rows(db: PostgresDatabase) -> list[tuple[int, str]]:
@@ -138,14 +143,7 @@ def test_insert_many_writes_every_row_in_each_transaction_mode(
     duplicate key fails the whole transaction as an INSERT would."""
     from infra.sql import database as database_module
 
-    copies: list[str] = []
-    copy = psycopg.Cursor.copy
-
-    def counting(self: Any, statement: Any, *args: Any, **kwargs: Any) -> Any:
-        copies.append(str(statement))
-        return copy(self, statement, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Cursor, "copy", counting)
+    copies = recorded(monkeypatch, psycopg.Cursor, "copy")
     wanted = [(i, v) for i, v in enumerate(["it's", "100%", "\\N", "tab\there", "", "é\n"] * 5)]
     flags = {"plain": {}, "pipeline": {"pipeline": True}, "batch": {"batch": True}}[mode]
     with db.transaction(**flags) as cur:
