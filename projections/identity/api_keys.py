@@ -30,7 +30,7 @@ class ApiKeysView(View):
 
     @on(ApiKey.Created)
     def _created(self, cur: Cursor, e: ApiKey.Created) -> None:
-        cur.execute(_INSERT + _ROW, _new_row(e))
+        cur.insert_many("api_keys", _COLUMNS, [_new_row(e)])
 
     @on(ApiKey.Used)
     def _used(self, cur: Cursor, e: ApiKey.Used) -> None:
@@ -72,8 +72,6 @@ _COLUMNS = (
     "id", "owner_type", "owner_id", "organization_id", "name", "description", "token_hint",
     "created_by_type", "created_by", "created_at", "last_used_at", "revoked_at",
 )  # fmt: skip
-_INSERT = f"INSERT INTO api_keys ({', '.join(_COLUMNS)}) VALUES "
-_ROW = "(?,?,?,?,?,?,?,?,?,?,?,?)"
 _LAST_USED, _REVOKED = 10, 11  # positions in `_new_row`
 _SET_USED = "UPDATE api_keys SET last_used_at = ? WHERE id = ?"
 _SET_REVOKED = "UPDATE api_keys SET revoked_at = ? WHERE id = ?"
